@@ -1,0 +1,99 @@
+package actors
+
+import (
+	"context"
+)
+
+// uploadJob is one request for the uploader pool: a part of a multipart
+// object, a whole small object, or the completion of an object.
+type uploadJob struct {
+	obj      *object
+	number   int
+	offset   int64
+	data     []byte
+	single   bool
+	complete bool
+}
+
+// assembler takes compressed blocks in stream order, cuts each part's
+// stored bytes into upload chunks of chunkSize and queues them for the
+// uploader pool; an object smaller than one chunk is stored in one request.
+func assembler(ctx context.Context, t *tracker, chunkSize int64, ordered <-chan *blockJob, out chan<- *uploadJob) error {
+	defer close(out)
+	send := func(j *uploadJob) error {
+		if !j.complete {
+			j.obj.wg.Add(1)
+		}
+		select {
+		case out <- j:
+			return nil
+		case <-ctx.Done():
+			if !j.complete {
+				j.obj.wg.Done()
+			}
+			return ctx.Err()
+		}
+	}
+	var obj *object
+	var buf []byte
+	var offset int64
+	for {
+		var j *blockJob
+		var ok bool
+		select {
+		case j, ok = <-ordered:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		if !ok {
+			return nil
+		}
+		var data []byte
+		select {
+		case data = <-j.done:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		if j.first {
+			obj = t.open(j.part.key, j.part.archive)
+			buf, offset = nil, 0
+		}
+		j.part.produced.Add(int64(len(data)))
+		for len(data) > 0 {
+			if buf == nil {
+				buf = make([]byte, 0, chunkSize)
+			}
+			k := min(len(data), int(chunkSize)-len(buf))
+			buf = append(buf, data[:k]...)
+			data = data[k:]
+			if int64(len(buf)) == chunkSize {
+				obj.parts++
+				if err := send(&uploadJob{obj: obj, number: obj.parts, offset: offset, data: buf}); err != nil {
+					return err
+				}
+				offset += int64(len(buf))
+				buf = nil
+			}
+		}
+		if !j.last {
+			continue
+		}
+		switch {
+		case obj.parts == 0:
+			if err := send(&uploadJob{obj: obj, single: true, data: buf}); err != nil {
+				return err
+			}
+		default:
+			if len(buf) > 0 {
+				obj.parts++
+				if err := send(&uploadJob{obj: obj, number: obj.parts, offset: offset, data: buf}); err != nil {
+					return err
+				}
+			}
+			if err := send(&uploadJob{obj: obj, complete: true}); err != nil {
+				return err
+			}
+		}
+		buf = nil
+	}
+}

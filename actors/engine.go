@@ -1,0 +1,172 @@
+// Package actors is the backup engine: independent goroutine actors
+// connected by bounded channels and run by one errgroup, so the first
+// error stops them all and backpressure keeps memory flat.
+//
+//	controller ──layout──▶ walker ──entries──▶ sealer ──blocks──▶ compressor pool
+//	     ▲                   │                    └──ordered──▶ assembler ──chunks──▶ uploader pool
+//	     └─────walked────────┘                                                           │
+//	controller ──label───▶ walker                                   manifest ◀──finished──┘
+package actors
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/rs/zerolog"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/pgbackup/barman-cloud-backup/pg"
+	"github.com/pgbackup/barman-cloud-backup/tarball"
+	"github.com/pgbackup/barman-cloud-backup/uploaders"
+)
+
+// Source brackets the copy: a live server in backup mode, or a backup
+// Barman already took.
+type Source interface {
+	// Begin records the start in info and returns what to copy.
+	Begin(ctx context.Context, info *pg.BackupInfo) (*pg.Layout, error)
+	// End records the end in info and returns backup_label's content.
+	End(ctx context.Context, info *pg.BackupInfo) ([]byte, error)
+	// Abort leaves backup mode after a failure; safe to call at any time.
+	Abort(ctx context.Context)
+}
+
+// Options configure one backup run.
+type Options struct {
+	Store      uploaders.Store
+	ServerName string
+	// BackupID names the backup; Barman's format is YYYYMMDDTHHMMSS.
+	BackupID   string
+	BackupName string
+	Codec      tarball.Codec
+	// MaxArchiveSize starts a new tar part once a part is larger.
+	MaxArchiveSize int64
+	// Jobs is the number of concurrent uploads.
+	Jobs int
+	// Compressors is the compressor pool size; 0 means one per CPU.
+	Compressors int
+	// BlockSize is the unit of parallel compression; 0 means 1 MiB.
+	BlockSize int
+}
+
+// Result is what a run produced.
+type Result struct {
+	Info *pg.BackupInfo
+	// Objects are the keys written, backup.info last.
+	Objects []string
+	// Bytes is the total stored size of the tar parts.
+	Bytes int64
+}
+
+// FailedError is a backup that started and then failed; backup.info says
+// so. Barman exits 1 for it.
+type FailedError struct{ Err error }
+
+func (e *FailedError) Error() string { return e.Err.Error() }
+func (e *FailedError) Unwrap() error { return e.Err }
+
+// ChunkSize is Barman's upload part size for an archive size limit.
+func ChunkSize(maxArchiveSize int64, l uploaders.Limits) int64 {
+	return max(l.MinPartSize, 2*(maxArchiveSize/int64(l.MaxParts)))
+}
+
+// Run takes one backup from src into opts.Store.
+func Run(ctx context.Context, src Source, opts Options) (*Result, error) {
+	log := zerolog.Ctx(ctx)
+	if opts.Jobs < 1 {
+		opts.Jobs = 1
+	}
+	if opts.Compressors < 1 {
+		opts.Compressors = runtime.GOMAXPROCS(0)
+	}
+	if opts.BlockSize < 1 {
+		opts.BlockSize = 1 << 20
+	}
+	limits := opts.Store.Limits()
+	chunk := ChunkSize(opts.MaxArchiveSize, limits)
+	maxSize := opts.MaxArchiveSize
+	if maxSize >= limits.MaxObjectSize {
+		log.Warn().Msgf("max-archive-size too big. Capping it to to %s", prettySize(limits.MaxObjectSize))
+		maxSize = limits.MaxObjectSize
+	}
+	info := &pg.BackupInfo{ID: opts.BackupID, ServerName: "cloud", BackupName: opts.BackupName}
+	prefix := tarball.JoinKey(opts.Store.Prefix(), opts.ServerName, "base", opts.BackupID)
+	tracker := newTracker(opts.Store)
+	copyStart := time.Now()
+
+	started := make(chan *pg.Layout, 1)
+	walked := make(chan struct{})
+	stopped := make(chan []byte, 1)
+	entries := make(chan tarball.Entry, 128)
+	blocks := make(chan *blockJob, opts.Compressors)
+	ordered := make(chan *blockJob, 2*opts.Compressors+2)
+	chunks := make(chan *uploadJob, opts.Jobs)
+	finished := make(chan struct{})
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return controller(gctx, src, info, started, walked, stopped) })
+	g.Go(func() error { return walker(gctx, started, walked, stopped, entries) })
+	s := &sealer{codec: opts.Codec, maxSize: maxSize, blockSize: opts.BlockSize, prefix: prefix}
+	g.Go(func() error { return s.run(gctx, entries, blocks, ordered) })
+	g.Go(func() error { return compressorPool(gctx, opts.Codec, opts.Compressors, blocks) })
+	g.Go(func() error { return assembler(gctx, tracker, chunk, ordered, chunks) })
+	g.Go(func() error { return uploaderPool(gctx, tracker, opts.Jobs, chunks, finished) })
+	g.Go(func() error {
+		return manifestWriter(gctx, opts, info, tracker, copyStart, prefix, finished)
+	})
+	err := g.Wait()
+	if err == nil {
+		logEnd(ctx, info, copyStart)
+		objects := append(tracker.keys(), prefix+"/backup.info")
+		return &Result{Info: info, Objects: objects, Bytes: tracker.bytes()}, nil
+	}
+	return nil, fail(ctx, opts, info, tracker, prefix, err)
+}
+
+// fail cleans up after a failed run: no multipart upload is left open and
+// backup.info records the failure, as Barman's does.
+func fail(ctx context.Context, opts Options, info *pg.BackupInfo, t *tracker, prefix string, err error) error {
+	log := zerolog.Ctx(ctx)
+	cleanup, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
+	t.abortAll(cleanup)
+	msg := strings.TrimSpace(err.Error())
+	if i := strings.IndexByte(msg, '\n'); i >= 0 {
+		msg = msg[:i]
+	}
+	if ctx.Err() != nil {
+		msg = "interrupted: " + msg
+	}
+	log.Error().Msgf("Backup failed uploading data (%s)", msg)
+	info.Status = pg.StatusFailed
+	info.Error = fmt.Sprintf("failure uploading data (%s)", msg)
+	key := prefix + "/backup.info"
+	if perr := opts.Store.Put(cleanup, key, info.Marshal()); perr != nil {
+		log.Error().Msgf("Backup failed uploading backup.info file (%v)", perr)
+	}
+	return &FailedError{Err: err}
+}
+
+func logEnd(ctx context.Context, info *pg.BackupInfo, start time.Time) {
+	log := zerolog.Ctx(ctx)
+	if info.EndOffset != nil {
+		log.Info().Msgf("Backup end at LSN: %s (%s, %08X)", info.EndXLOG, info.EndWAL, *info.EndOffset)
+	}
+	log.Info().Msgf("Backup completed (start time: %s, elapsed time: %s)",
+		start.Format("2006-01-02 15:04:05.000000"), time.Since(start).Round(time.Second))
+}
+
+// prettySize prints sizes as Barman's pretty_size does.
+func prettySize(n int64) string {
+	units := []string{"B", "KiB", "MiB", "GiB", "TiB", "PiB"}
+	f := float64(n)
+	i := 0
+	for f >= 1024 && i < len(units)-1 {
+		f /= 1024
+		i++
+	}
+	return fmt.Sprintf("%.1f %s", f, units[i])
+}

@@ -1,0 +1,219 @@
+package actors
+
+import (
+	"archive/tar"
+	"context"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"sync/atomic"
+
+	"github.com/pgbackup/barman-cloud-backup/tarball"
+)
+
+// part is one object of an archive: data.tar.gz, data_0001.tar.gz, …
+type part struct {
+	archive string
+	key     string
+	// produced counts the stored (compressed) bytes emitted so far; the
+	// assembler adds to it, the sealer reads it to decide on splitting.
+	produced atomic.Int64
+}
+
+// blockJob is a block of a part's tar stream on its way through the
+// compressor pool; done carries the compressed bytes.
+type blockJob struct {
+	part  *part
+	block tarball.Block
+	first bool
+	last  bool
+	// raw blocks are already compressed by a sequential codec.
+	raw  bool
+	done chan []byte
+}
+
+// sealer turns entries into tar parts, starting a new part whenever the
+// current one has grown past maxSize, and cuts each part's stream into
+// blocks for the compressor pool. Every block goes to the pool (blocks)
+// and, in order, to the assembler (ordered).
+type sealer struct {
+	codec     tarball.Codec
+	maxSize   int64
+	blockSize int
+	prefix    string
+
+	blocks  chan<- *blockJob
+	ordered chan<- *blockJob
+}
+
+func (s *sealer) run(ctx context.Context, entries <-chan tarball.Entry, blocks, ordered chan<- *blockJob) error {
+	defer close(blocks)
+	defer close(ordered)
+	s.blocks, s.ordered = blocks, ordered
+	parts := map[string]int{}
+	var cur *partWriter
+	for {
+		var e tarball.Entry
+		var ok bool
+		select {
+		case e, ok = <-entries:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		if !ok {
+			break
+		}
+		switch {
+		case cur == nil || cur.part.archive != e.Archive:
+			// The walker finishes an archive before the next begins.
+			if err := cur.close(); err != nil {
+				return err
+			}
+			cur = s.open(ctx, e.Archive, parts[e.Archive])
+			parts[e.Archive]++
+		case cur.stored() > s.maxSize:
+			if err := cur.close(); err != nil {
+				return err
+			}
+			cur = s.open(ctx, e.Archive, parts[e.Archive])
+			parts[e.Archive]++
+		}
+		if _, err := tarball.Write(cur.tw, e); err != nil {
+			return fmt.Errorf("archive %s: %w", cur.part.key, err)
+		}
+	}
+	return cur.close()
+}
+
+func (s *sealer) open(ctx context.Context, archive string, n int) *partWriter {
+	p := &part{archive: archive, key: s.prefix + "/" + tarball.PartName(archive, n, s.codec.Ext)}
+	pw := &partWriter{part: p, codec: s.codec}
+	pw.blocks = &blockWriter{ctx: ctx, s: s, part: p, size: s.blockSize,
+		crc: s.codec.NeedsCRC(), dict: s.codec.NeedsDict(), raw: !s.codec.Parallel}
+	stream, _ := s.codec.NewStream(pw.blocks)
+	pw.stream = stream
+	pw.tw = tar.NewWriter(&countWriter{w: stream, n: &pw.tarBytes})
+	return pw
+}
+
+// partWriter is the open part: tar writer → (sequential codec) → blocks.
+type partWriter struct {
+	part     *part
+	codec    tarball.Codec
+	tw       *tar.Writer
+	stream   io.WriteCloser
+	blocks   *blockWriter
+	tarBytes int64
+}
+
+// pythonStreamBuffer is the buffer of Python's tarfile stream mode: Barman
+// sees the tar bytes only in 64 KiB steps, and splits on what it sees.
+const pythonStreamBuffer = 64 << 10
+
+// stored is the size the split rule compares with --max-archive-size:
+// bytes as sent to the store. Uncompressed, it is what Barman would have
+// seen at this point, so parts split where Barman's split.
+func (pw *partWriter) stored() int64 {
+	switch {
+	case pw.codec.Name == "":
+		if pw.tarBytes == 0 {
+			return 0
+		}
+		return (pw.tarBytes - 1) / pythonStreamBuffer * pythonStreamBuffer
+	case !pw.codec.Parallel:
+		return pw.blocks.total
+	default:
+		return pw.part.produced.Load()
+	}
+}
+
+func (pw *partWriter) close() error {
+	if pw == nil {
+		return nil
+	}
+	if err := pw.tw.Close(); err != nil {
+		return fmt.Errorf("close %s: %w", pw.part.key, err)
+	}
+	if err := pw.stream.Close(); err != nil {
+		return fmt.Errorf("close %s: %w", pw.part.key, err)
+	}
+	return pw.blocks.close()
+}
+
+type countWriter struct {
+	w io.Writer
+	n *int64
+}
+
+func (c *countWriter) Write(b []byte) (int, error) {
+	n, err := c.w.Write(b)
+	*c.n += int64(n)
+	return n, err
+}
+
+// blockWriter cuts a part's stream into blocks and sends them on.
+type blockWriter struct {
+	ctx   context.Context
+	s     *sealer
+	part  *part
+	size  int
+	crc   bool
+	dict  bool
+	raw   bool
+	buf   []byte
+	prev  []byte
+	sum   uint32
+	total int64
+	sent  bool
+}
+
+func (b *blockWriter) Write(p []byte) (int, error) {
+	n := len(p)
+	for len(p) > 0 {
+		if b.buf == nil {
+			b.buf = make([]byte, 0, b.size)
+		}
+		k := min(len(p), b.size-len(b.buf))
+		b.buf = append(b.buf, p[:k]...)
+		p = p[k:]
+		if len(b.buf) == b.size {
+			if err := b.flush(false); err != nil {
+				return n - len(p), err
+			}
+		}
+	}
+	return n, nil
+}
+
+func (b *blockWriter) flush(last bool) error {
+	data := b.buf
+	b.buf = nil
+	if b.crc {
+		b.sum = crc32.Update(b.sum, crc32.IEEETable, data)
+	}
+	b.total += int64(len(data))
+	j := &blockJob{part: b.part, first: !b.sent, last: last, raw: b.raw, done: make(chan []byte, 1)}
+	j.block = tarball.Block{Data: data, First: j.first, Last: last}
+	if b.dict && b.prev != nil {
+		j.block.Dict = b.prev
+	}
+	if last {
+		j.block.CRC, j.block.Size = b.sum, uint64(b.total)
+	}
+	if b.dict {
+		// Copy the tail: the block itself is handed over and not ours to keep.
+		tail := data[max(0, len(data)-tarball.DictSize):]
+		b.prev = append(b.prev[:0:0], tail...)
+	}
+	b.sent = true
+	for _, ch := range []chan<- *blockJob{b.s.blocks, b.s.ordered} {
+		select {
+		case ch <- j:
+		case <-b.ctx.Done():
+			return b.ctx.Err()
+		}
+	}
+	return nil
+}
+
+func (b *blockWriter) close() error { return b.flush(true) }

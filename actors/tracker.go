@@ -1,0 +1,155 @@
+package actors
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/pgbackup/barman-cloud-backup/pg"
+	"github.com/pgbackup/barman-cloud-backup/uploaders"
+)
+
+// object is one stored object being uploaded.
+type object struct {
+	key     string
+	archive string
+	// parts counts the part uploads handed out; wg waits for them.
+	parts int
+	wg    sync.WaitGroup
+
+	mu         sync.Mutex
+	mp         uploaders.Multipart
+	done       bool
+	start, end time.Time
+	serialized time.Duration
+	size       int64
+}
+
+// multipart starts the object's multipart upload on first use.
+func (o *object) multipart(ctx context.Context, store uploaders.Store) (uploaders.Multipart, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.mp == nil {
+		mp, err := store.NewMultipart(ctx, o.key)
+		if err != nil {
+			return nil, err
+		}
+		o.mp = mp
+	}
+	return o.mp, nil
+}
+
+func (o *object) record(start time.Time, n int) {
+	end := time.Now()
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.start.IsZero() || start.Before(o.start) {
+		o.start = start
+	}
+	o.serialized += end.Sub(start)
+	o.size += int64(n)
+}
+
+// tracker knows every object of the run: for the statistics, and to
+// abort any multipart upload a failure leaves open.
+type tracker struct {
+	store   uploaders.Store
+	mu      sync.Mutex
+	objects []*object
+}
+
+func newTracker(store uploaders.Store) *tracker { return &tracker{store: store} }
+
+func (t *tracker) open(key, archive string) *object {
+	o := &object{key: key, archive: archive}
+	t.mu.Lock()
+	t.objects = append(t.objects, o)
+	t.mu.Unlock()
+	return o
+}
+
+func (t *tracker) keys() []string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var out []string
+	for _, o := range t.objects {
+		out = append(out, o.key)
+	}
+	return out
+}
+
+func (t *tracker) bytes() int64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var n int64
+	for _, o := range t.objects {
+		n += o.size
+	}
+	return n
+}
+
+// abortAll aborts every multipart upload not completed. It runs once the
+// actors have returned, so no upload is in flight.
+func (t *tracker) abortAll(ctx context.Context) {
+	t.mu.Lock()
+	objs := append([]*object(nil), t.objects...)
+	t.mu.Unlock()
+	for _, o := range objs {
+		o.mu.Lock()
+		mp, done := o.mp, o.done
+		o.mu.Unlock()
+		if mp != nil && !done {
+			if err := mp.Abort(ctx); err != nil {
+				zerolog.Ctx(ctx).Error().Msgf("abort upload of %s: %v", o.key, err)
+			}
+		}
+	}
+}
+
+// stats builds copy_stats the way Barman computes it: per archive, the
+// wall time from its first part's start to its last object's end, and the
+// sum of all part upload times.
+func (t *tracker) stats(copyStart, copyEnd time.Time, workers int) *pg.CopyStats {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	cs := &pg.CopyStats{TotalTime: pg.Seconds(copyEnd.Sub(copyStart)), NumberOfWorkers: workers}
+	type span struct {
+		start, end time.Time
+		serial     time.Duration
+	}
+	var order []string
+	spans := map[string]*span{}
+	var all span
+	for _, o := range t.objects {
+		sp, ok := spans[o.archive]
+		if !ok {
+			sp = &span{start: o.start, end: o.end}
+			spans[o.archive] = sp
+			order = append(order, o.archive)
+		}
+		if o.start.Before(sp.start) {
+			sp.start = o.start
+		}
+		if o.end.After(sp.end) {
+			sp.end = o.end
+		}
+		sp.serial += o.serialized
+		if all.start.IsZero() || o.start.Before(all.start) {
+			all.start = o.start
+		}
+		if o.end.After(all.end) {
+			all.end = o.end
+		}
+		all.serial += o.serialized
+	}
+	for _, name := range order {
+		sp := spans[name]
+		cs.CopyTimePerItem = append(cs.CopyTimePerItem, pg.ItemTime{Name: name, Seconds: pg.Seconds(sp.end.Sub(sp.start))})
+		cs.SerializedCopyTimePerItem = append(cs.SerializedCopyTimePerItem, pg.ItemTime{Name: name, Seconds: pg.Seconds(sp.serial)})
+	}
+	cs.CopyTime = pg.Seconds(all.end.Sub(all.start))
+	cs.SerializedCopyTime = pg.Seconds(all.serial)
+	return cs
+}

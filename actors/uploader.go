@@ -1,0 +1,79 @@
+package actors
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/rs/zerolog"
+	"golang.org/x/sync/errgroup"
+)
+
+// uploaderPool runs n upload workers. A completion request waits for the
+// object's parts, all of which were queued before it; finished is closed
+// once every object is stored.
+func uploaderPool(ctx context.Context, t *tracker, n int, jobs <-chan *uploadJob, finished chan<- struct{}) error {
+	g, ctx := errgroup.WithContext(ctx)
+	for range n {
+		g.Go(func() error {
+			for j := range jobs {
+				if err := upload(ctx, t, j); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	close(finished)
+	return nil
+}
+
+func upload(ctx context.Context, t *tracker, j *uploadJob) error {
+	log := zerolog.Ctx(ctx)
+	o := j.obj
+	start := time.Now()
+	switch {
+	case j.complete:
+		o.wg.Wait()
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		o.mu.Lock()
+		mp := o.mp
+		o.mu.Unlock()
+		if err := mp.Complete(ctx); err != nil {
+			return err
+		}
+		o.mu.Lock()
+		o.done, o.end = true, time.Now()
+		o.mu.Unlock()
+		log.Debug().Msgf("Completed %s (%d parts, %d bytes)", o.key, o.parts, o.size)
+		return nil
+	case j.single:
+		defer o.wg.Done()
+		if err := t.store.Put(ctx, o.key, j.data); err != nil {
+			return err
+		}
+		o.record(start, len(j.data))
+		o.mu.Lock()
+		o.done, o.end = true, time.Now()
+		o.mu.Unlock()
+		log.Debug().Msgf("Uploaded %s (%d bytes in %s)", o.key, len(j.data), time.Since(start).Round(time.Millisecond))
+		return nil
+	default:
+		defer o.wg.Done()
+		mp, err := o.multipart(ctx, t.store)
+		if err != nil {
+			return err
+		}
+		if err := mp.Upload(ctx, j.number, j.offset, j.data); err != nil {
+			return fmt.Errorf("upload %s: %w", o.key, err)
+		}
+		o.record(start, len(j.data))
+		log.Debug().Msgf("Uploaded %s part %d (%d bytes in %s)", o.key, j.number, len(j.data), time.Since(start).Round(time.Millisecond))
+		return nil
+	}
+}

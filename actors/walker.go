@@ -1,0 +1,225 @@
+package actors
+
+import (
+	"archive/tar"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/pgbackup/barman-cloud-backup/pg"
+	"github.com/pgbackup/barman-cloud-backup/tarball"
+)
+
+// walker lists what to copy, in Barman's order: each tablespace, PGDATA,
+// global/pg_control, configuration files outside PGDATA, and after the
+// stop backup_label.
+func walker(ctx context.Context, started <-chan *pg.Layout, walked chan<- struct{},
+	stopped <-chan []byte, out chan<- tarball.Entry) error {
+	defer close(out)
+	var layout *pg.Layout
+	select {
+	case l, ok := <-started:
+		if !ok {
+			return nil // the controller failed and reports why
+		}
+		layout = l
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	w := &walk{ctx: ctx, out: out}
+	if err := w.layout(layout); err != nil {
+		return err
+	}
+	close(walked)
+	var label []byte
+	select {
+	case l, ok := <-stopped:
+		if !ok {
+			return nil
+		}
+		label = l
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	uid, gid := ownerOf(layout.PGData)
+	return w.emit(tarball.Entry{Archive: "data", Body: label, Header: &tar.Header{
+		Typeflag: tar.TypeReg, Name: "backup_label", Size: int64(len(label)), Mode: 0o600,
+		Uid: uid, Gid: gid, ModTime: time.Now().Truncate(time.Second), Format: tar.FormatPAX,
+	}})
+}
+
+type walk struct {
+	ctx context.Context
+	out chan<- tarball.Entry
+}
+
+func (w *walk) emit(e tarball.Entry) error {
+	select {
+	case w.out <- e:
+		return nil
+	case <-w.ctx.Done():
+		return w.ctx.Err()
+	}
+}
+
+func (w *walk) layout(l *pg.Layout) error {
+	log := zerolog.Ctx(w.ctx)
+	pgdata := l.PGData
+	var pgdataExcludes []string
+	for _, t := range l.Tablespaces {
+		oid := strconv.FormatUint(uint64(t.OID), 10)
+		if rel, ok := strings.CutPrefix(t.Location, pgdata+"/"); ok {
+			// A tablespace inside PGDATA is copied once, in its own archive.
+			pgdataExcludes = append(pgdataExcludes, "/"+rel, "/"+rel+"/**")
+		}
+		pgdataExcludes = append(pgdataExcludes, "/pg_tblspc/"+oid)
+		rules := tarball.NewRules([]string{"/PG_" + l.MajorVersion + "_*"},
+			append([]string{"/*"}, tarball.GlobalExcludes...))
+		log.Info().Msgf("Uploading '%s' directory '%s' as '%s'", t.Name, t.Location, oid)
+		if err := w.dir(t.Location, oid, rules); err != nil {
+			return err
+		}
+	}
+	if fi, err := os.Lstat(pgdata); err == nil && fi.Mode()&fs.ModeSymlink != 0 {
+		if pgdata, err = filepath.EvalSymlinks(pgdata); err != nil {
+			return fmt.Errorf("resolve PGDATA %s: %w", l.PGData, err)
+		}
+	}
+	excludes := append(append(append([]string{}, tarball.PGDataExcludes...), tarball.GlobalExcludes...), pgdataExcludes...)
+	log.Info().Msgf("Uploading 'pgdata' directory '%s' as 'data'", pgdata)
+	if err := w.dir(pgdata, "data", tarball.NewRules(nil, excludes)); err != nil {
+		return err
+	}
+	if err := w.file(filepath.Join(pgdata, "global", "pg_control"), "global/pg_control", false); err != nil {
+		return err
+	}
+	for _, cf := range l.ConfigFiles {
+		log.Info().Msgf("Uploading '%s' file from '%s' to 'data' with path '%s'", cf.Kind, cf.Path, filepath.Base(cf.Path))
+		if err := w.file(cf.Path, filepath.Base(cf.Path), cf.Optional); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// file adds one file to the data archive; unlike the walk, a missing
+// file is an error unless optional.
+func (w *walk) file(path, name string, optional bool) error {
+	fi, err := os.Lstat(path)
+	if err != nil {
+		if optional && errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		return fmt.Errorf("read %s: %w", path, err)
+	}
+	hdr, err := tarball.Header(path, name, fi)
+	if err != nil {
+		return err
+	}
+	return w.emit(tarball.Entry{Archive: "data", Header: hdr, Path: path})
+}
+
+// dir walks root like Python's os.walk, top down with sorted names: a
+// directory not allowed by the rules is left out with its files, but its
+// subdirectories are still visited; symbolic links to directories are
+// neither followed nor stored; files and directories that vanish on the
+// way are skipped, since WAL replay recreates them.
+func (w *walk) dir(root, archive string, rules *tarball.Rules) error {
+	var visit func(rel string) error
+	visit = func(rel string) error {
+		if err := w.ctx.Err(); err != nil {
+			return err
+		}
+		path := filepath.Join(root, filepath.FromSlash(rel))
+		items, err := os.ReadDir(path)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("read directory %s: %w", path, err)
+		}
+		name := tarball.DirMember(rel)
+		if rules.Allowed(name, true) {
+			if err := w.add(path, name, archive); err != nil {
+				return err
+			}
+			for _, it := range items {
+				if isDir(path, it) {
+					continue
+				}
+				member := tarball.FileMember(rel, it.Name())
+				if !rules.Allowed(member, false) {
+					continue
+				}
+				if err := w.add(filepath.Join(path, it.Name()), member, archive); err != nil {
+					return err
+				}
+			}
+		}
+		for _, it := range items {
+			if it.IsDir() {
+				if err := visit(strings.TrimPrefix(rel+"/"+it.Name(), "/")); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
+	return visit("")
+}
+
+// isDir tells whether an entry is a directory, following symbolic links
+// as os.walk does when it sorts entries into directories and files.
+func isDir(dir string, e fs.DirEntry) bool {
+	if e.IsDir() {
+		return true
+	}
+	if e.Type()&fs.ModeSymlink == 0 {
+		return false
+	}
+	fi, err := os.Stat(filepath.Join(dir, e.Name()))
+	return err == nil && fi.IsDir()
+}
+
+func (w *walk) add(path, name, archive string) error {
+	fi, err := os.Lstat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read %s: %w", path, err)
+	}
+	hdr, err := tarball.Header(path, name, fi)
+	if errors.Is(err, tarball.ErrUnsupportedType) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	zerolog.Ctx(w.ctx).Debug().Msgf("Uploading %s", name)
+	e := tarball.Entry{Archive: archive, Header: hdr}
+	if hdr.Typeflag == tar.TypeReg {
+		e.Path = path
+	}
+	return w.emit(e)
+}
+
+func ownerOf(path string) (int, int) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return 0, 0
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		return int(st.Uid), int(st.Gid)
+	}
+	return 0, 0
+}

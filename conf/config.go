@@ -1,0 +1,138 @@
+// Package conf holds the run's configuration and reads it from the
+// command line with the same options and meanings as Barman's
+// barman-cloud-backup.
+package conf
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Version is this program's version.
+const Version = "0.1.0"
+
+// Config is everything one run is told.
+type Config struct {
+	DestinationURL string
+	ServerName     string
+
+	Verbose int
+	Quiet   int
+	Test    bool
+
+	CloudProvider string
+	EndpointURL   string
+	Profile       string
+	// ReadTimeout in seconds; 0 when not given.
+	ReadTimeout     int
+	Credential      string
+	Encryption      string
+	EncryptionScope string
+
+	// Compression is Barman's name: "", "gz", "bz2" or "snappy".
+	Compression string
+
+	Host                string
+	Port                string
+	User                string
+	DBName              string
+	ImmediateCheckpoint bool
+	Jobs                int
+	MaxArchiveSize      int64
+	BackupName          string
+
+	SnapshotInstance   string
+	SnapshotDisks      []string
+	SnapshotZone       string
+	SnapshotGCPProject string
+
+	// Tags are KEY,VALUE pairs in the order given.
+	Tags [][2]string
+}
+
+// Defaults returns the configuration before any option is read.
+func Defaults() Config {
+	return Config{
+		CloudProvider:  "aws-s3",
+		DBName:         "postgres",
+		Jobs:           2,
+		MaxArchiveSize: 100 << 30,
+	}
+}
+
+// UsageError is bad command-line input; Barman exits 3 for it. When
+// Usage is set, the usage text is printed before the message, as argparse
+// does.
+type UsageError struct {
+	Msg   string
+	Usage bool
+}
+
+func (e *UsageError) Error() string { return e.Msg }
+
+// InputError is an option combination Barman rejects after parsing; it
+// exits 4 for those (its ConfigurationException).
+type InputError struct{ Msg string }
+
+func (e *InputError) Error() string { return e.Msg }
+
+// ErrSnapshotUnsupported is returned for snapshot backups, which we do not
+// take.
+var ErrSnapshotUnsupported = &UsageError{Msg: "snapshot backups (--snapshot-*) are not supported by this implementation"}
+
+// Validate applies Barman's checks that come after parsing.
+func (c *Config) Validate() error {
+	snap := map[string]bool{
+		"snapshot_disks":    len(c.SnapshotDisks) > 0,
+		"snapshot_instance": c.SnapshotInstance != "",
+		"snapshot_zone":     c.SnapshotZone != "",
+	}
+	any := false
+	var missing []string
+	for _, k := range []string{"snapshot_disks", "snapshot_instance", "snapshot_zone"} {
+		if snap[k] {
+			any = true
+		} else {
+			missing = append(missing, k)
+		}
+	}
+	if any {
+		if len(missing) > 0 {
+			return &InputError{Msg: "Incomplete options for snapshot backup - missing: " + strings.Join(missing, ", ")}
+		}
+		if c.Compression != "" {
+			return &InputError{Msg: "Compression options cannot be used with snapshot backups"}
+		}
+		return ErrSnapshotUnsupported
+	}
+	return nil
+}
+
+// LogLevel is Python's logging level for the verbosity options: WARNING
+// moved by ten per -v or -q, never below DEBUG.
+func (c *Config) LogLevel() int {
+	return max(10, 30-10*(c.Verbose-c.Quiet))
+}
+
+// TagMap returns the tags as a map; a later KEY wins as in a dict.
+func (c *Config) TagMap() map[string]string {
+	if len(c.Tags) == 0 {
+		return nil
+	}
+	m := make(map[string]string, len(c.Tags))
+	for _, kv := range c.Tags {
+		m[kv[0]] = kv[1]
+	}
+	return m
+}
+
+// String renders the effective settings for debugging, without secrets
+// (the conninfo may hold a password, so -d is shown only as a name).
+func (c *Config) String() string {
+	db := c.DBName
+	if strings.Contains(db, "=") {
+		db = "(conninfo)"
+	}
+	return fmt.Sprintf("destination=%s server=%s provider=%s compression=%q jobs=%d max_archive_size=%d dbname=%s",
+		c.DestinationURL, c.ServerName, c.CloudProvider, c.Compression, c.Jobs, c.MaxArchiveSize, db)
+}

@@ -1,0 +1,144 @@
+package conf
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Prog is the program name; it is Barman's, so scripts need no change.
+const Prog = "barman-cloud-backup"
+
+const description = "Take a hot base backup of a local PostgreSQL instance and upload it, as tar " +
+	"archives, to AWS S3 or an S3-compatible store, Azure Blob Storage, Google Cloud Storage " +
+	"or a local directory (file:///path). Barman's barman-cloud-* tools list and restore it."
+
+func (o *option) usageWords() string {
+	flag := o.short
+	if flag == "" {
+		flag = o.long
+	}
+	switch o.kind {
+	case flagValue, flagAppend:
+		return flag + " " + o.metavarText()
+	case flagList:
+		return flag + " [" + o.metavarText() + " ...]"
+	}
+	return flag
+}
+
+func (o *option) metavarText() string {
+	if len(o.choices) > 0 {
+		return "{" + strings.Join(o.choices, ",") + "}"
+	}
+	return o.metavar
+}
+
+// Usage is argparse's usage line for our options.
+func Usage() string {
+	var words []string
+	used := map[string]bool{}
+	for _, o := range options {
+		if o.exclusive != "" {
+			if used[o.exclusive] {
+				continue
+			}
+			used[o.exclusive] = true
+			var alt []string
+			for _, x := range options {
+				if x.exclusive == o.exclusive {
+					alt = append(alt, x.usageWords())
+				}
+			}
+			words = append(words, "["+strings.Join(alt, " | ")+"]")
+			continue
+		}
+		words = append(words, "["+o.usageWords()+"]")
+	}
+	words = append(words, "destination_url", "server_name")
+	return wrap("usage: "+Prog+" ", words, 80)
+}
+
+func wrap(lead string, words []string, width int) string {
+	var b strings.Builder
+	line := lead
+	indent := strings.Repeat(" ", len(lead))
+	for i, w := range words {
+		if i > 0 && len(line)+1+len(w) > width && strings.TrimSpace(line) != "" {
+			b.WriteString(strings.TrimRight(line, " ") + "\n")
+			line = indent
+		} else if i > 0 {
+			line += " "
+		}
+		line += w
+	}
+	b.WriteString(line + "\n")
+	return b.String()
+}
+
+func wrapText(text string, indent, width int) []string {
+	var lines []string
+	line := ""
+	for _, w := range strings.Fields(text) {
+		if line != "" && indent+len(line)+1+len(w) > width {
+			lines = append(lines, line)
+			line = w
+			continue
+		}
+		if line != "" {
+			line += " "
+		}
+		line += w
+	}
+	return append(lines, line)
+}
+
+// Help is the --help text, grouped as Barman's.
+func Help() string {
+	var b strings.Builder
+	b.WriteString(Usage())
+	b.WriteString("\n" + strings.Join(wrapText(description, 0, 80), "\n") + "\n\n")
+	b.WriteString("positional arguments:\n")
+	writeItem(&b, "destination_url", "URL of the destination, such as an S3 bucket and path: s3://bucket/path/to/folder")
+	writeItem(&b, "server_name", "the name of the server as configured in Barman")
+	for _, group := range []string{groupMain, groupS3, groupAzure, groupGCS} {
+		b.WriteString("\n" + group + ":\n")
+		for _, o := range options {
+			g := o.group
+			if g == "" {
+				g = groupMain
+			}
+			if g != group {
+				continue
+			}
+			var flags []string
+			for _, f := range []string{o.short, o.long} {
+				if f == "" {
+					continue
+				}
+				switch o.kind {
+				case flagValue, flagAppend:
+					f += " " + o.metavarText()
+				case flagList:
+					f += " [" + o.metavarText() + " ...]"
+				}
+				flags = append(flags, f)
+			}
+			writeItem(&b, strings.Join(flags, ", "), o.help)
+		}
+	}
+	return b.String()
+}
+
+func writeItem(b *strings.Builder, head, help string) {
+	const col = 24
+	lines := wrapText(help, col, 80)
+	if len(head)+2 >= col {
+		fmt.Fprintf(b, "  %s\n", head)
+	} else {
+		fmt.Fprintf(b, "  %-*s%s\n", col-2, head, lines[0])
+		lines = lines[1:]
+	}
+	for _, l := range lines {
+		fmt.Fprintf(b, "%s%s\n", strings.Repeat(" ", col), l)
+	}
+}

@@ -1,0 +1,164 @@
+package uploaders
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+)
+
+// FileStore writes objects as files under a local or mounted directory,
+// with the same keys as in a bucket. Every file appears atomically: it is
+// written under a temporary name, synced, then renamed.
+type FileStore struct {
+	root string
+}
+
+// NewFileStore returns a store rooted at dir.
+func NewFileStore(dir string) (*FileStore, error) {
+	if dir == "" || !filepath.IsAbs(dir) {
+		return nil, fmt.Errorf("invalid file URL: %q is not an absolute path", dir)
+	}
+	return &FileStore{root: filepath.Clean(dir)}, nil
+}
+
+func (s *FileStore) String() string { return "file://" + s.root }
+
+// Prefix is empty: keys are relative to the root directory.
+func (s *FileStore) Prefix() string { return "" }
+
+// Limits has no real minimum; a small part size keeps memory low.
+func (s *FileStore) Limits() Limits {
+	return Limits{MinPartSize: 5 << 20, MaxParts: 10000, MaxObjectSize: 1 << 40}
+}
+
+// Test checks that the root, or the directory it would be created in, is
+// there.
+func (s *FileStore) Test(ctx context.Context) error {
+	dir := s.root
+	for {
+		fi, err := os.Stat(dir)
+		if err == nil {
+			if !fi.IsDir() {
+				return fmt.Errorf("%w: %s is not a directory", ErrUnreachable, dir)
+			}
+			return nil
+		}
+		parent := filepath.Dir(dir)
+		if !errors.Is(err, fs.ErrNotExist) || parent == dir {
+			return fmt.Errorf("%w: %v", ErrUnreachable, err)
+		}
+		dir = parent
+	}
+}
+
+// EnsureBucket creates the root directory.
+func (s *FileStore) EnsureBucket(ctx context.Context) error {
+	return os.MkdirAll(s.root, 0o750)
+}
+
+func (s *FileStore) path(key string) string {
+	return filepath.Join(s.root, filepath.FromSlash(key))
+}
+
+// Put writes the object atomically.
+func (s *FileStore) Put(ctx context.Context, key string, data []byte) error {
+	f, err := s.create(key)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return fmt.Errorf("write %s: %w", key, err)
+	}
+	return s.commit(f, key)
+}
+
+func (s *FileStore) create(key string) (*os.File, error) {
+	p := s.path(key)
+	if err := os.MkdirAll(filepath.Dir(p), 0o750); err != nil {
+		return nil, err
+	}
+	return os.CreateTemp(filepath.Dir(p), "."+filepath.Base(p)+".tmp-*")
+}
+
+func (s *FileStore) commit(f *os.File, key string) error {
+	tmp := f.Name()
+	err := f.Sync()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, s.path(key))
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("write %s: %w", key, err)
+	}
+	// The rename is durable only once the directory is synced.
+	if d, err := os.Open(filepath.Dir(s.path(key))); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	return nil
+}
+
+// List returns the keys of files under prefix, sorted; temporary files
+// of unfinished writes are not objects.
+func (s *FileStore) List(ctx context.Context, prefix string) ([]string, error) {
+	var keys []string
+	err := filepath.WalkDir(s.root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil
+			}
+			return err
+		}
+		if d.IsDir() || strings.HasPrefix(d.Name(), ".") {
+			return nil
+		}
+		rel, _ := filepath.Rel(s.root, p)
+		if key := filepath.ToSlash(rel); strings.HasPrefix(key, prefix) {
+			keys = append(keys, key)
+		}
+		return nil
+	})
+	sort.Strings(keys)
+	return keys, err
+}
+
+// NewMultipart starts an object written part by part at its offsets.
+func (s *FileStore) NewMultipart(ctx context.Context, key string) (Multipart, error) {
+	f, err := s.create(key)
+	if err != nil {
+		return nil, fmt.Errorf("create %s: %w", key, err)
+	}
+	return &fileMultipart{store: s, key: key, f: f}, nil
+}
+
+type fileMultipart struct {
+	store *FileStore
+	key   string
+	f     *os.File
+}
+
+func (m *fileMultipart) Upload(ctx context.Context, number int, offset int64, data []byte) error {
+	if _, err := m.f.WriteAt(data, offset); err != nil {
+		return fmt.Errorf("write %s part %d: %w", m.key, number, err)
+	}
+	return nil
+}
+
+func (m *fileMultipart) Complete(ctx context.Context) error {
+	return m.store.commit(m.f, m.key)
+}
+
+func (m *fileMultipart) Abort(ctx context.Context) error {
+	m.f.Close()
+	return os.Remove(m.f.Name())
+}

@@ -1,0 +1,252 @@
+package uploaders
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
+	"github.com/minio/minio-go/v7/pkg/encrypt"
+	"gopkg.in/ini.v1"
+)
+
+// S3 stores objects in an S3 bucket, on AWS or any S3-compatible service.
+type S3 struct {
+	core   *minio.Core
+	bucket string
+	prefix string
+	region string
+	opts   Options
+	put    minio.PutObjectOptions
+	exists bool
+}
+
+// NewS3 builds an S3 store. Credentials are looked up the way boto3 does
+// for Barman: the environment, then the shared credentials file (with
+// -P/--profile, only that profile), then the instance role.
+func NewS3(ctx context.Context, bucket, prefix string, opts Options) (*S3, error) {
+	endpoint, secure := "s3.amazonaws.com", true
+	if opts.EndpointURL != "" {
+		u, err := url.Parse(opts.EndpointURL)
+		if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+			return nil, fmt.Errorf("invalid endpoint URL %q: it must be http(s)://HOST[:PORT]", opts.EndpointURL)
+		}
+		endpoint, secure = u.Host, u.Scheme == "https"
+	}
+	creds, err := s3Credentials(opts.Profile)
+	if err != nil {
+		return nil, err
+	}
+	timeout := time.Duration(opts.ReadTimeout) * time.Second
+	if timeout <= 0 {
+		timeout = 60 * time.Second
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.ResponseHeaderTimeout = timeout
+	tr.MaxIdleConnsPerHost = max(opts.Jobs, 2) * 2
+	region := s3Region(opts.Profile)
+	core, err := minio.NewCore(endpoint, &minio.Options{
+		Creds:     creds,
+		Secure:    secure,
+		Region:    region,
+		Transport: tr,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("S3 client for %s: %w", endpoint, err)
+	}
+	s := &S3{core: core, bucket: bucket, prefix: prefix, region: region, opts: opts}
+	s.put.UserTags = opts.Tags
+	switch opts.Encryption {
+	case "":
+	case "AES256":
+		s.put.ServerSideEncryption = encrypt.NewSSE()
+	case "aws:kms":
+		s.put.ServerSideEncryption, _ = encrypt.NewSSEKMS("", nil)
+	default:
+		return nil, fmt.Errorf("invalid encryption %q: use AES256 or aws:kms", opts.Encryption)
+	}
+	return s, nil
+}
+
+func s3Credentials(profile string) (*credentials.Credentials, error) {
+	var chain []credentials.Provider
+	if profile == "" {
+		chain = append(chain, &credentials.EnvAWS{})
+	}
+	chain = append(chain, &credentials.FileAWSCredentials{Profile: profile})
+	// Tests and hosts off EC2 turn the metadata service off, as with boto3.
+	if !strings.EqualFold(os.Getenv("AWS_EC2_METADATA_DISABLED"), "true") {
+		chain = append(chain, &credentials.IAM{})
+	}
+	creds := credentials.NewChainCredentials(chain)
+	v, err := creds.GetWithContext(&credentials.CredContext{Client: http.DefaultClient})
+	if err != nil || v.AccessKeyID == "" {
+		if profile != "" {
+			return nil, fmt.Errorf("Unable to locate credentials for profile %q", profile)
+		}
+		return nil, errors.New("Unable to locate credentials")
+	}
+	return creds, nil
+}
+
+// s3Region follows boto3: AWS_REGION, AWS_DEFAULT_REGION, then the
+// profile's region in the shared config file.
+func s3Region(profile string) string {
+	for _, env := range []string{"AWS_REGION", "AWS_DEFAULT_REGION"} {
+		if r := os.Getenv(env); r != "" {
+			return r
+		}
+	}
+	file := os.Getenv("AWS_CONFIG_FILE")
+	if file == "" {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return ""
+		}
+		file = filepath.Join(home, ".aws", "config")
+	}
+	cfg, err := ini.Load(file)
+	if err != nil {
+		return ""
+	}
+	if profile == "" {
+		profile = os.Getenv("AWS_PROFILE")
+	}
+	section := "default"
+	if profile != "" && profile != "default" {
+		section = "profile " + profile
+	}
+	return cfg.Section(section).Key("region").String()
+}
+
+func (s *S3) String() string { return "s3://" + s.bucket + "/" + s.prefix }
+
+// Prefix is the path inside the bucket.
+func (s *S3) Prefix() string { return s.prefix }
+
+// Limits are S3's multipart rules as Barman uses them.
+func (s *S3) Limits() Limits {
+	return Limits{MinPartSize: 5 << 20, MaxParts: 10000, MaxObjectSize: 1 << 40}
+}
+
+// classify marks errors where no HTTP answer came back as unreachable.
+func classify(err error) error {
+	if err == nil {
+		return nil
+	}
+	if minio.ToErrorResponse(err).StatusCode == 0 && !errors.Is(err, context.Canceled) {
+		return fmt.Errorf("%w: %v", ErrUnreachable, err)
+	}
+	return err
+}
+
+// Test checks the endpoint answers for the bucket; a missing bucket is
+// fine, it gets created.
+func (s *S3) Test(ctx context.Context) error {
+	ok, err := s.core.BucketExists(ctx, s.bucket)
+	if err != nil {
+		return fmt.Errorf("check bucket %s: %w", s.bucket, classify(err))
+	}
+	s.exists = ok
+	return nil
+}
+
+// EnsureBucket creates the bucket when Test found it missing.
+func (s *S3) EnsureBucket(ctx context.Context) error {
+	if s.exists {
+		return nil
+	}
+	ok, err := s.core.BucketExists(ctx, s.bucket)
+	if err != nil {
+		return fmt.Errorf("check bucket %s: %w", s.bucket, classify(err))
+	}
+	if ok {
+		return nil
+	}
+	if err := s.core.MakeBucket(ctx, s.bucket, minio.MakeBucketOptions{Region: s.region}); err != nil {
+		code := minio.ToErrorResponse(err).Code
+		if code != "BucketAlreadyOwnedByYou" && code != "BucketAlreadyExists" {
+			return fmt.Errorf("create bucket %s: %w", s.bucket, classify(err))
+		}
+	}
+	s.exists = true
+	return nil
+}
+
+// Put stores data under key in one request, with the tags and encryption.
+func (s *S3) Put(ctx context.Context, key string, data []byte) error {
+	_, err := s.core.Client.PutObject(ctx, s.bucket, key, bytes.NewReader(data), int64(len(data)), s.put)
+	if err != nil {
+		return fmt.Errorf("upload %s: %w", key, classify(err))
+	}
+	return nil
+}
+
+// List returns the keys under prefix.
+func (s *S3) List(ctx context.Context, prefix string) ([]string, error) {
+	var keys []string
+	for obj := range s.core.Client.ListObjects(ctx, s.bucket, minio.ListObjectsOptions{Prefix: prefix, Recursive: true}) {
+		if obj.Err != nil {
+			return nil, fmt.Errorf("list %s: %w", prefix, classify(obj.Err))
+		}
+		keys = append(keys, obj.Key)
+	}
+	return keys, nil
+}
+
+// NewMultipart starts a multipart upload.
+func (s *S3) NewMultipart(ctx context.Context, key string) (Multipart, error) {
+	id, err := s.core.NewMultipartUpload(ctx, s.bucket, key, s.put)
+	if err != nil {
+		return nil, fmt.Errorf("start multipart upload %s: %w", key, classify(err))
+	}
+	return &s3Multipart{s: s, key: key, id: id}, nil
+}
+
+type s3Multipart struct {
+	s     *S3
+	key   string
+	id    string
+	mu    sync.Mutex
+	parts []minio.CompletePart
+}
+
+func (m *s3Multipart) Upload(ctx context.Context, number int, offset int64, data []byte) error {
+	p, err := m.s.core.PutObjectPart(ctx, m.s.bucket, m.key, m.id, number,
+		bytes.NewReader(data), int64(len(data)), minio.PutObjectPartOptions{})
+	if err != nil {
+		return fmt.Errorf("upload %s part %d: %w", m.key, number, classify(err))
+	}
+	m.mu.Lock()
+	m.parts = append(m.parts, minio.CompletePart{PartNumber: number, ETag: p.ETag})
+	m.mu.Unlock()
+	return nil
+}
+
+func (m *s3Multipart) Complete(ctx context.Context) error {
+	m.mu.Lock()
+	parts := append([]minio.CompletePart(nil), m.parts...)
+	m.mu.Unlock()
+	sort.Slice(parts, func(i, j int) bool { return parts[i].PartNumber < parts[j].PartNumber })
+	if _, err := m.s.core.CompleteMultipartUpload(ctx, m.s.bucket, m.key, m.id, parts, m.s.put); err != nil {
+		return fmt.Errorf("complete %s: %w", m.key, classify(err))
+	}
+	return nil
+}
+
+func (m *s3Multipart) Abort(ctx context.Context) error {
+	if err := m.s.core.AbortMultipartUpload(ctx, m.s.bucket, m.key, m.id); err != nil {
+		return fmt.Errorf("abort %s: %w", m.key, classify(err))
+	}
+	return nil
+}

@@ -1,0 +1,88 @@
+// Package uploaders puts backup objects into a destination: one Store per
+// provider behind one small interface, so the engine knows no provider.
+package uploaders
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+)
+
+// ErrUnreachable marks a failure to reach the provider at all (Barman's
+// exit code 2); an answer with an error status is not one.
+var ErrUnreachable = errors.New("can't connect to cloud provider")
+
+// Limits are a provider's rules for splitting an object into parts.
+type Limits struct {
+	// MinPartSize is the smallest part allowed but the last.
+	MinPartSize int64
+	// MaxParts is the most parts one object may have.
+	MaxParts int
+	// MaxObjectSize caps --max-archive-size.
+	MaxObjectSize int64
+}
+
+// Store is one destination: a bucket (or directory) and a prefix in it.
+type Store interface {
+	// String names the destination for logs, without secrets.
+	String() string
+	// Prefix is the key prefix every object of the destination starts with.
+	Prefix() string
+	Limits() Limits
+	// Test checks the provider answers; it wraps ErrUnreachable when not.
+	Test(ctx context.Context) error
+	// EnsureBucket creates the bucket (directory) when it is missing.
+	EnsureBucket(ctx context.Context) error
+	// Put stores a small object in one request.
+	Put(ctx context.Context, key string, data []byte) error
+	// List returns the keys under prefix.
+	List(ctx context.Context, prefix string) ([]string, error)
+	// NewMultipart starts an object uploaded in parts.
+	NewMultipart(ctx context.Context, key string) (Multipart, error)
+}
+
+// Multipart is an object being uploaded in parts. Upload may be called
+// concurrently; Complete or Abort ends it.
+type Multipart interface {
+	// Upload stores part number (from 1) which starts at offset in the
+	// object; data must not be kept after it returns.
+	Upload(ctx context.Context, number int, offset int64, data []byte) error
+	Complete(ctx context.Context) error
+	Abort(ctx context.Context) error
+}
+
+// Options are the provider settings from the command line.
+type Options struct {
+	Provider    string
+	EndpointURL string
+	Profile     string
+	// ReadTimeout in seconds; 0 means the default of 60.
+	ReadTimeout int
+	Encryption  string
+	Tags        map[string]string
+	Jobs        int
+}
+
+// New returns the store for a destination URL.
+func New(ctx context.Context, rawURL string, opts Options) (Store, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return nil, fmt.Errorf("invalid destination URL %q: %v", rawURL, err)
+	}
+	if u.Scheme == "file" {
+		if u.Host != "" && u.Host != "localhost" {
+			return nil, fmt.Errorf("invalid file URL %q: only local paths (file:///path) are supported", rawURL)
+		}
+		return NewFileStore(u.Path)
+	}
+	switch opts.Provider {
+	case "", "aws-s3":
+		if u.Scheme != "s3" || u.Host == "" {
+			return nil, fmt.Errorf("Invalid s3 URL address: %s", rawURL)
+		}
+		return NewS3(ctx, u.Host, strings.TrimPrefix(u.Path, "/"), opts)
+	}
+	return nil, fmt.Errorf("cloud provider %q is not supported yet", opts.Provider)
+}
