@@ -112,7 +112,7 @@ func (b *BackupInfo) Marshal() []byte {
 		"tablespaces":       tablespacesRepr(b.Tablespaces),
 		"timeline":          optInt(b.Timeline),
 		"version":           optInt(b.Version),
-		"xlog_segment_size": optInt(b.XLOGSegmentSize),
+		"xlog_segment_size": optInt(segmentSizeOrDefault(b.XLOGSegmentSize)),
 	}
 	// Barman hides these two when they are unset.
 	if b.BackupName != "" {
@@ -131,6 +131,17 @@ func (b *BackupInfo) Marshal() []byte {
 		sb.WriteByte('\n')
 	}
 	return []byte(sb.String())
+}
+
+// DefaultSegmentSize is the WAL segment size Barman assumes when none is
+// known; backup.info shows it even for a backup that failed early.
+const DefaultSegmentSize = 16 << 20
+
+func segmentSizeOrDefault(v *int64) *int64 {
+	if v == nil {
+		return Int64(DefaultSegmentSize)
+	}
+	return v
 }
 
 func statusOrEmpty(s string) string {

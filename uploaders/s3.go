@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -139,12 +140,15 @@ func (s *S3) Limits() Limits {
 	return Limits{MinPartSize: 5 << 20, MaxParts: 10000, MaxObjectSize: 1 << 40}
 }
 
-// classify marks errors where no HTTP answer came back as unreachable.
+// classify marks transport failures, where no HTTP answer came back, as
+// unreachable.
 func classify(err error) error {
-	if err == nil {
-		return nil
+	if err == nil || errors.Is(err, context.Canceled) {
+		return err
 	}
-	if minio.ToErrorResponse(err).StatusCode == 0 && !errors.Is(err, context.Canceled) {
+	var ue *url.Error
+	var ne net.Error
+	if errors.As(err, &ue) || errors.As(err, &ne) {
 		return fmt.Errorf("%w: %v", ErrUnreachable, err)
 	}
 	return err

@@ -1,0 +1,264 @@
+package actors
+
+import (
+	"archive/tar"
+	"bytes"
+	"compress/bzip2"
+	"compress/gzip"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/klauspost/compress/s2"
+
+	"github.com/pgbackup/barman-cloud-backup/pg"
+	"github.com/pgbackup/barman-cloud-backup/tarball"
+	"github.com/pgbackup/barman-cloud-backup/uploaders"
+)
+
+// dirSource serves a directory laid out like PGDATA plus a tablespace,
+// standing in for the server's side of the backup API.
+type dirSource struct {
+	pgdata, tbs string
+	endErr      error
+	aborted     bool
+}
+
+func (d *dirSource) Begin(ctx context.Context, info *pg.BackupInfo) (*pg.Layout, error) {
+	info.PGData, info.Status = d.pgdata, pg.StatusStarted
+	info.Tablespaces = []pg.Tablespace{{Name: "tbs1", OID: 16384, Location: d.tbs}}
+	return &pg.Layout{PGData: d.pgdata, MajorVersion: "15", Tablespaces: info.Tablespaces}, nil
+}
+
+func (d *dirSource) End(ctx context.Context, info *pg.BackupInfo) ([]byte, error) {
+	if d.endErr != nil {
+		return nil, d.endErr
+	}
+	return []byte("LABEL: test\n"), nil
+}
+
+func (d *dirSource) Abort(ctx context.Context) { d.aborted = true }
+
+func write(t *testing.T, path string, size int, seed int64) {
+	t.Helper()
+	os.MkdirAll(filepath.Dir(path), 0o700)
+	r := rand.New(rand.NewSource(seed))
+	b := make([]byte, size)
+	for i := range b {
+		b[i] = "postgres-page-"[r.Intn(14)] // compressible, not constant
+	}
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func fixture(t *testing.T) *dirSource {
+	dir := t.TempDir()
+	d := &dirSource{pgdata: filepath.Join(dir, "data"), tbs: filepath.Join(dir, "tbs")}
+	write(t, filepath.Join(d.pgdata, "PG_VERSION"), 3, 1)
+	write(t, filepath.Join(d.pgdata, "global", "pg_control"), 8192, 2)
+	write(t, filepath.Join(d.pgdata, "global", "1262"), 8192, 3)
+	for i := range 6 {
+		write(t, filepath.Join(d.pgdata, "base", "5", fmt.Sprint(16000+i)), 700<<10, int64(10+i))
+	}
+	write(t, filepath.Join(d.pgdata, "postmaster.pid"), 10, 4)
+	write(t, filepath.Join(d.pgdata, "pg_wal", "000000010000000000000001"), 1<<20, 5)
+	os.MkdirAll(filepath.Join(d.pgdata, "pg_wal", "archive_status"), 0o700)
+	os.MkdirAll(filepath.Join(d.pgdata, "pg_tblspc"), 0o700)
+	os.Symlink(d.tbs, filepath.Join(d.pgdata, "pg_tblspc", "16384"))
+	write(t, filepath.Join(d.tbs, "PG_15_202209061", "5", "16500"), 300<<10, 6)
+	write(t, filepath.Join(d.tbs, "stray-file"), 10, 7)
+	return d
+}
+
+// readArchive decompresses every part of base in order and returns the
+// members with their sizes.
+func readArchive(t *testing.T, root string, keys []string, base, ext string) map[string]int64 {
+	t.Helper()
+	members := map[string]int64{}
+	for _, k := range keys {
+		name := filepath.Base(k)
+		if !strings.HasPrefix(name, base+".") && !strings.HasPrefix(name, base+"_") {
+			continue
+		}
+		if !strings.HasSuffix(name, ".tar"+ext) {
+			t.Fatalf("%s: want extension .tar%s", k, ext)
+		}
+		raw, err := os.ReadFile(filepath.Join(root, k))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var r io.Reader = bytes.NewReader(raw)
+		switch ext {
+		case ".gz":
+			zr, err := gzip.NewReader(r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			zr.Multistream(false)
+			r = zr
+		case ".bz2":
+			r = bzip2.NewReader(r)
+		case ".snappy":
+			r = s2.NewReader(r)
+		}
+		tr := tar.NewReader(r)
+		for {
+			h, err := tr.Next()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				t.Fatalf("%s: %v", k, err)
+			}
+			n, err := io.Copy(io.Discard, tr)
+			if err != nil {
+				t.Fatalf("%s %s: %v", k, h.Name, err)
+			}
+			members[h.Name] = n
+		}
+	}
+	return members
+}
+
+func run(t *testing.T, src Source, codec string, maxSize int64) (string, *Result, error) {
+	t.Helper()
+	root := t.TempDir()
+	store, _ := uploaders.NewFileStore(root)
+	c, err := tarball.CodecByName(codec, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := Run(context.Background(), src, Options{
+		Store: store, ServerName: "main", BackupID: "20261124T120000", Codec: c,
+		MaxArchiveSize: maxSize, Jobs: 2, BlockSize: 64 << 10,
+	})
+	return root, res, err
+}
+
+func TestRunEveryCodec(t *testing.T) {
+	for _, codec := range []string{"", "gz", "bz2", "snappy"} {
+		t.Run("codec="+codec, func(t *testing.T) {
+			src := fixture(t)
+			root, res, err := run(t, src, codec, 100<<30)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c, _ := tarball.CodecByName(codec, 0)
+			want := []string{
+				"main/base/20261124T120000/16384.tar" + c.Ext,
+				"main/base/20261124T120000/backup.info",
+				"main/base/20261124T120000/data.tar" + c.Ext,
+			}
+			store, _ := uploaders.NewFileStore(root)
+			keys, _ := store.List(context.Background(), "")
+			if strings.Join(keys, " ") != strings.Join(want, " ") {
+				t.Fatalf("objects %v, want %v", keys, want)
+			}
+			data := readArchive(t, root, keys, "data", c.Ext)
+			for name, size := range map[string]int64{
+				"./PG_VERSION": 3, "global/pg_control": 8192, "base/5/16000": 700 << 10,
+				"backup_label": 12, "pg_wal/": 0, "./": 0, "pg_tblspc/": 0,
+			} {
+				if got, ok := data[name]; !ok || got != size {
+					t.Errorf("data member %s: %d bytes (present %v), want %d", name, got, ok, size)
+				}
+			}
+			for _, name := range []string{"./postmaster.pid", "pg_wal/000000010000000000000001", "pg_wal/archive_status/", "pg_tblspc/16384"} {
+				if _, ok := data[name]; ok {
+					t.Errorf("%s must not be in the data archive", name)
+				}
+			}
+			tbs := readArchive(t, root, keys, "16384", c.Ext)
+			if _, ok := tbs["PG_15_202209061/5/16500"]; !ok || len(tbs) != 3 {
+				t.Errorf("tablespace members %v", tbs)
+			}
+			info, _ := os.ReadFile(filepath.Join(root, "main/base/20261124T120000/backup.info"))
+			if !bytes.Contains(info, []byte("status=DONE\n")) || !bytes.Contains(info, []byte("'copy_time_per_item': {'16384': ")) {
+				t.Errorf("backup.info:\n%s", info)
+			}
+			if res.Bytes <= 0 || len(res.Objects) != 3 {
+				t.Errorf("result %+v", res)
+			}
+		})
+	}
+}
+
+func TestRunSplitsParts(t *testing.T) {
+	for _, codec := range []string{"", "gz"} {
+		t.Run("codec="+codec, func(t *testing.T) {
+			root, _, err := run(t, fixture(t), codec, 1<<20)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c, _ := tarball.CodecByName(codec, 0)
+			store, _ := uploaders.NewFileStore(root)
+			keys, _ := store.List(context.Background(), "main/base/20261124T120000/data")
+			if len(keys) < 2 || !strings.HasSuffix(keys[1], "/data_0001.tar"+c.Ext) {
+				t.Fatalf("want data split in parts, got %v", keys)
+			}
+			members := readArchive(t, root, keys, "data", c.Ext)
+			for i := range 6 {
+				if members[fmt.Sprintf("base/5/%d", 16000+i)] != 700<<10 {
+					t.Errorf("file %d missing or cut across parts: %v", i, members)
+				}
+			}
+			if codec == "" {
+				// Uncompressed, parts split where Barman splits: once a part
+				// holds more than the limit in whole 64 KiB steps.
+				for _, k := range keys[:len(keys)-1] {
+					fi, _ := os.Stat(filepath.Join(root, k))
+					if fi.Size() <= 1<<20 {
+						t.Errorf("%s closed at %d bytes, under the limit", k, fi.Size())
+					}
+				}
+			}
+		})
+	}
+}
+
+func TestRunFailureLeavesFailedInfo(t *testing.T) {
+	src := fixture(t)
+	src.endErr = errors.New("stop backup: boom")
+	root, _, err := run(t, src, "gz", 1<<20)
+	var fe *FailedError
+	if !errors.As(err, &fe) {
+		t.Fatalf("want FailedError, got %v", err)
+	}
+	if !src.aborted {
+		t.Error("backup mode was not ended")
+	}
+	info, _ := os.ReadFile(filepath.Join(root, "main/base/20261124T120000/backup.info"))
+	if !bytes.Contains(info, []byte("status=FAILED\n")) || !bytes.Contains(info, []byte("error=failure uploading data (stop backup: boom)\n")) {
+		t.Errorf("backup.info:\n%s", info)
+	}
+	// No half-written object may stay behind.
+	var leftovers []string
+	filepath.Walk(root, func(p string, fi os.FileInfo, err error) error {
+		if err == nil && !fi.IsDir() && strings.Contains(fi.Name(), ".tmp-") {
+			leftovers = append(leftovers, p)
+		}
+		return nil
+	})
+	sort.Strings(leftovers)
+	if len(leftovers) > 0 {
+		t.Errorf("temporary files left: %v", leftovers)
+	}
+}
+
+func TestChunkSize(t *testing.T) {
+	l := uploaders.Limits{MinPartSize: 5 << 20, MaxParts: 10000}
+	if got := ChunkSize(100<<30, l); got != 2*(100<<30/10000) {
+		t.Errorf("ChunkSize(100GB) = %d", got)
+	}
+	if got := ChunkSize(1<<20, l); got != 5<<20 {
+		t.Errorf("ChunkSize(1MiB) = %d", got)
+	}
+}

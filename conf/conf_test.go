@@ -1,0 +1,180 @@
+package conf
+
+import (
+	"encoding/json"
+	"errors"
+	"os"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+// testdata/sizes.json holds Barman 3.4's check_size() results (null for
+// rejected input).
+func TestParseSizeMatchesBarman(t *testing.T) {
+	raw, err := os.ReadFile("testdata/sizes.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want map[string]*int64
+	if err := json.Unmarshal(raw, &want); err != nil {
+		t.Fatal(err)
+	}
+	for in, w := range want {
+		got, err := ParseSize(in)
+		switch {
+		case w == nil && err == nil:
+			t.Errorf("ParseSize(%q) = %d, Barman rejects it", in, got)
+		case w != nil && (err != nil || got != *w):
+			t.Errorf("ParseSize(%q) = %d, %v; Barman says %d", in, got, err, *w)
+		}
+	}
+}
+
+func parse(t *testing.T, args ...string) Config {
+	t.Helper()
+	cfg := Defaults()
+	action, err := Parse(args, &cfg)
+	if err != nil || action != ActionRun {
+		t.Fatalf("Parse(%q) = %v, %v", args, action, err)
+	}
+	return cfg
+}
+
+func TestParseForms(t *testing.T) {
+	cfg := parse(t, "s3://b/p", "srv")
+	want := Defaults()
+	want.DestinationURL, want.ServerName = "s3://b/p", "srv"
+	if !reflect.DeepEqual(cfg, want) {
+		t.Errorf("defaults: got %+v", cfg)
+	}
+	for _, c := range []struct {
+		args  []string
+		check func(Config) bool
+	}{
+		{[]string{"-vv", "s3://b/p", "srv"}, func(c Config) bool { return c.Verbose == 2 }},
+		{[]string{"-v", "-v", "-v", "s3://b/p", "srv"}, func(c Config) bool { return c.LogLevel() == 10 }},
+		{[]string{"-qq", "s3://b/p", "srv"}, func(c Config) bool { return c.Quiet == 2 && c.LogLevel() == 50 }},
+		{[]string{"-z", "s3://b/p", "srv"}, func(c Config) bool { return c.Compression == "gz" }},
+		{[]string{"--bzip2", "s3://b/p", "srv"}, func(c Config) bool { return c.Compression == "bz2" }},
+		{[]string{"--snapp", "s3://b/p", "srv"}, func(c Config) bool { return c.Compression == "snappy" }},
+		{[]string{"-z", "-z", "s3://b/p", "srv"}, func(c Config) bool { return c.Compression == "gz" }},
+		{[]string{"-h", "db1", "-p", "5433", "-U", "bk", "s3://b/p", "srv"}, func(c Config) bool {
+			return c.Host == "db1" && c.Port == "5433" && c.User == "bk"
+		}},
+		{[]string{"--host=db1", "--port=5433", "s3://b/p", "srv"}, func(c Config) bool { return c.Host == "db1" && c.Port == "5433" }},
+		{[]string{"-J4", "s3://b/p", "srv"}, func(c Config) bool { return c.Jobs == 4 }},
+		{[]string{"--jobs", "3", "s3://b/p", "srv"}, func(c Config) bool { return c.Jobs == 3 }},
+		{[]string{"--jo=5", "s3://b/p", "srv"}, func(c Config) bool { return c.Jobs == 5 }},
+		{[]string{"-S", "1GiB", "s3://b/p", "srv"}, func(c Config) bool { return c.MaxArchiveSize == 1000000000 }},
+		{[]string{"-S=500MB", "s3://b/p", "srv"}, func(c Config) bool { return c.MaxArchiveSize == 500<<20 }},
+		{[]string{"--max-archive-size", "123", "s3://b/p", "srv"}, func(c Config) bool { return c.MaxArchiveSize == 123 }},
+		{[]string{"-d", "host=x dbname=y", "s3://b/p", "srv"}, func(c Config) bool { return c.DBName == "host=x dbname=y" }},
+		{[]string{"-n", "nightly", "s3://b/p", "srv"}, func(c Config) bool { return c.BackupName == "nightly" }},
+		{[]string{"--tags", "a,1", "b,\"x,y\"", "--", "s3://b/p", "srv"}, func(c Config) bool {
+			return reflect.DeepEqual(c.Tags, [][2]string{{"a", "1"}, {"b", "x,y"}})
+		}},
+		{[]string{"s3://b/p", "srv", "--tags", "a,1", "b,2"}, func(c Config) bool { return len(c.Tags) == 2 }},
+		{[]string{"--tags=k,v", "s3://b/p", "srv"}, func(c Config) bool { return len(c.Tags) == 1 && c.TagMap()["k"] == "v" }},
+		{[]string{"--tags", "-z", "s3://b/p", "srv"}, func(c Config) bool { return c.Tags != nil && len(c.Tags) == 0 && c.Compression == "gz" }},
+		{[]string{"-e", "aws:kms", "-P", "prod", "--read-timeout", "30", "--endpoint-url", "http://127.0.0.1:9000", "s3://b/p", "srv"}, func(c Config) bool {
+			return c.Encryption == "aws:kms" && c.Profile == "prod" && c.ReadTimeout == 30 && c.EndpointURL == "http://127.0.0.1:9000"
+		}},
+		{[]string{"--cloud-provider", "azure-blob-storage", "--credential", "azure-cli", "--encryption-scope", "sc", "https://a.blob.core.windows.net/c", "srv"}, func(c Config) bool {
+			return c.CloudProvider == "azure-blob-storage" && c.Credential == "azure-cli" && c.EncryptionScope == "sc"
+		}},
+		{[]string{"-t", "--immediate-checkpoint", "s3://b/p", "srv"}, func(c Config) bool { return c.Test && c.ImmediateCheckpoint }},
+		{[]string{"-tvz", "s3://b/p", "srv"}, func(c Config) bool { return c.Test && c.Verbose == 1 && c.Compression == "gz" }},
+		{[]string{"--snapshot-disk", "d1", "--snapshot-disk", "d2", "s3://b/p", "srv"}, func(c Config) bool { return len(c.SnapshotDisks) == 2 }},
+	} {
+		if cfg := parse(t, c.args...); !c.check(cfg) {
+			t.Errorf("Parse(%q) gave %+v", c.args, cfg)
+		}
+	}
+}
+
+func TestParseErrors(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		msg  string
+	}{
+		{[]string{}, "the following arguments are required: destination_url, server_name"},
+		{[]string{"s3://b/p"}, "the following arguments are required: server_name"},
+		{[]string{"s3://b/p", "srv", "extra"}, "unrecognized arguments: extra"},
+		{[]string{"--bogus", "s3://b/p", "srv"}, "unrecognized arguments: --bogus"},
+		{[]string{"-z", "-j", "s3://b/p", "srv"}, "argument -j/--bzip2: not allowed with argument -z/--gzip"},
+		{[]string{"--snappy", "-z", "s3://b/p", "srv"}, "argument -z/--gzip: not allowed with argument --snappy"},
+		{[]string{"-v", "-q", "s3://b/p", "srv"}, "argument -q/--quiet: not allowed with argument -v/--verbose"},
+		{[]string{"-J", "0", "s3://b/p", "srv"}, "argument -J/--jobs: '0' is not a valid positive integer"},
+		{[]string{"-J", "two", "s3://b/p", "srv"}, "argument -J/--jobs: 'two' is not a valid input"},
+		{[]string{"-S", "10XB", "s3://b/p", "srv"}, "argument -S/--max-archive-size: '10XB' is not a valid size string"},
+		{[]string{"-S", "0", "s3://b/p", "srv"}, "is not a valid size string"},
+		{[]string{"--read-timeout", "soon", "s3://b/p", "srv"}, "argument --read-timeout: invalid int value: 'soon'"},
+		{[]string{"-n", "latest", "s3://b/p", "srv"}, "argument -n/--name: Backup name 'latest' is not allowed: reserved word"},
+		{[]string{"-n", "20261124T140715", "s3://b/p", "srv"}, "is not allowed: backup ID"},
+		{[]string{"--cloud-provider", "ftp", "s3://b/p", "srv"}, "invalid choice: 'ftp'"},
+		{[]string{"-e", "DES", "s3://b/p", "srv"}, "argument -e/--encryption: invalid choice: 'DES'"},
+		{[]string{"--tags", "a,b,c", "s3://b/p", "srv"}, "Invalid tag format: a,b,c"},
+		{[]string{"--tags", "justakey", "s3://b/p", "srv"}, "Invalid tag format: justakey"},
+		{[]string{"-J", "s3://b/p", "srv"}, "argument -J/--jobs: 's3://b/p' is not a valid input"},
+		{[]string{"--snap", "s3://b/p", "srv"}, "ambiguous option: --snap could match --snappy, --snapshot-instance"},
+		{[]string{"-h", "-z", "s3://b/p", "srv"}, "argument -h/--host: expected one argument"},
+		{[]string{"--en", "x", "s3://b/p", "srv"}, "ambiguous option: --en could match --endpoint-url, --encryption, --encryption-scope"},
+		{[]string{"--test=yes", "s3://b/p", "srv"}, "ignored explicit argument 'yes'"},
+	} {
+		cfg := Defaults()
+		_, err := Parse(c.args, &cfg)
+		var ue *UsageError
+		if !errors.As(err, &ue) {
+			t.Errorf("Parse(%q) = %v, want a usage error", c.args, err)
+			continue
+		}
+		if !strings.Contains(ue.Msg, c.msg) {
+			t.Errorf("Parse(%q) said %q, want %q", c.args, ue.Msg, c.msg)
+		}
+	}
+}
+
+func TestHelpAndVersion(t *testing.T) {
+	cfg := Defaults()
+	if a, err := Parse([]string{"--help"}, &cfg); a != ActionHelp || err != nil {
+		t.Errorf("--help: %v %v", a, err)
+	}
+	if a, err := Parse([]string{"-V", "--bogus"}, &cfg); a != ActionVersion || err != nil {
+		t.Errorf("-V: %v %v", a, err)
+	}
+	help := Help()
+	// Every option of Barman 3.4's barman-cloud-backup --help.
+	for _, opt := range []string{"-V, --version", "--help", "-v, --verbose", "-q, --quiet", "-t, --test",
+		"--cloud-provider {aws-s3,azure-blob-storage,google-cloud-storage}", "-z, --gzip", "-j, --bzip2", "--snappy",
+		"-h HOST, --host HOST", "-p PORT, --port PORT", "-U USER, --user USER", "--immediate-checkpoint",
+		"-J JOBS, --jobs JOBS", "-S MAX_ARCHIVE_SIZE, --max-archive-size MAX_ARCHIVE_SIZE", "-d DBNAME, --dbname DBNAME",
+		"-n BACKUP_NAME, --name BACKUP_NAME", "--snapshot-instance SNAPSHOT_INSTANCE", "--snapshot-disk NAME",
+		"--snapshot-zone SNAPSHOT_ZONE", "--snapshot-gcp-project SNAPSHOT_GCP_PROJECT", "--tags [TAGS ...]",
+		"--endpoint-url ENDPOINT_URL", "-P PROFILE, --profile PROFILE", "--read-timeout READ_TIMEOUT",
+		"-e {AES256,aws:kms}, --encryption {AES256,aws:kms}", "--credential {azure-cli,managed-identity}",
+		"--encryption-scope ENCRYPTION_SCOPE", "destination_url", "server_name"} {
+		if !strings.Contains(help, opt) {
+			t.Errorf("--help lacks %q", opt)
+		}
+	}
+	if !strings.HasPrefix(Usage(), "usage: barman-cloud-backup [-V] [--help] [-v | -q]") {
+		t.Errorf("usage line: %s", Usage())
+	}
+}
+
+func TestValidateSnapshots(t *testing.T) {
+	cfg := parse(t, "--snapshot-instance", "i", "s3://b/p", "srv")
+	var ie *InputError
+	if err := cfg.Validate(); !errors.As(err, &ie) || ie.Msg != "Incomplete options for snapshot backup - missing: snapshot_disks, snapshot_zone" {
+		t.Errorf("incomplete snapshot options: %v", err)
+	}
+	cfg = parse(t, "--snapshot-instance", "i", "--snapshot-disk", "d", "--snapshot-zone", "z", "s3://b/p", "srv")
+	if err := cfg.Validate(); err != ErrSnapshotUnsupported {
+		t.Errorf("snapshot backup: %v", err)
+	}
+	cfg = parse(t, "s3://b/p", "srv")
+	if err := cfg.Validate(); err != nil {
+		t.Errorf("plain backup: %v", err)
+	}
+}

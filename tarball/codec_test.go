@@ -1,0 +1,135 @@
+package tarball
+
+import (
+	"bytes"
+	"compress/bzip2"
+	"compress/gzip"
+	"hash/crc32"
+	"io"
+	"math/rand"
+	"testing"
+
+	"github.com/klauspost/compress/s2"
+)
+
+// sample is compressible but not trivially so, like table data.
+func sample(n int) []byte {
+	r := rand.New(rand.NewSource(1))
+	words := []string{"postgres", "barman", "tuple", "page", "0000", "wal", "\x00\x00\x00\x01"}
+	var b bytes.Buffer
+	for b.Len() < n {
+		b.WriteString(words[r.Intn(len(words))])
+		b.WriteByte(byte(r.Intn(256)))
+	}
+	return b.Bytes()[:n]
+}
+
+// encodeBlocks compresses data as the pool does: independent blocks, out
+// of order on purpose, then concatenated in stream order.
+func encodeBlocks(t *testing.T, c Codec, data []byte, size int) []byte {
+	t.Helper()
+	var blocks []Block
+	var prev []byte
+	for off := 0; off < len(data) || len(blocks) == 0; off += size {
+		end := min(off+size, len(data))
+		b := Block{Data: data[off:end], Dict: prev, First: off == 0, Last: end == len(data)}
+		if b.Last {
+			b.CRC, b.Size = crc32.ChecksumIEEE(data), uint64(len(data))
+		}
+		prev = data[max(off, end-DictSize):end]
+		blocks = append(blocks, b)
+	}
+	out := make([][]byte, len(blocks))
+	enc := c.NewEncoder()
+	for i := len(blocks) - 1; i >= 0; i-- {
+		o, err := enc.Encode(blocks[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[i] = append([]byte(nil), o...)
+	}
+	return bytes.Join(out, nil)
+}
+
+func TestParallelGzipIsOneMember(t *testing.T) {
+	data := sample(3<<20 + 12345)
+	c, _ := CodecByName("gz", 0)
+	z := encodeBlocks(t, c, data, 256<<10)
+	zr, err := gzip.NewReader(bytes.NewReader(z))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Barman's restore reads one gzip member only: so must we.
+	zr.Multistream(false)
+	got, err := io.ReadAll(zr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, data) {
+		t.Fatalf("gzip round trip: got %d bytes, want %d", len(got), len(data))
+	}
+	if len(z) >= len(data) {
+		t.Errorf("gzip did not compress: %d -> %d", len(data), len(z))
+	}
+}
+
+func TestEmptyLastBlock(t *testing.T) {
+	c, _ := CodecByName("gz", 0)
+	z := encodeBlocks(t, c, sample(1<<20), 1<<20) // the data ends on a block boundary
+	zr, err := gzip.NewReader(bytes.NewReader(z))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := io.ReadAll(zr); err != nil || len(got) != 1<<20 {
+		t.Fatalf("read %d bytes, err %v", len(got), err)
+	}
+}
+
+func TestSnappyFramingIsOneStream(t *testing.T) {
+	data := sample(2<<20 + 7)
+	c, _ := CodecByName("snappy", 0)
+	z := encodeBlocks(t, c, data, 300<<10)
+	if bytes.Count(z, snappyStreamID) != 1 || !bytes.HasPrefix(z, snappyStreamID) {
+		t.Errorf("want exactly one stream identifier, at the start")
+	}
+	// s2 decodes snappy framing independently of the encoder we use.
+	got, err := io.ReadAll(s2.NewReader(bytes.NewReader(z)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, data) {
+		t.Fatal("snappy round trip differs")
+	}
+}
+
+func TestBzip2Stream(t *testing.T) {
+	data := sample(1 << 20)
+	c, _ := CodecByName("bz2", 0)
+	if c.Parallel {
+		t.Fatal("bzip2 must be sequential")
+	}
+	var z bytes.Buffer
+	w, err := c.NewStream(&z)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Write(data)
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(bzip2.NewReader(&z))
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("bzip2 round trip: %v", err)
+	}
+}
+
+func TestNoneIsIdentity(t *testing.T) {
+	data := sample(100000)
+	c, _ := CodecByName("", 0)
+	if got := encodeBlocks(t, c, data, 4096); !bytes.Equal(got, data) {
+		t.Fatal("uncompressed blocks changed")
+	}
+	if _, err := CodecByName("zip", 0); err == nil {
+		t.Fatal("unknown codec accepted")
+	}
+}
