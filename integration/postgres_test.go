@@ -1,0 +1,199 @@
+//go:build integration
+
+package integration
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Cluster is a throwaway PostgreSQL cluster on a loopback port, run by
+// the postgres OS user, which PostgreSQL requires.
+type Cluster struct {
+	Dir  string // holds data/, the log and the socket
+	Data string
+	Port int
+	env  []string
+}
+
+func pgBin(name string) string {
+	dir := os.Getenv("PG_BINDIR")
+	if dir == "" {
+		dir = "/usr/lib/postgresql/15/bin"
+	}
+	return filepath.Join(dir, name)
+}
+
+// asPostgres runs a PostgreSQL program as the postgres user.
+func asPostgres(t testing.TB, env []string, name string, args ...string) string {
+	t.Helper()
+	full := append([]string{"-u", "postgres", "--", "env"}, env...)
+	full = append(full, append([]string{pgBin(name)}, args...)...)
+	return mustRun(t, nil, "runuser", full...)
+}
+
+// postgresDir makes a directory the postgres user owns, removed when the
+// test ends.
+func postgresDir(t testing.TB, pattern string) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", pattern)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	chownPostgres(t, dir)
+	os.Chmod(dir, 0o755)
+	return dir
+}
+
+func chownPostgres(t testing.TB, path string) {
+	t.Helper()
+	u, err := user.Lookup("postgres")
+	if err != nil {
+		t.Fatalf("no postgres user: %v", err)
+	}
+	uid, _ := strconv.Atoi(u.Uid)
+	gid, _ := strconv.Atoi(u.Gid)
+	filepath.Walk(path, func(p string, _ os.FileInfo, err error) error {
+		if err == nil {
+			os.Lchown(p, uid, gid)
+		}
+		return nil
+	})
+}
+
+// StartPostgres initialises and starts a cluster with the given extra
+// settings; env reaches the server and so its archive_command.
+func StartPostgres(t testing.TB, settings map[string]string, env []string) *Cluster {
+	t.Helper()
+	c := &Cluster{Dir: postgresDir(t, "bcb-pg-"), env: env}
+	c.Data = filepath.Join(c.Dir, "data")
+	asPostgres(t, nil, "initdb", "-D", c.Data, "-A", "trust", "-U", "postgres", "-N", "-E", "UTF8")
+	conf := map[string]string{
+		"listen_addresses": "'127.0.0.1'", "wal_level": "replica", "fsync": "off",
+		"unix_socket_directories": "'" + c.Dir + "'", "max_wal_size": "'256MB'",
+	}
+	for k, v := range settings {
+		conf[k] = v
+	}
+	c.appendConf(t, conf)
+	c.start(t)
+	return c
+}
+
+func (c *Cluster) appendConf(t testing.TB, conf map[string]string) {
+	t.Helper()
+	f, err := os.OpenFile(filepath.Join(c.Data, "postgresql.auto.conf"), os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	for k, v := range conf {
+		fmt.Fprintf(f, "%s = %s\n", k, v)
+	}
+}
+
+func (c *Cluster) start(t testing.TB) {
+	t.Helper()
+	c.Port = freePort(t)
+	asPostgres(t, c.env, "pg_ctl", "-D", c.Data, "-l", filepath.Join(c.Dir, "server.log"), "-w", "-t", "120",
+		"-o", fmt.Sprintf("-p %d -k %s", c.Port, c.Dir), "start")
+	t.Cleanup(func() {
+		exec.Command("runuser", "-u", "postgres", "--", pgBin("pg_ctl"), "-D", c.Data, "-m", "immediate", "-w", "stop").Run()
+	})
+}
+
+// Log is the server's log, for failure messages.
+func (c *Cluster) Log() string {
+	b, _ := os.ReadFile(filepath.Join(c.Dir, "server.log"))
+	return string(b)
+}
+
+func (c *Cluster) connect(t testing.TB) *pgx.Conn {
+	t.Helper()
+	conn, err := pgx.Connect(context.Background(), fmt.Sprintf("host=127.0.0.1 port=%d user=postgres dbname=postgres", c.Port))
+	if err != nil {
+		t.Fatalf("connect to port %d: %v\n%s", c.Port, err, c.Log())
+	}
+	return conn
+}
+
+// Exec runs statements one by one.
+func (c *Cluster) Exec(t testing.TB, stmts ...string) {
+	t.Helper()
+	conn := c.connect(t)
+	defer conn.Close(context.Background())
+	for _, s := range stmts {
+		if _, err := conn.Exec(context.Background(), s); err != nil {
+			t.Fatalf("%s: %v", s, err)
+		}
+	}
+}
+
+// Query returns the first column of the first row as text.
+func (c *Cluster) Query(t testing.TB, sql string) string {
+	t.Helper()
+	conn := c.connect(t)
+	defer conn.Close(context.Background())
+	var s string
+	if err := conn.QueryRow(context.Background(), sql).Scan(&s); err != nil {
+		t.Fatalf("%s: %v", sql, err)
+	}
+	return s
+}
+
+// Fingerprint summarises the test tables, in the default tablespace and
+// in tbs1, so two clusters can be compared.
+func (c *Cluster) Fingerprint(t testing.TB) string {
+	t.Helper()
+	return c.Query(t, `SELECT (SELECT count(*) || ':' || md5(string_agg(v, ',' ORDER BY id)) FROM items) || '/' ||
+		(SELECT count(*) || ':' || sum(n) FROM numbers)`)
+}
+
+// Archive makes sure every WAL record written so far is archived, so a
+// restore can replay up to now.
+func (c *Cluster) Archive(t testing.TB) {
+	t.Helper()
+	wal := c.Query(t, "SELECT pg_walfile_name(pg_switch_wal())")
+	deadline := time.Now().Add(60 * time.Second)
+	for c.Query(t, "SELECT coalesce(last_archived_wal, '') FROM pg_stat_archiver") < wal {
+		if time.Now().After(deadline) {
+			t.Fatalf("WAL %s was not archived:\n%s", wal, c.Log())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// StartRestored starts a cluster from a restored data directory, replaying
+// WAL with restoreCommand until the archive ends, then promoting.
+func StartRestored(t testing.TB, dir string, restoreCommand string, env []string) *Cluster {
+	t.Helper()
+	c := &Cluster{Dir: dir, Data: filepath.Join(dir, "data"), env: env}
+	c.appendConf(t, map[string]string{
+		"restore_command": "'" + strings.ReplaceAll(restoreCommand, "'", "''") + "'",
+		"archive_mode":    "off",
+		"unix_socket_directories": "'" + dir + "'",
+	})
+	os.WriteFile(filepath.Join(c.Data, "recovery.signal"), nil, 0o600)
+	chownPostgres(t, dir)
+	os.Chmod(c.Data, 0o700)
+	c.start(t)
+	deadline := time.Now().Add(120 * time.Second)
+	for c.Query(t, "SELECT pg_is_in_recovery()::text") != "false" {
+		if time.Now().After(deadline) {
+			t.Fatalf("restored cluster did not finish recovery:\n%s", c.Log())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	return c
+}
