@@ -180,8 +180,8 @@ func StartRestored(t testing.TB, dir string, restoreCommand string, env []string
 	t.Helper()
 	c := &Cluster{Dir: dir, Data: filepath.Join(dir, "data"), env: env}
 	c.appendConf(t, map[string]string{
-		"restore_command": "'" + strings.ReplaceAll(restoreCommand, "'", "''") + "'",
-		"archive_mode":    "off",
+		"restore_command":         "'" + strings.ReplaceAll(restoreCommand, "'", "''") + "'",
+		"archive_mode":            "off",
 		"unix_socket_directories": "'" + dir + "'",
 	})
 	os.WriteFile(filepath.Join(c.Data, "recovery.signal"), nil, 0o600)

@@ -1,7 +1,9 @@
 package pg
 
 import (
+	"errors"
 	"os"
+	"strings"
 	"testing"
 	"time"
 )
@@ -108,5 +110,12 @@ func TestConnString(t *testing.T) {
 		if got := ConnString(c.host, c.port, c.user, c.db); got != c.want {
 			t.Errorf("ConnString = %q, want %q", got, c.want)
 		}
+	}
+}
+
+func TestRedactConnErr(t *testing.T) {
+	got := redactConnErr(errors.New("cannot parse `host=x password=s3cret user=y`:\n\tfailed"))
+	if strings.Contains(got, "s3cret") || strings.Contains(got, "\n") {
+		t.Errorf("redactConnErr leaked or kept lines: %q", got)
 	}
 }

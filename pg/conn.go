@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/rs/zerolog"
 )
 
 // MinimalVersion is the oldest server with the non-exclusive backup API
@@ -63,6 +65,12 @@ func Connect(ctx context.Context, conninfo string) (*Conn, error) {
 	if _, ok := cfg.RuntimeParams["application_name"]; !ok {
 		cfg.RuntimeParams["application_name"] = "barman_cloud_backup"
 	}
+	// The server's notices matter here: that WAL archiving is off, or that
+	// pg_backup_stop is still waiting for WAL to be archived.
+	log := zerolog.Ctx(ctx)
+	cfg.OnNotice = func(_ *pgconn.PgConn, n *pgconn.Notice) {
+		log.Warn().Msgf("PostgreSQL %s: %s", n.Severity, n.Message)
+	}
 	c, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrConnect, redactConnErr(err))
@@ -77,10 +85,17 @@ func Connect(ctx context.Context, conninfo string) (*Conn, error) {
 	return pc, nil
 }
 
-// redactConnErr drops anything after "password=" that a parse error might
-// echo back from the conninfo.
+// redactConnErr makes one line of a connection error: the server's own
+// error when there is one (pgx also lists every address and TLS attempt),
+// with anything after "password=" that a parse error might echo back
+// from the conninfo masked.
 func redactConnErr(err error) string {
 	msg := err.Error()
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		msg = fmt.Sprintf("%s: %s (SQLSTATE %s)", pgErr.Severity, pgErr.Message, pgErr.Code)
+	}
+	msg = strings.Join(strings.Fields(msg), " ")
 	if i := strings.Index(msg, "password="); i >= 0 {
 		end := strings.IndexAny(msg[i:], " '\"")
 		if end < 0 {

@@ -67,12 +67,12 @@ func run(args []string) int {
 	}()
 	ctx = log.WithContext(ctx)
 	err = backup(ctx, &cfg)
-	code := exitCode(err)
-	if err != nil && code != exitFailed {
+	var failed *actors.FailedError
+	if err != nil && !errors.As(err, &failed) {
 		// Failed backups were logged by the engine with Barman's wording.
 		log.Error().Msg(describe(err))
 	}
-	return code
+	return exitCode(err)
 }
 
 // exitCode classifies an error into Barman's exit codes, once, here.
@@ -98,7 +98,7 @@ func describe(err error) string {
 	case errors.Is(err, uploaders.ErrUnreachable):
 		return err.Error()
 	case errors.Is(err, pg.ErrConnect):
-		return err.Error()
+		return "C" + err.Error()[1:]
 	case errors.Is(err, context.Canceled):
 		return "Barman cloud backup was interrupted by the user"
 	}
