@@ -75,7 +75,10 @@ func TestParseForms(t *testing.T) {
 			return reflect.DeepEqual(c.Tags, [][2]string{{"a", "1"}, {"b", "x,y"}})
 		}},
 		{[]string{"s3://b/p", "srv", "--tags", "a,1", "b,2"}, func(c Config) bool { return len(c.Tags) == 2 }},
-		{[]string{"--tags=k,v", "s3://b/p", "srv"}, func(c Config) bool { return len(c.Tags) == 1 && c.TagMap()["k"] == "v" }},
+		{[]string{"--tags=k,v", "s3://b/p", "srv"}, func(c Config) bool { return len(c.Tags) == 1 && c.Tags[0] == [2]string{"k", "v"} }},
+		{[]string{"--tags", "b,1", "a,2", "b,3", "--", "s3://b/p", "srv"}, func(c Config) bool {
+			return reflect.DeepEqual(c.UniqueTags(), [][2]string{{"b", "3"}, {"a", "2"}})
+		}},
 		{[]string{"--tags", "-z", "s3://b/p", "srv"}, func(c Config) bool { return c.Tags != nil && len(c.Tags) == 0 && c.Compression == "gz" }},
 		{[]string{"-e", "aws:kms", "-P", "prod", "--read-timeout", "30", "--endpoint-url", "http://127.0.0.1:9000", "s3://b/p", "srv"}, func(c Config) bool {
 			return c.Encryption == "aws:kms" && c.Profile == "prod" && c.ReadTimeout == 30 && c.EndpointURL == "http://127.0.0.1:9000"

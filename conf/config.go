@@ -114,16 +114,20 @@ func (c *Config) LogLevel() int {
 	return max(10, 30-10*(c.Verbose-c.Quiet))
 }
 
-// TagMap returns the tags as a map; a later KEY wins as in a dict.
-func (c *Config) TagMap() map[string]string {
-	if len(c.Tags) == 0 {
-		return nil
-	}
-	m := make(map[string]string, len(c.Tags))
+// UniqueTags returns the tags with each key once, as Barman's dict of
+// them: a later value wins, the first position stays.
+func (c *Config) UniqueTags() [][2]string {
+	var out [][2]string
+	at := map[string]int{}
 	for _, kv := range c.Tags {
-		m[kv[0]] = kv[1]
+		if i, ok := at[kv[0]]; ok {
+			out[i][1] = kv[1]
+			continue
+		}
+		at[kv[0]] = len(out)
+		out = append(out, kv)
 	}
-	return m
+	return out
 }
 
 // String renders the effective settings for debugging, without secrets

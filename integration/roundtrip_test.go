@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/klauspost/compress/s2"
+	"github.com/minio/minio-go/v7"
 )
 
 // world is one MinIO and one source cluster whose WAL Barman's
@@ -181,7 +182,7 @@ func TestS3RoundTrip(t *testing.T) {
 		split bool
 	}{
 		{"none", nil, "", false},
-		{"gzip", []string{"-z"}, ".gz", false},
+		{"gzip", []string{"--tags", "team,dba", "note,\"nightly full\"", "-z"}, ".gz", false},
 		{"bzip2", []string{"--bzip2"}, ".bz2", false},
 		{"none-split", []string{"-S", "8MB", "-J", "3"}, "", true},
 		{"gzip-split", []string{"-z", "-S", "1MB"}, ".gz", true},
@@ -201,6 +202,17 @@ func TestS3RoundTrip(t *testing.T) {
 			for _, n := range names {
 				if n != "backup.info" && !strings.HasSuffix(n, ".tar"+c.ext) {
 					t.Errorf("unexpected object %s", n)
+				}
+			}
+			if contains(c.args, "--tags") {
+				for _, n := range names {
+					tags, err := w.m.Client.GetObjectTagging(context.Background(), w.bucket, w.basePrefix(id)+n, minio.GetObjectTaggingOptions{})
+					if err != nil {
+						t.Fatal(err)
+					}
+					if m := tags.ToMap(); m["team"] != "dba" || m["note"] != "nightly full" || len(m) != 2 {
+						t.Errorf("%s tags %v", n, m)
+					}
 				}
 			}
 			show := mustRun(t, w.m.Env(), "barman-cloud-backup-show", append(w.s3args(), w.url(), w.server, id)...)

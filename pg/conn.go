@@ -65,11 +65,15 @@ func Connect(ctx context.Context, conninfo string) (*Conn, error) {
 	if _, ok := cfg.RuntimeParams["application_name"]; !ok {
 		cfg.RuntimeParams["application_name"] = "barman_cloud_backup"
 	}
-	// The server's notices matter here: that WAL archiving is off, or that
-	// pg_backup_stop is still waiting for WAL to be archived.
+	// The server's warnings matter here: pg_backup_stop says so while it
+	// waits for WAL to be archived. Its notices are routine.
 	log := zerolog.Ctx(ctx)
 	cfg.OnNotice = func(_ *pgconn.PgConn, n *pgconn.Notice) {
-		log.Warn().Msgf("PostgreSQL %s: %s", n.Severity, n.Message)
+		level := zerolog.InfoLevel
+		if n.Severity == "WARNING" {
+			level = zerolog.WarnLevel
+		}
+		log.WithLevel(level).Msgf("PostgreSQL %s: %s", n.Severity, n.Message)
 	}
 	c, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
@@ -154,6 +158,13 @@ func (c *Conn) Check(ctx context.Context) error {
 	}
 	if !super && !canRead {
 		return errors.New("user cannot read the server's file locations (grant pg_read_all_settings, or use a superuser)")
+	}
+	var archiveMode string
+	if err := c.conn.QueryRow(ctx, "SHOW archive_mode").Scan(&archiveMode); err != nil {
+		return fmt.Errorf("read archive_mode: %w", err)
+	}
+	if archiveMode == "off" {
+		zerolog.Ctx(ctx).Warn().Msg("WAL archiving is off (archive_mode): this backup can only be restored with its WAL copied by other means")
 	}
 	return nil
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
 	"github.com/minio/minio-go/v7/pkg/encrypt"
+	"github.com/minio/minio-go/v7/pkg/tags"
 	"gopkg.in/ini.v1"
 )
 
@@ -66,7 +67,18 @@ func NewS3(ctx context.Context, bucket, prefix string, opts Options) (*S3, error
 		return nil, fmt.Errorf("S3 client for %s: %w", endpoint, err)
 	}
 	s := &S3{core: core, bucket: bucket, prefix: prefix, region: region, opts: opts}
-	s.put.UserTags = opts.Tags
+	if len(opts.Tags) > 0 {
+		m := make(map[string]string, len(opts.Tags))
+		for _, kv := range opts.Tags {
+			m[kv[0]] = kv[1]
+		}
+		// minio-go drops every tag, silently, if one breaks S3's rules for
+		// tags; check first so a bad tag is an error, not a surprise.
+		if _, err := tags.NewTags(m, true); err != nil {
+			return nil, fmt.Errorf("invalid --tags for S3 (%v): keys and values may hold letters, digits, spaces and + - = . _ : / @", err)
+		}
+		s.put.UserTags = m
+	}
 	switch opts.Encryption {
 	case "":
 	case "AES256":

@@ -61,8 +61,9 @@ type Options struct {
 	// ReadTimeout in seconds; 0 means the default of 60.
 	ReadTimeout int
 	Encryption  string
-	Tags        map[string]string
-	Jobs        int
+	// Tags are KEY,VALUE pairs set on every object, in order.
+	Tags [][2]string
+	Jobs int
 }
 
 // New returns the store for a destination URL.

@@ -122,7 +122,7 @@ func backup(ctx context.Context, cfg *conf.Config) error {
 		Profile:     cfg.Profile,
 		ReadTimeout: cfg.ReadTimeout,
 		Encryption:  cfg.Encryption,
-		Tags:        cfg.TagMap(),
+		Tags:        cfg.UniqueTags(),
 		Jobs:        cfg.Jobs,
 	})
 	if err != nil {
