@@ -63,7 +63,9 @@ func StartMinIO(t testing.TB) *MinIO {
 	cmd := exec.Command(minioBinary(t), "server", t.TempDir(),
 		"--address", fmt.Sprintf("127.0.0.1:%d", port), "--console-address", fmt.Sprintf("127.0.0.1:%d", console))
 	cmd.Env = append(os.Environ(), "MINIO_ROOT_USER="+m.AccessKey, "MINIO_ROOT_PASSWORD="+m.SecretKey,
-		"MINIO_BROWSER=off", "MINIO_UPDATE=off")
+		"MINIO_BROWSER=off", "MINIO_UPDATE=off",
+		// A static KMS key, so server-side encryption (-e) can be tested.
+		"MINIO_KMS_SECRET_KEY=bcb-test-key:MBVUbfQfCkbwfKDsWmtVBlZqxTqTPZUlMEz1cmvTJzY=")
 	logFile, _ := os.Create(filepath.Join(t.TempDir(), "minio.log"))
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	if err := cmd.Start(); err != nil {

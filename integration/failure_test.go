@@ -1,0 +1,138 @@
+//go:build integration
+
+package integration
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/minio/minio-go/v7"
+)
+
+// A backup interrupted while its data archive is half uploaded must end
+// backup mode, abort the multipart upload and leave a FAILED backup.info.
+func TestInterruptedBackupCleansUp(t *testing.T) {
+	m := StartMinIO(t)
+	// WAL is never archived, so pg_backup_stop waits for ever: the data
+	// archive stays open, with parts already uploaded, until we signal.
+	src := StartPostgres(t, map[string]string{"archive_mode": "on", "archive_command": "'false'"}, nil)
+	src.Exec(t, "CREATE TABLE filler AS SELECT g, md5(g::text) || md5((g+1)::text) AS v FROM generate_series(1, 400000) g")
+
+	cmd := exec.Command(binary, "-v", "--immediate-checkpoint", "--endpoint-url", m.Endpoint,
+		"-h", "127.0.0.1", "-p", fmt.Sprint(src.Port), "-U", "postgres", "s3://interrupted/pfx", "main")
+	cmd.Env = append(os.Environ(), m.Env()...)
+	stderr, _ := cmd.StderrPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var log strings.Builder
+	lines := bufio.NewScanner(stderr)
+	for lines.Scan() {
+		log.WriteString(lines.Text() + "\n")
+		if strings.Contains(lines.Text(), "Stopping backup") {
+			break
+		}
+	}
+	// Wait until a part of the open data archive is stored.
+	deadline := time.Now().Add(60 * time.Second)
+	for len(incomplete(t, m, "interrupted")) == 0 {
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			t.Fatalf("no multipart upload in progress:\n%s", log.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if n := src.Query(t, "SELECT count(*)::text FROM pg_stat_activity WHERE application_name = 'barman_cloud_backup'"); n != "1" {
+		t.Fatalf("backup session not found (%s)", n)
+	}
+
+	start := time.Now()
+	cmd.Process.Signal(syscall.SIGTERM)
+	go func() {
+		for lines.Scan() {
+			log.WriteString(lines.Text() + "\n")
+		}
+	}()
+	err := cmd.Wait()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 {
+		t.Fatalf("exit: %v, want code 1\n%s", err, log.String())
+	}
+	if d := time.Since(start); d > 15*time.Second {
+		t.Errorf("took %s to stop after SIGTERM", d)
+	}
+	if left := incomplete(t, m, "interrupted"); len(left) > 0 {
+		t.Errorf("multipart uploads left open: %v", left)
+	}
+	keys := m.Keys(t, "interrupted", "pfx/main/base/")
+	if len(keys) != 1 || !strings.HasSuffix(keys[0], "/backup.info") {
+		t.Fatalf("objects after the failure: %v (want backup.info only)", keys)
+	}
+	info := string(m.Get(t, "interrupted", keys[0]))
+	if !strings.Contains(info, "status=FAILED\n") || !strings.Contains(info, "error=failure uploading data (interrupted") {
+		t.Errorf("backup.info:\n%s", info)
+	}
+	// Backup mode ended with the session: a new backup can start at once.
+	src.Exec(t, "SELECT pg_backup_start('probe', true)", "SELECT pg_backup_stop(false)")
+	if n := src.Query(t, "SELECT count(*)::text FROM pg_stat_activity WHERE application_name = 'barman_cloud_backup'"); n != "0" {
+		t.Errorf("backup session still open")
+	}
+}
+
+func incomplete(t *testing.T, m *MinIO, bucket string) []string {
+	var keys []string
+	for u := range m.Client.ListIncompleteUploads(context.Background(), bucket, "", true) {
+		if u.Err != nil {
+			if minio.ToErrorResponse(u.Err).Code == "NoSuchBucket" {
+				return nil
+			}
+			t.Fatal(u.Err)
+		}
+		keys = append(keys, u.Key)
+	}
+	return keys
+}
+
+// -P reads credentials from the shared file; -e asks for server-side
+// encryption of every object.
+func TestProfileAndEncryption(t *testing.T) {
+	m := StartMinIO(t)
+	src := StartPostgres(t, nil, nil)
+	creds := filepath.Join(t.TempDir(), "credentials")
+	os.WriteFile(creds, []byte(fmt.Sprintf("[default]\naws_access_key_id = wrong\naws_secret_access_key = wrong\n\n[backup]\naws_access_key_id = %s\naws_secret_access_key = %s\n", m.AccessKey, m.SecretKey)), 0o600)
+	env := []string{"AWS_SHARED_CREDENTIALS_FILE=" + creds, "AWS_EC2_METADATA_DISABLED=true", "AWS_ACCESS_KEY_ID=", "AWS_SECRET_ACCESS_KEY="}
+	r := runCmd(t, env, binary, "-P", "backup", "-e", "AES256", "--endpoint-url", m.Endpoint, "--immediate-checkpoint",
+		"-h", "127.0.0.1", "-p", fmt.Sprint(src.Port), "-U", "postgres", "s3://secure/pfx", "main")
+	if r.code != 0 {
+		t.Fatalf("exit %d:\n%s", r.code, r.stderr)
+	}
+	keys := m.Keys(t, "secure", "pfx/")
+	if len(keys) != 2 {
+		t.Fatalf("objects %v", keys)
+	}
+	for _, k := range keys {
+		st, err := m.Client.StatObject(context.Background(), "secure", k, minio.StatObjectOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := st.Metadata.Get("X-Amz-Server-Side-Encryption"); got != "AES256" {
+			t.Errorf("%s: server-side encryption %q, want AES256", k, got)
+		}
+	}
+	// The default profile's credentials are wrong: the store refuses
+	// them, which Barman reports with exit code 4.
+	r = runCmd(t, env[1:], binary, "-t", "--endpoint-url", m.Endpoint, "s3://secure/pfx", "main")
+	if r.code != 4 || !strings.Contains(r.stderr, "Access Key Id you provided does not exist") {
+		t.Errorf("wrong credentials: exit %d, want 4:\n%s", r.code, r.stderr)
+	}
+	if strings.Contains(r.stderr, "wrong") {
+		t.Errorf("a credential leaked into the log:\n%s", r.stderr)
+	}
+}
