@@ -128,7 +128,7 @@ func TestProfileAndEncryption(t *testing.T) {
 	}
 	// The default profile's credentials are wrong: the store refuses
 	// them, which Barman reports with exit code 4.
-	r = runCmd(t, env[1:], binary, "-t", "--endpoint-url", m.Endpoint, "s3://secure/pfx", "main")
+	r = runCmd(t, env, binary, "-t", "--endpoint-url", m.Endpoint, "s3://secure/pfx", "main")
 	if r.code != 4 || !strings.Contains(r.stderr, "Access Key Id you provided does not exist") {
 		t.Errorf("wrong credentials: exit %d, want 4:\n%s", r.code, r.stderr)
 	}
