@@ -262,3 +262,27 @@ func TestChunkSize(t *testing.T) {
 		t.Errorf("ChunkSize(1MiB) = %d", got)
 	}
 }
+
+func TestRunStoresSymlinkedWALDir(t *testing.T) {
+	src := fixture(t)
+	wal := filepath.Join(filepath.Dir(src.pgdata), "waldisk")
+	os.MkdirAll(filepath.Join(wal, "archive_status"), 0o700)
+	write(t, filepath.Join(wal, "000000010000000000000001"), 4096, 9)
+	os.RemoveAll(filepath.Join(src.pgdata, "pg_wal"))
+	os.Symlink(wal, filepath.Join(src.pgdata, "pg_wal"))
+	root, res, err := run(t, src, "", 100<<30)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := readArchive(t, root, res.Objects, "data", "")
+	for _, name := range []string{"pg_wal/", "pg_wal/archive_status/"} {
+		if _, ok := data[name]; !ok {
+			t.Errorf("%s missing: a restored PGDATA could not start", name)
+		}
+	}
+	for name := range data {
+		if strings.HasPrefix(name, "pg_wal/0000") {
+			t.Errorf("WAL segment %s copied", name)
+		}
+	}
+}

@@ -154,6 +154,11 @@ func (w *walk) dir(root, archive string, rules *tarball.Rules) error {
 			}
 			for _, it := range items {
 				if isDir(path, it) {
+					if rel == "" && archive == "data" && isWALDir(it) {
+						if err := w.walDir(filepath.Join(path, it.Name()), it.Name(), archive); err != nil {
+							return err
+						}
+					}
 					continue
 				}
 				member := tarball.FileMember(rel, it.Name())
@@ -175,6 +180,35 @@ func (w *walk) dir(root, archive string, rules *tarball.Rules) error {
 		return nil
 	}
 	return visit("")
+}
+
+// isWALDir tells whether e is a WAL directory that is a symbolic link, as
+// "initdb -X" makes it.
+func isWALDir(e fs.DirEntry) bool {
+	return e.Type()&fs.ModeSymlink != 0 && (e.Name() == "pg_wal" || e.Name() == "pg_xlog")
+}
+
+// walDir stores a symlinked WAL directory as an empty directory with an
+// empty archive_status, so a restored PGDATA can start. Barman stores
+// nothing for it, and its restore then lacks pg_wal altogether.
+func (w *walk) walDir(path, name, archive string) error {
+	for _, sub := range []string{"", "/archive_status"} {
+		fi, err := os.Stat(path + sub)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("read %s: %w", path+sub, err)
+		}
+		hdr, err := tarball.Header(path+sub, name+sub, fi)
+		if err != nil {
+			return err
+		}
+		if err := w.emit(tarball.Entry{Archive: archive, Header: hdr}); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // isDir tells whether an entry is a directory, following symbolic links
