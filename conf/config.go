@@ -4,7 +4,6 @@
 package conf
 
 import (
-	"fmt"
 	"strings"
 )
 
@@ -128,15 +127,4 @@ func (c *Config) UniqueTags() [][2]string {
 		out = append(out, kv)
 	}
 	return out
-}
-
-// String renders the effective settings for debugging, without secrets
-// (the conninfo may hold a password, so -d is shown only as a name).
-func (c *Config) String() string {
-	db := c.DBName
-	if strings.Contains(db, "=") {
-		db = "(conninfo)"
-	}
-	return fmt.Sprintf("destination=%s server=%s provider=%s compression=%q jobs=%d max_archive_size=%d dbname=%s",
-		c.DestinationURL, c.ServerName, c.CloudProvider, c.Compression, c.Jobs, c.MaxArchiveSize, db)
 }

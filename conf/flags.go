@@ -299,7 +299,17 @@ func Parse(args []string, cfg *Config) (Action, error) {
 	takesValue := func(o *option) bool {
 		return o.kind == flagValue || o.kind == flagAppend
 	}
-	for i := 0; i < len(args); i++ {
+	i := 0
+	// nextValue takes an option's value from the next argument, which
+	// must not look like an option itself.
+	nextValue := func(o *option) (string, error) {
+		if i+1 >= len(args) || looksLikeOption(args[i+1]) {
+			return "", &UsageError{Usage: true, Msg: fmt.Sprintf("argument %s: expected one argument", o.name())}
+		}
+		i++
+		return args[i], nil
+	}
+	for ; i < len(args); i++ {
 		a := args[i]
 		if action != ActionRun {
 			break // argparse acts on --help and -V at once
@@ -337,11 +347,9 @@ func Parse(args []string, cfg *Config) (Action, error) {
 				}
 			case takesValue(o):
 				if !hasVal {
-					if i+1 >= len(args) || looksLikeOption(args[i+1]) {
-						return action, &UsageError{Usage: true, Msg: fmt.Sprintf("argument %s: expected one argument", o.name())}
+					if val, err = nextValue(o); err != nil {
+						return action, err
 					}
-					i++
-					val = args[i]
 				}
 				if err := apply(o, val); err != nil {
 					return action, err
@@ -368,11 +376,10 @@ func Parse(args []string, cfg *Config) (Action, error) {
 				if takesValue(o) {
 					val := strings.TrimPrefix(a[j+1:], "=")
 					if val == "" {
-						if i+1 >= len(args) || looksLikeOption(args[i+1]) {
-							return action, &UsageError{Usage: true, Msg: fmt.Sprintf("argument %s: expected one argument", o.name())}
+						var err error
+						if val, err = nextValue(o); err != nil {
+							return action, err
 						}
-						i++
-						val = args[i]
 					}
 					if err := apply(o, val); err != nil {
 						return action, err

@@ -1,0 +1,47 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+
+	"github.com/pgbackup/barman-cloud-backup/actors"
+	"github.com/pgbackup/barman-cloud-backup/conf"
+	"github.com/pgbackup/barman-cloud-backup/pg"
+	"github.com/pgbackup/barman-cloud-backup/uploaders"
+)
+
+func TestExitCode(t *testing.T) {
+	for _, c := range []struct {
+		err  error
+		code int
+	}{
+		{nil, 0},
+		{&conf.UsageError{Msg: "x"}, 3},
+		{conf.ErrSnapshotUnsupported, 3},
+		{&conf.InputError{Msg: "Incomplete options for snapshot backup"}, 4},
+		{fmt.Errorf("check bucket b: %w", uploaders.ErrUnreachable), 2},
+		{&actors.FailedError{Err: errors.New("boom")}, 1},
+		{fmt.Errorf("%w: refused", pg.ErrConnect), 1},
+		{fmt.Errorf("%w: wal_level", errCheck), 1},
+		{context.Canceled, 1},
+		{errors.New("Invalid s3 URL address: s4://x"), 4},
+	} {
+		if got := exitCode(c.err); got != c.code {
+			t.Errorf("exitCode(%v) = %d, want %d", c.err, got, c.code)
+		}
+	}
+}
+
+func TestRunUsageAndVersion(t *testing.T) {
+	if code := run([]string{"-V"}); code != 0 {
+		t.Errorf("-V exit %d", code)
+	}
+	if code := run([]string{"-z", "-j", "s3://b/p", "srv"}); code != 3 {
+		t.Errorf("conflicting codecs exit %d", code)
+	}
+	if code := run([]string{"--snapshot-instance", "i", "s3://b/p", "srv"}); code != 4 {
+		t.Errorf("incomplete snapshot options exit %d", code)
+	}
+}
