@@ -57,15 +57,16 @@ func run(args []string) int {
 		return exitOK
 	}
 	log := newLogger(&cfg)
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	signalled, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	go func() {
 		// After the first signal, the default action is back: a second
-		// one ends the process at once.
-		<-ctx.Done()
+		// one ends the process at once. The deferred stop ends this
+		// goroutine when run returns.
+		<-signalled.Done()
 		stop()
 	}()
-	ctx = log.WithContext(ctx)
+	ctx := log.WithContext(signalled)
 	err = backup(ctx, &cfg)
 	var failed *actors.FailedError
 	if err != nil && !errors.As(err, &failed) {
