@@ -166,6 +166,27 @@ func TestHelpAndVersion(t *testing.T) {
 	}
 }
 
+func TestValidateProviderOptions(t *testing.T) {
+	for _, args := range [][]string{
+		{"--cloud-provider", "azure-blob-storage", "--endpoint-url", "http://127.0.0.1:9000", "https://a.blob.core.windows.net/c", "srv"},
+		{"--cloud-provider", "google-cloud-storage", "-e", "AES256", "gs://b/p", "srv"},
+		{"--cloud-provider", "google-cloud-storage", "--read-timeout", "5", "gs://b/p", "srv"},
+		{"--credential", "azure-cli", "s3://b/p", "srv"},
+		{"--encryption-scope", "scope", "s3://b/p", "srv"},
+		{"-P", "prod", "--cloud-provider", "azure-blob-storage", "https://a.blob.core.windows.net/c", "srv"},
+	} {
+		cfg := parse(t, args...)
+		var ue *UsageError
+		if err := cfg.Validate(); !errors.As(err, &ue) || !strings.Contains(ue.Msg, "is an option of the") {
+			t.Errorf("%q: %v", args, err)
+		}
+	}
+	ok := parse(t, "--cloud-provider", "azure-blob-storage", "--credential", "azure-cli", "--encryption-scope", "s", "https://a.blob.core.windows.net/c", "srv")
+	if err := ok.Validate(); err != nil {
+		t.Errorf("azure options with azure: %v", err)
+	}
+}
+
 func TestValidateSnapshots(t *testing.T) {
 	cfg := parse(t, "--snapshot-instance", "i", "s3://b/p", "srv")
 	var ie *InputError

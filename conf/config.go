@@ -4,6 +4,7 @@
 package conf
 
 import (
+	"fmt"
 	"strings"
 )
 
@@ -79,8 +80,25 @@ func (e *InputError) Error() string { return e.Msg }
 // take.
 var ErrSnapshotUnsupported = &UsageError{Msg: "snapshot backups (--snapshot-*) are not supported by this implementation"}
 
-// Validate applies Barman's checks that come after parsing.
+// Validate applies Barman's checks that come after parsing, and refuses
+// options of one cloud provider given with another: Barman ignores them,
+// which hides mistakes.
 func (c *Config) Validate() error {
+	for _, o := range []struct {
+		set            bool
+		flag, provider string
+	}{
+		{c.EndpointURL != "", "--endpoint-url", "aws-s3"},
+		{c.Profile != "", "-P/--profile", "aws-s3"},
+		{c.ReadTimeout != 0, "--read-timeout", "aws-s3"},
+		{c.Encryption != "", "-e/--encryption", "aws-s3"},
+		{c.Credential != "", "--credential", "azure-blob-storage"},
+		{c.EncryptionScope != "", "--encryption-scope", "azure-blob-storage"},
+	} {
+		if o.set && c.CloudProvider != o.provider {
+			return &UsageError{Msg: fmt.Sprintf("%s is an option of the %s cloud provider, not of %s", o.flag, o.provider, c.CloudProvider)}
+		}
+	}
 	snap := map[string]bool{
 		"snapshot_disks":    len(c.SnapshotDisks) > 0,
 		"snapshot_instance": c.SnapshotInstance != "",

@@ -19,26 +19,53 @@ import (
 	"github.com/minio/minio-go/v7"
 )
 
-// world is one MinIO and one source cluster whose WAL Barman's
+// objectStore reads what a backup wrote, whatever the provider.
+type objectStore interface {
+	Keys(t testing.TB, prefix string) []string
+	Get(t testing.TB, key string) []byte
+}
+
+// minioBucket is one bucket of a MinIO server, as an objectStore.
+type minioBucket struct {
+	m      *MinIO
+	bucket string
+}
+
+func (b minioBucket) Keys(t testing.TB, prefix string) []string { return b.m.Keys(t, b.bucket, prefix) }
+func (b minioBucket) Get(t testing.TB, key string) []byte       { return b.m.Get(t, b.bucket, key) }
+
+// world is one destination and one source cluster whose WAL Barman's
 // barman-cloud-wal-archive ships to it, shared by a test's subtests.
 type world struct {
-	m      *MinIO
-	src    *Cluster
-	bucket string
-	prefix string
+	store  objectStore
+	env    []string // for our binary and Barman's tools alike
+	cloud  []string // provider options, the same for both
+	dest   string   // destination URL
+	prefix string   // path inside the bucket or container
 	server string
+	src    *Cluster
 	tbsDir string
 }
 
-func (w *world) url() string { return "s3://" + w.bucket + "/" + w.prefix }
-
-func (w *world) s3args() []string { return []string{"--endpoint-url", w.m.Endpoint} }
-
-func newWorld(t *testing.T) *world {
+func newS3World(t *testing.T) (*world, *MinIO) {
 	t.Helper()
-	w := &world{m: StartMinIO(t), bucket: "backups", prefix: "nightly/pg", server: "main"}
-	archive := fmt.Sprintf("barman-cloud-wal-archive --endpoint-url %s %s %s %%p", w.m.Endpoint, w.url(), w.server)
-	w.src = StartPostgres(t, map[string]string{"archive_mode": "on", "archive_command": "'" + archive + "'"}, w.m.Env())
+	m := StartMinIO(t)
+	w := &world{store: minioBucket{m, "backups"}, env: m.Env(), cloud: []string{"--endpoint-url", m.Endpoint},
+		dest: "s3://backups/nightly/pg", prefix: "nightly/pg", server: "main"}
+	w.startSource(t, nil)
+	return w, m
+}
+
+// startSource starts the source cluster, archiving its WAL to the world's
+// destination with Barman's barman-cloud-wal-archive, and fills it.
+func (w *world) startSource(t *testing.T, settings map[string]string) {
+	t.Helper()
+	archive := fmt.Sprintf("barman-cloud-wal-archive %s %s %s %%p", strings.Join(w.cloud, " "), w.dest, w.server)
+	conf := map[string]string{"archive_mode": "on", "archive_command": "'" + archive + "'"}
+	for k, v := range settings {
+		conf[k] = v
+	}
+	w.src = StartPostgres(t, conf, w.env)
 	w.tbsDir = postgresDir(t, "bcb-tbs-")
 	w.src.Exec(t,
 		"CREATE TABLESPACE tbs1 LOCATION '"+w.tbsDir+"'",
@@ -47,19 +74,17 @@ func newWorld(t *testing.T) *world {
 		"CREATE TABLE numbers (n bigint) TABLESPACE tbs1",
 		"INSERT INTO numbers SELECT g FROM generate_series(1, 100000) g",
 	)
-	return w
 }
 
 // backup runs our binary and returns the new backup's ID.
 func (w *world) backup(t *testing.T, args ...string) string {
 	t.Helper()
-	// Backup IDs have a resolution of one second.
-	time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(time.Second)))
+	waitNextSecond()
 	before := w.ids(t)
-	full := append(append(w.s3args(), "-h", "127.0.0.1", "-p", fmt.Sprint(w.src.Port), "-U", "postgres",
+	full := append(append(append([]string{}, w.cloud...), "-h", "127.0.0.1", "-p", fmt.Sprint(w.src.Port), "-U", "postgres",
 		"--immediate-checkpoint"), args...)
-	full = append(full, w.url(), w.server)
-	r := runCmd(t, w.m.Env(), binary, full...)
+	full = append(full, w.dest, w.server)
+	r := runCmd(t, w.env, binary, full...)
 	if r.code != 0 {
 		t.Fatalf("backup %q exited %d:\n%s", args, r.code, r.stderr)
 	}
@@ -72,10 +97,16 @@ func (w *world) backup(t *testing.T, args ...string) string {
 	return ""
 }
 
+// waitNextSecond starts a new second: backup IDs have a resolution of
+// one second.
+func waitNextSecond() {
+	time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(time.Second)))
+}
+
 // ids lists DONE backups with Barman's own barman-cloud-backup-list.
 func (w *world) ids(t *testing.T) []string {
 	t.Helper()
-	out := mustRun(t, w.m.Env(), "barman-cloud-backup-list", append(w.s3args(), "--format", "json", w.url(), w.server)...)
+	out := mustRun(t, w.env, "barman-cloud-backup-list", append(w.cloud, "--format", "json", w.dest, w.server)...)
 	var list struct {
 		Backups []struct {
 			ID string `json:"backup_id"`
@@ -96,7 +127,7 @@ func (w *world) basePrefix(id string) string { return w.prefix + "/" + w.server 
 // names lists a backup's object names (without the prefix).
 func (w *world) names(t *testing.T, id string) []string {
 	var names []string
-	for _, k := range w.m.Keys(t, w.bucket, w.basePrefix(id)) {
+	for _, k := range w.store.Keys(t, w.basePrefix(id)) {
 		names = append(names, strings.TrimPrefix(k, w.basePrefix(id)))
 	}
 	return names
@@ -117,13 +148,13 @@ func (w *world) restoreWithBarman(t *testing.T, id string) *Cluster {
 	t.Helper()
 	dir := postgresDir(t, "bcb-restore-")
 	tbs := filepath.Join(dir, "tbs1")
-	mustRun(t, w.m.Env(), "barman-cloud-restore", append(w.s3args(), "--tablespace", "tbs1:"+tbs,
-		w.url(), w.server, id, filepath.Join(dir, "data"))...)
-	return StartRestored(t, dir, w.restoreCommand(), w.m.Env())
+	mustRun(t, w.env, "barman-cloud-restore", append(w.cloud, "--tablespace", "tbs1:"+tbs,
+		w.dest, w.server, id, filepath.Join(dir, "data"))...)
+	return StartRestored(t, dir, w.restoreCommand(), w.env)
 }
 
 func (w *world) restoreCommand() string {
-	return fmt.Sprintf("barman-cloud-wal-restore --endpoint-url %s %s %s %%f %%p", w.m.Endpoint, w.url(), w.server)
+	return fmt.Sprintf("barman-cloud-wal-restore %s %s %s %%f %%p", strings.Join(w.cloud, " "), w.dest, w.server)
 }
 
 // extract unpacks a tar stream with GNU tar, a reader independent of ours.
@@ -174,7 +205,7 @@ func (w *world) change(t *testing.T, tag int) {
 }
 
 func TestS3RoundTrip(t *testing.T) {
-	w := newWorld(t)
+	w, m := newS3World(t)
 	cases := []struct {
 		name  string
 		args  []string
@@ -206,7 +237,7 @@ func TestS3RoundTrip(t *testing.T) {
 			}
 			if contains(c.args, "--tags") {
 				for _, n := range names {
-					tags, err := w.m.Client.GetObjectTagging(context.Background(), w.bucket, w.basePrefix(id)+n, minio.GetObjectTaggingOptions{})
+					tags, err := m.Client.GetObjectTagging(context.Background(), "backups", w.basePrefix(id)+n, minio.GetObjectTaggingOptions{})
 					if err != nil {
 						t.Fatal(err)
 					}
@@ -215,7 +246,7 @@ func TestS3RoundTrip(t *testing.T) {
 					}
 				}
 			}
-			show := mustRun(t, w.m.Env(), "barman-cloud-backup-show", append(w.s3args(), w.url(), w.server, id)...)
+			show := mustRun(t, w.env, "barman-cloud-backup-show", append(w.cloud, w.dest, w.server, id)...)
 			for _, want := range []string{"Status                 : DONE", "tbs1", "PostgreSQL Version     : 15"} {
 				if !strings.Contains(show, want) {
 					t.Errorf("barman-cloud-backup-show lacks %q:\n%s", want, show)
@@ -237,16 +268,16 @@ func TestS3RoundTrip(t *testing.T) {
 		parts := map[string]func() io.Reader{}
 		for _, n := range names {
 			key := w.basePrefix(id) + n
-			parts[n] = func() io.Reader { return s2.NewReader(bytes.NewReader(w.m.Get(t, w.bucket, key))) }
+			parts[n] = func() io.Reader { return s2.NewReader(bytes.NewReader(w.store.Get(t, key))) }
 		}
 		dir := manualRestore(t, parts, names, "16384")
 		w.change(t, 10)
-		w.checkRestored(t, StartRestored(t, dir, w.restoreCommand(), w.m.Env()))
+		w.checkRestored(t, StartRestored(t, dir, w.restoreCommand(), w.env))
 	})
 
 	t.Run("file-destination", func(t *testing.T) {
 		root := t.TempDir()
-		r := runCmd(t, w.m.Env(), binary, "-z", "-h", "127.0.0.1", "-p", fmt.Sprint(w.src.Port), "-U", "postgres",
+		r := runCmd(t, w.env, binary, "-z", "-h", "127.0.0.1", "-p", fmt.Sprint(w.src.Port), "-U", "postgres",
 			"--immediate-checkpoint", "file://"+root, w.server)
 		if r.code != 0 {
 			t.Fatalf("exit %d: %s", r.code, r.stderr)
@@ -274,11 +305,11 @@ func TestS3RoundTrip(t *testing.T) {
 		}
 		dir := manualRestore(t, parts, names, "16384")
 		w.change(t, 11)
-		w.checkRestored(t, StartRestored(t, dir, w.restoreCommand(), w.m.Env()))
+		w.checkRestored(t, StartRestored(t, dir, w.restoreCommand(), w.env))
 	})
 
 	t.Run("no-incomplete-uploads", func(t *testing.T) {
-		for u := range w.m.Client.ListIncompleteUploads(context.Background(), w.bucket, w.prefix, true) {
+		for u := range m.Client.ListIncompleteUploads(context.Background(), "backups", w.prefix, true) {
 			if u.Err != nil {
 				t.Fatal(u.Err)
 			}

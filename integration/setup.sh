@@ -1,15 +1,20 @@
 #!/usr/bin/env bash
 # Installs what the tests and the demo need on a fresh Debian 12 machine:
 # PostgreSQL 15, Barman's cloud tools (the reference that restores our
-# backups), and a MinIO server built from the Go module proxy and cached
-# outside the repository. Safe to run again: it skips what is there.
+# backups) with their Azure client, and the storage servers the tests
+# start: MinIO and fake-gcs-server built from the Go module proxy, Azurite
+# from npm, all cached outside the repository in ~/.cache/bcb-tools. Safe
+# to run again: it skips what is there.
 set -euo pipefail
 
 export DEBIAN_FRONTEND=noninteractive
 missing=()
-for pkg in postgresql-15 barman-cli-cloud python3-boto3 tar gzip bzip2; do
+for pkg in postgresql-15 barman-cli-cloud python3-boto3 python3-azure tar gzip bzip2; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
 done
+# Azurite needs Node.js and npm; a machine that has them from elsewhere
+# keeps its own, as Debian's npm package conflicts with those.
+command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
 if ((${#missing[@]})); then
   echo "setup: installing ${missing[*]}"
   apt-get update -qq
@@ -27,4 +32,19 @@ if [[ ! -x "$cache/bin/minio" || ! -e "$stamp" ]]; then
   (cd /tmp && GOBIN="$cache/bin" GOFLAGS=-mod=mod go install "github.com/minio/minio@$MINIO_VERSION")
   touch "$stamp"
 fi
-echo "setup: ready (MinIO at $cache/bin/minio)"
+FAKE_GCS_VERSION=v1.56.1
+if [[ ! -e "$cache/bin/fake-gcs-server.$FAKE_GCS_VERSION" ]]; then
+  echo "setup: building fake-gcs-server $FAKE_GCS_VERSION"
+  mkdir -p "$cache/bin"
+  (cd /tmp && GOBIN="$cache/bin" GOFLAGS=-mod=mod go install "github.com/fsouza/fake-gcs-server@$FAKE_GCS_VERSION")
+  touch "$cache/bin/fake-gcs-server.$FAKE_GCS_VERSION"
+fi
+
+AZURITE_VERSION=3.37.0
+if [[ ! -x "$cache/azurite/node_modules/.bin/azurite-blob" || ! -e "$cache/azurite/.v$AZURITE_VERSION" ]]; then
+  echo "setup: installing Azurite $AZURITE_VERSION"
+  mkdir -p "$cache/azurite"
+  (cd "$cache/azurite" && npm install --no-audit --no-fund --silent "azurite@$AZURITE_VERSION" >/dev/null)
+  touch "$cache/azurite/.v$AZURITE_VERSION"
+fi
+echo "setup: ready (servers in $cache)"

@@ -64,6 +64,10 @@ type Options struct {
 	// Tags are KEY,VALUE pairs set on every object, in order.
 	Tags [][2]string
 	Jobs int
+	// Credential is Azure's --credential: azure-cli or managed-identity.
+	Credential string
+	// EncryptionScope is Azure's --encryption-scope.
+	EncryptionScope string
 }
 
 // New returns the store for a destination URL.
@@ -84,6 +88,10 @@ func New(ctx context.Context, rawURL string, opts Options) (Store, error) {
 			return nil, fmt.Errorf("Invalid s3 URL address: %s", rawURL)
 		}
 		return NewS3(ctx, u.Host, strings.TrimPrefix(u.Path, "/"), opts)
+	case "azure-blob-storage":
+		return NewAzure(rawURL, opts)
+	case "google-cloud-storage":
+		return NewGCS(ctx, rawURL, opts)
 	}
 	return nil, fmt.Errorf("cloud provider %q is not supported yet", opts.Provider)
 }

@@ -118,13 +118,15 @@ func backup(ctx context.Context, cfg *conf.Config) error {
 		return err
 	}
 	store, err := uploaders.New(ctx, cfg.DestinationURL, uploaders.Options{
-		Provider:    cfg.CloudProvider,
-		EndpointURL: cfg.EndpointURL,
-		Profile:     cfg.Profile,
-		ReadTimeout: cfg.ReadTimeout,
-		Encryption:  cfg.Encryption,
-		Tags:        cfg.UniqueTags(),
-		Jobs:        cfg.Jobs,
+		Provider:        cfg.CloudProvider,
+		EndpointURL:     cfg.EndpointURL,
+		Profile:         cfg.Profile,
+		ReadTimeout:     cfg.ReadTimeout,
+		Encryption:      cfg.Encryption,
+		Tags:            cfg.UniqueTags(),
+		Jobs:            cfg.Jobs,
+		Credential:      cfg.Credential,
+		EncryptionScope: cfg.EncryptionScope,
 	})
 	if err != nil {
 		return err

@@ -1,0 +1,281 @@
+package uploaders
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"regexp"
+	"strings"
+	"sync"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/streaming"
+	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/blob"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/bloberror"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/blockblob"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/container"
+)
+
+// azureDomain marks real Azure accounts; any other host is emulated
+// storage (Azurite), as in Barman.
+const azureDomain = "blob.core.windows.net"
+
+// Azure stores objects as block blobs in an Azure Blob Storage container.
+type Azure struct {
+	client    *container.Client
+	container string
+	prefix    string
+	scope     *blob.CPKScopeInfo
+	tags      map[string]string
+	exists    bool
+	secrets   []string
+}
+
+// NewAzure builds an Azure store for https://ACCOUNT.blob.core.windows.net/
+// CONTAINER/PREFIX, or for an emulator at http://HOST:PORT/ACCOUNT/CONTAINER/
+// PREFIX with AZURE_STORAGE_CONNECTION_STRING. Credentials are taken in
+// Barman's order: --credential, the connection string, a SAS token, the
+// account key, then the default Azure credential chain.
+func NewAzure(rawURL string, opts Options) (*Azure, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
+		return nil, fmt.Errorf("azure blob storage URL %s is malformed: use https://ACCOUNT.%s/CONTAINER/PATH", rawURL, azureDomain)
+	}
+	parts := strings.Split(u.Path, "/")
+	a := &Azure{tags: tagMap(opts.Tags)}
+	connStr, hasConnStr := os.LookupEnv("AZURE_STORAGE_CONNECTION_STRING")
+	emulated := !strings.HasSuffix(u.Host, azureDomain)
+	accountURL := u.Scheme + "://" + u.Host
+	if emulated {
+		if !hasConnStr {
+			return nil, errors.New("A connection string must be provided when using emulated storage: set AZURE_STORAGE_CONNECTION_STRING")
+		}
+		if len(parts) < 3 || parts[2] == "" {
+			return nil, fmt.Errorf("emulated storage URL %s is malformed: use http://HOST:PORT/ACCOUNT/CONTAINER/PATH", rawURL)
+		}
+		a.container, a.prefix = parts[2], strings.Join(parts[3:], "/")
+		accountURL += "/" + parts[1]
+	} else {
+		if len(parts) < 2 || parts[1] == "" {
+			return nil, fmt.Errorf("azure blob storage URL %s is malformed: no container", rawURL)
+		}
+		a.container, a.prefix = parts[1], strings.Join(parts[2:], "/")
+	}
+	if opts.EncryptionScope != "" {
+		a.scope = &blob.CPKScopeInfo{EncryptionScope: &opts.EncryptionScope}
+	}
+	containerURL := accountURL + "/" + url.PathEscape(a.container)
+	clientOpts := &container.ClientOptions{}
+	switch {
+	case opts.Credential != "":
+		if emulated {
+			return nil, fmt.Errorf("--credential %s needs an account URL on %s, not emulated storage", opts.Credential, azureDomain)
+		}
+		var cred azcore.TokenCredential
+		if opts.Credential == "azure-cli" {
+			cred, err = azidentity.NewAzureCLICredential(nil)
+		} else {
+			cred, err = azidentity.NewManagedIdentityCredential(nil)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("azure credential %s: %w", opts.Credential, err)
+		}
+		a.client, err = container.NewClient(containerURL, cred, clientOpts)
+	case hasConnStr:
+		a.secrets = append(a.secrets, connStr)
+		a.client, err = container.NewClientFromConnectionString(connStr, a.container, clientOpts)
+		if err != nil {
+			// The parser's message may quote the string, keys included.
+			return nil, errors.New("AZURE_STORAGE_CONNECTION_STRING is not a valid connection string")
+		}
+	case os.Getenv("AZURE_STORAGE_SAS_TOKEN") != "":
+		sas := strings.TrimPrefix(os.Getenv("AZURE_STORAGE_SAS_TOKEN"), "?")
+		a.secrets = append(a.secrets, sas)
+		a.client, err = container.NewClientWithNoCredential(containerURL+"?"+sas, clientOpts)
+	case os.Getenv("AZURE_STORAGE_KEY") != "":
+		key := os.Getenv("AZURE_STORAGE_KEY")
+		a.secrets = append(a.secrets, key)
+		account := strings.TrimSuffix(u.Host, "."+azureDomain)
+		cred, cerr := container.NewSharedKeyCredential(account, key)
+		if cerr != nil {
+			return nil, errors.New("AZURE_STORAGE_KEY is not a valid account key")
+		}
+		a.client, err = container.NewClientWithSharedKeyCredential(containerURL, cred, clientOpts)
+	default:
+		cred, cerr := azidentity.NewDefaultAzureCredential(nil)
+		if cerr != nil {
+			return nil, fmt.Errorf("azure default credential: %w", cerr)
+		}
+		a.client, err = container.NewClient(containerURL, cred, clientOpts)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("azure client for %s: %w", a.container, a.redact(err))
+	}
+	return a, nil
+}
+
+func tagMap(tags [][2]string) map[string]string {
+	if len(tags) == 0 {
+		return nil
+	}
+	m := make(map[string]string, len(tags))
+	for _, kv := range tags {
+		m[kv[0]] = kv[1]
+	}
+	return m
+}
+
+var sasSignature = regexp.MustCompile(`(?i)(sig|accountkey)=[^&;\s]+`)
+
+// redact makes one line of an error the SDK built (its response errors
+// span a screen), without credentials: request URLs may carry a SAS
+// signature.
+func (a *Azure) redact(err error) error {
+	if err == nil {
+		return nil
+	}
+	msg := err.Error()
+	var re *azcore.ResponseError
+	if errors.As(err, &re) {
+		msg = fmt.Sprintf("HTTP %d %s", re.StatusCode, re.ErrorCode)
+		if req := re.RawResponse; req != nil && req.Request != nil {
+			u := *req.Request.URL
+			u.RawQuery = ""
+			msg = fmt.Sprintf("%s %s: %s", req.Request.Method, u.String(), msg)
+		}
+	}
+	msg = strings.Join(strings.Fields(msg), " ")
+	msg = sasSignature.ReplaceAllString(msg, "$1=REDACTED")
+	for _, s := range a.secrets {
+		if s != "" {
+			msg = strings.ReplaceAll(msg, s, "REDACTED")
+		}
+	}
+	return errors.New(msg)
+}
+
+func (a *Azure) String() string { return "azure container " + a.container + "/" + a.prefix }
+
+// Prefix is the path inside the container.
+func (a *Azure) Prefix() string { return a.prefix }
+
+// Limits are block blob limits as Barman uses them.
+func (a *Azure) Limits() Limits {
+	return Limits{MinPartSize: 64 << 10, MaxParts: 50000, MaxObjectSize: 1 << 40}
+}
+
+// Test lists one blob, which works even with a container-level SAS token.
+// As in Barman, any error answer means the cloud is unusable (exit 2).
+func (a *Azure) Test(ctx context.Context) error {
+	one := int32(1)
+	_, err := a.client.NewListBlobsFlatPager(&container.ListBlobsFlatOptions{MaxResults: &one}).NextPage(ctx)
+	switch {
+	case err == nil:
+		a.exists = true
+	case bloberror.HasCode(err, bloberror.ContainerNotFound):
+		a.exists = false
+	default:
+		return fmt.Errorf("%w: %v", ErrUnreachable, a.redact(err))
+	}
+	return nil
+}
+
+// EnsureBucket creates the container when Test found it missing.
+func (a *Azure) EnsureBucket(ctx context.Context) error {
+	if a.exists {
+		return nil
+	}
+	if _, err := a.client.Create(ctx, nil); err != nil && !bloberror.HasCode(err, bloberror.ContainerAlreadyExists) {
+		return fmt.Errorf("create container %s: %w", a.container, a.redact(err))
+	}
+	a.exists = true
+	return nil
+}
+
+// Put stores data as a block blob in one request.
+func (a *Azure) Put(ctx context.Context, key string, data []byte) error {
+	_, err := a.client.NewBlockBlobClient(key).Upload(ctx, streaming.NopCloser(bytes.NewReader(data)),
+		&blockblob.UploadOptions{Tags: a.tags, CPKScopeInfo: a.scope})
+	if err != nil {
+		return fmt.Errorf("upload %s: %w", key, a.redact(err))
+	}
+	return nil
+}
+
+// List returns the blob names under prefix.
+func (a *Azure) List(ctx context.Context, prefix string) ([]string, error) {
+	var keys []string
+	pager := a.client.NewListBlobsFlatPager(&container.ListBlobsFlatOptions{Prefix: &prefix})
+	for pager.More() {
+		page, err := pager.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("list %s: %w", prefix, a.redact(err))
+		}
+		for _, b := range page.Segment.BlobItems {
+			keys = append(keys, *b.Name)
+		}
+	}
+	return keys, nil
+}
+
+// NewMultipart stages blocks in parallel and commits them at the end.
+func (a *Azure) NewMultipart(ctx context.Context, key string) (Multipart, error) {
+	return &azureMultipart{a: a, key: key, bb: a.client.NewBlockBlobClient(key)}, nil
+}
+
+type azureMultipart struct {
+	a   *Azure
+	key string
+	bb  *blockblob.Client
+	mu  sync.Mutex
+	max int
+}
+
+// blockID is Barman's block ID: the part number zero-padded to five
+// digits (IDs must all have the same length), base64-encoded.
+func blockID(n int) string {
+	return base64.StdEncoding.EncodeToString([]byte(fmt.Sprintf("%05d", n)))
+}
+
+func (m *azureMultipart) Upload(ctx context.Context, number int, offset int64, data []byte) error {
+	_, err := m.bb.StageBlock(ctx, blockID(number), streaming.NopCloser(bytes.NewReader(data)),
+		&blockblob.StageBlockOptions{CPKScopeInfo: m.a.scope})
+	if err != nil {
+		return fmt.Errorf("upload %s block %d: %w", m.key, number, m.a.redact(err))
+	}
+	m.mu.Lock()
+	m.max = max(m.max, number)
+	m.mu.Unlock()
+	return nil
+}
+
+func (m *azureMultipart) Complete(ctx context.Context) error {
+	m.mu.Lock()
+	ids := make([]string, m.max)
+	for i := range ids {
+		ids[i] = blockID(i + 1)
+	}
+	m.mu.Unlock()
+	_, err := m.bb.CommitBlockList(ctx, ids, &blockblob.CommitBlockListOptions{Tags: m.a.tags, CPKScopeInfo: m.a.scope})
+	if err != nil {
+		return fmt.Errorf("commit %s: %w", m.key, m.a.redact(err))
+	}
+	return nil
+}
+
+// Abort drops the staged blocks as Barman does: committing an empty list
+// discards them, and the empty blob is then deleted.
+func (m *azureMultipart) Abort(ctx context.Context) error {
+	if _, err := m.bb.CommitBlockList(ctx, nil, &blockblob.CommitBlockListOptions{CPKScopeInfo: m.a.scope}); err != nil {
+		return fmt.Errorf("abort %s: %w", m.key, m.a.redact(err))
+	}
+	if _, err := m.bb.Delete(ctx, nil); err != nil {
+		return fmt.Errorf("abort %s: %w", m.key, m.a.redact(err))
+	}
+	return nil
+}

@@ -1,0 +1,242 @@
+package uploaders
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+
+	"cloud.google.com/go/storage"
+	"github.com/rs/zerolog"
+	"google.golang.org/api/googleapi"
+	"google.golang.org/api/iterator"
+)
+
+// gcsConsoleURL is the browser URL form Barman also accepts for buckets.
+const gcsConsoleURL = "https://console.cloud.google.com/storage/browser/"
+
+// composeLimit is the most source objects one compose request takes.
+const composeLimit = 32
+
+// GCS stores objects in a Google Cloud Storage bucket. Barman uploads an
+// object in one stream there; to use -J workers, its parts are uploaded
+// in parallel as temporary objects and composed into the final one.
+type GCS struct {
+	client *storage.Client
+	bucket *storage.BucketHandle
+	name   string
+	prefix string
+	tags   map[string]string
+	exists bool
+}
+
+// NewGCS builds a GCS store for gs://BUCKET/PREFIX. Credentials are
+// Application Default Credentials (GOOGLE_APPLICATION_CREDENTIALS first);
+// STORAGE_EMULATOR_HOST points the client at an emulator without them.
+func NewGCS(ctx context.Context, rawURL string, opts Options) (*GCS, error) {
+	if !strings.HasPrefix(rawURL, "gs://") && !strings.HasPrefix(rawURL, gcsConsoleURL) {
+		return nil, fmt.Errorf("Google cloud storage URL %s is malformed: use gs://BUCKET/PATH", rawURL)
+	}
+	rest := strings.TrimPrefix(strings.TrimPrefix(rawURL, gcsConsoleURL), "gs://")
+	name, prefix, _ := strings.Cut(rest, "/")
+	if name == "" {
+		return nil, fmt.Errorf("Google cloud storage URL %s is malformed: bucket name not found", rawURL)
+	}
+	client, err := storage.NewClient(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("Google Cloud Storage client: %w", err)
+	}
+	return &GCS{client: client, bucket: client.Bucket(name), name: name,
+		prefix: strings.Trim(prefix, "/"), tags: tagMap(opts.Tags)}, nil
+}
+
+func (g *GCS) String() string { return "gs://" + g.name + "/" + g.prefix }
+
+// Prefix is the path inside the bucket.
+func (g *GCS) Prefix() string { return g.prefix }
+
+// Limits: parts are objects of their own, composed at the end.
+func (g *GCS) Limits() Limits {
+	return Limits{MinPartSize: 5 << 20, MaxParts: 10000, MaxObjectSize: 1 << 40}
+}
+
+// Test reads the bucket's attributes; as in Barman, any error from the
+// service means it is unusable (exit 2).
+func (g *GCS) Test(ctx context.Context) error {
+	// The client retries a refused connection until the context ends; a
+	// connectivity test must answer in seconds.
+	_, err := g.bucket.Retryer(storage.WithMaxAttempts(3)).Attrs(ctx)
+	switch {
+	case err == nil:
+		g.exists = true
+	case errors.Is(err, storage.ErrBucketNotExist):
+		g.exists = false
+	default:
+		return fmt.Errorf("%w: %v", ErrUnreachable, err)
+	}
+	return nil
+}
+
+// EnsureBucket creates the bucket, in the project of the credentials or
+// of GOOGLE_CLOUD_PROJECT, when Test found it missing.
+func (g *GCS) EnsureBucket(ctx context.Context) error {
+	if g.exists {
+		return nil
+	}
+	err := g.bucket.Create(ctx, gcsProject(), nil)
+	var apiErr *googleapi.Error
+	if err != nil && !(errors.As(err, &apiErr) && apiErr.Code == http.StatusConflict) {
+		return fmt.Errorf("create bucket %s: %w", g.name, err)
+	}
+	g.exists = true
+	return nil
+}
+
+func gcsProject() string {
+	for _, env := range []string{"GOOGLE_CLOUD_PROJECT", "GCLOUD_PROJECT"} {
+		if p := os.Getenv(env); p != "" {
+			return p
+		}
+	}
+	if f := os.Getenv("GOOGLE_APPLICATION_CREDENTIALS"); f != "" {
+		var creds struct {
+			ProjectID string `json:"project_id"`
+		}
+		if b, err := os.ReadFile(f); err == nil && json.Unmarshal(b, &creds) == nil && creds.ProjectID != "" {
+			return creds.ProjectID
+		}
+	}
+	return "barman-cloud-backup"
+}
+
+// write stores data in one request; metadata carries the tags.
+func (g *GCS) write(ctx context.Context, key string, data []byte, metadata map[string]string) error {
+	w := g.bucket.Object(key).NewWriter(ctx)
+	w.ChunkSize = 0 // the data is in memory: one request, no resumable session
+	w.Metadata = metadata
+	if _, err := w.Write(data); err != nil {
+		w.Close()
+		return fmt.Errorf("upload %s: %w", key, err)
+	}
+	if err := w.Close(); err != nil {
+		return fmt.Errorf("upload %s: %w", key, err)
+	}
+	return nil
+}
+
+// Put stores data with the tags as object metadata, as Barman does.
+func (g *GCS) Put(ctx context.Context, key string, data []byte) error {
+	return g.write(ctx, key, data, g.tags)
+}
+
+// List returns the object names under prefix.
+func (g *GCS) List(ctx context.Context, prefix string) ([]string, error) {
+	var keys []string
+	it := g.bucket.Objects(ctx, &storage.Query{Prefix: prefix})
+	for {
+		o, err := it.Next()
+		if errors.Is(err, iterator.Done) {
+			return keys, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("list %s: %w", prefix, err)
+		}
+		keys = append(keys, o.Name)
+	}
+}
+
+// NewMultipart uploads parts as temporary objects under PREFIX/.bcb-parts/,
+// outside every server's folder, so Barman's tools never see them.
+func (g *GCS) NewMultipart(ctx context.Context, key string) (Multipart, error) {
+	var id [8]byte
+	rand.Read(id[:])
+	tmp := strings.TrimPrefix(g.prefix+"/.bcb-parts/"+hex.EncodeToString(id[:]), "/")
+	return &gcsMultipart{g: g, key: key, tmp: tmp}, nil
+}
+
+type gcsMultipart struct {
+	g     *GCS
+	key   string
+	tmp   string
+	mu    sync.Mutex
+	parts []int
+	temps []string
+}
+
+func (m *gcsMultipart) Upload(ctx context.Context, number int, offset int64, data []byte) error {
+	name := fmt.Sprintf("%s/%05d", m.tmp, number)
+	m.mu.Lock()
+	m.temps = append(m.temps, name)
+	m.mu.Unlock()
+	if err := m.g.write(ctx, name, data, nil); err != nil {
+		return fmt.Errorf("upload %s part %d: %w", m.key, number, err)
+	}
+	m.mu.Lock()
+	m.parts = append(m.parts, number)
+	m.mu.Unlock()
+	return nil
+}
+
+// Complete composes the parts into the object, 32 at a time in as many
+// levels as needed, then deletes the temporary objects.
+func (m *gcsMultipart) Complete(ctx context.Context) error {
+	m.mu.Lock()
+	sort.Ints(m.parts)
+	srcs := make([]*storage.ObjectHandle, len(m.parts))
+	for i, n := range m.parts {
+		srcs[i] = m.g.bucket.Object(fmt.Sprintf("%s/%05d", m.tmp, n))
+	}
+	m.mu.Unlock()
+	for level := 0; len(srcs) > composeLimit; level++ {
+		var next []*storage.ObjectHandle
+		for i := 0; i < len(srcs); i += composeLimit {
+			name := fmt.Sprintf("%s/l%d-%05d", m.tmp, level, i/composeLimit)
+			m.mu.Lock()
+			m.temps = append(m.temps, name)
+			m.mu.Unlock()
+			dst := m.g.bucket.Object(name)
+			if _, err := dst.ComposerFrom(srcs[i:min(i+composeLimit, len(srcs))]...).Run(ctx); err != nil {
+				return fmt.Errorf("compose %s: %w", m.key, err)
+			}
+			next = append(next, dst)
+		}
+		srcs = next
+	}
+	c := m.g.bucket.Object(m.key).ComposerFrom(srcs...)
+	c.Metadata = m.g.tags
+	if _, err := c.Run(ctx); err != nil {
+		return fmt.Errorf("compose %s: %w", m.key, err)
+	}
+	if err := m.deleteTemps(ctx); err != nil {
+		zerolog.Ctx(ctx).Warn().Msgf("cleaning up the parts of %s: %v", m.key, err)
+	}
+	return nil
+}
+
+func (m *gcsMultipart) deleteTemps(ctx context.Context) error {
+	m.mu.Lock()
+	temps := append([]string(nil), m.temps...)
+	m.mu.Unlock()
+	var errs []error
+	for _, name := range temps {
+		if err := m.g.bucket.Object(name).Delete(ctx); err != nil && !errors.Is(err, storage.ErrObjectNotExist) {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Abort deletes the parts uploaded so far.
+func (m *gcsMultipart) Abort(ctx context.Context) error {
+	if err := m.deleteTemps(ctx); err != nil {
+		return fmt.Errorf("abort %s: %w", m.key, err)
+	}
+	return nil
+}
