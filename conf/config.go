@@ -48,6 +48,11 @@ type Config struct {
 
 	// Tags are KEY,VALUE pairs in the order given.
 	Tags [][2]string
+
+	// ConfigFile is the TOML file the settings were read from.
+	ConfigFile string
+	// PrintConfig asks for the effective settings instead of a backup.
+	PrintConfig bool
 }
 
 // Defaults returns the configuration before any option is read.

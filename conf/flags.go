@@ -36,6 +36,7 @@ type option struct {
 }
 
 const (
+	groupExt   = "Extensions (not in Barman 3.4)"
 	groupMain  = "options"
 	groupS3    = "Extra options for the aws-s3 cloud provider"
 	groupAzure = "Extra options for the azure-blob-storage cloud provider"
@@ -162,6 +163,12 @@ var options = []*option{
 	{short: "-e", long: "--encryption", kind: flagValue, group: groupS3, choices: []string{"AES256", "aws:kms"},
 		help: "S3 server-side encryption: AES256 or aws:kms",
 		set:  func(c *Config, v string) error { c.Encryption = v; return nil }},
+	{long: "--config", kind: flagValue, metavar: "FILE", group: groupExt,
+		help: "read settings from this TOML file (default: $" + EnvConfig + "); flags win over it",
+		set:  func(c *Config, v string) error { c.ConfigFile = v; return nil }},
+	{long: "--print-config", kind: flagTrue, group: groupExt,
+		help: "print the effective settings as TOML, secrets masked, and exit",
+		set:  func(c *Config, _ string) error { c.PrintConfig = true; return nil }},
 	{long: "--encryption-scope", kind: flagValue, metavar: "ENCRYPTION_SCOPE", group: groupAzure,
 		help: "Azure encryption scope to encrypt the uploaded blobs with",
 		set:  func(c *Config, v string) error { c.EncryptionScope = v; return nil }},
@@ -263,6 +270,7 @@ func findShort(c byte) *option {
 func Parse(args []string, cfg *Config) (Action, error) {
 	var positional, unknown []string
 	seen := map[string]*option{}
+	tagsSeen := false
 	action := ActionRun
 	apply := func(o *option, v string) error {
 		if o.exclusive != "" {
@@ -330,14 +338,15 @@ func Parse(args []string, cfg *Config) (Action, error) {
 			}
 			switch {
 			case o.kind == flagList:
+				if !tagsSeen {
+					// --tags on the command line replaces the file's tags.
+					cfg.Tags, tagsSeen = [][2]string{}, true
+				}
 				if hasVal {
 					if err := apply(o, val); err != nil {
 						return action, err
 					}
 					continue
-				}
-				if cfg.Tags == nil {
-					cfg.Tags = [][2]string{}
 				}
 				for i+1 < len(args) && !looksLikeOption(args[i+1]) && args[i+1] != "--" {
 					i++
@@ -396,6 +405,10 @@ func Parse(args []string, cfg *Config) (Action, error) {
 	}
 	if action != ActionRun {
 		return action, nil
+	}
+	if len(positional) == 0 && cfg.DestinationURL != "" && cfg.ServerName != "" {
+		// Both come from the configuration file or the environment.
+		positional = []string{cfg.DestinationURL, cfg.ServerName}
 	}
 	if len(positional) < 2 {
 		missing := []string{"destination_url", "server_name"}[len(positional):]

@@ -100,7 +100,7 @@ func Help() string {
 	b.WriteString("positional arguments:\n")
 	writeItem(&b, "destination_url", "URL of the destination, such as an S3 bucket and path: s3://bucket/path/to/folder")
 	writeItem(&b, "server_name", "the name of the server as configured in Barman")
-	for _, group := range []string{groupMain, groupS3, groupAzure, groupGCS} {
+	for _, group := range []string{groupMain, groupS3, groupAzure, groupGCS, groupExt} {
 		b.WriteString("\n" + group + ":\n")
 		for _, o := range options {
 			g := o.group

@@ -35,8 +35,7 @@ func main() {
 }
 
 func run(args []string) int {
-	cfg := conf.Defaults()
-	action, err := conf.Parse(args, &cfg)
+	cfg, action, err := conf.Load(args)
 	if err != nil {
 		var ue *conf.UsageError
 		if errors.As(err, &ue) && ue.Usage {
@@ -54,6 +53,10 @@ func run(args []string) int {
 		return exitOK
 	case conf.ActionVersion:
 		fmt.Printf("%s %s\n", conf.Prog, conf.Version)
+		return exitOK
+	}
+	if cfg.PrintConfig {
+		fmt.Print(cfg.TOML())
 		return exitOK
 	}
 	log := newLogger(&cfg)
@@ -79,11 +82,12 @@ func run(args []string) int {
 // exitCode classifies an error into Barman's exit codes, once, here.
 func exitCode(err error) int {
 	var ue *conf.UsageError
+	var fe *conf.FileError
 	var failed *actors.FailedError
 	switch {
 	case err == nil:
 		return exitOK
-	case errors.As(err, &ue):
+	case errors.As(err, &ue), errors.As(err, &fe):
 		return exitInput
 	case errors.Is(err, uploaders.ErrUnreachable):
 		return exitNetwork

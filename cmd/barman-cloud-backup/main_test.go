@@ -20,6 +20,7 @@ func TestExitCode(t *testing.T) {
 		{nil, 0},
 		{&conf.UsageError{Msg: "x"}, 3},
 		{conf.ErrSnapshotUnsupported, 3},
+		{&conf.FileError{Msg: "bcb.toml:3: unknown key"}, 3},
 		{&conf.InputError{Msg: "Incomplete options for snapshot backup"}, 4},
 		{fmt.Errorf("check bucket b: %w", uploaders.ErrUnreachable), 2},
 		{&actors.FailedError{Err: errors.New("boom")}, 1},
