@@ -10,7 +10,9 @@ package actors
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"os"
 	"runtime"
 	"strings"
 	"time"
@@ -68,6 +70,43 @@ type FailedError struct{ Err error }
 func (e *FailedError) Error() string { return e.Err.Error() }
 func (e *FailedError) Unwrap() error { return e.Err }
 
+// ErrClash is a backup ID another run has taken: the run stops before it
+// touches anything, so nothing of the other backup is overwritten.
+var ErrClash = errors.New("backup ID clash")
+
+// claim reserves the backup ID with a lock object beside the backup's
+// folder (Barman's tools ignore files there), created only if absent,
+// and refuses an ID whose folder already holds objects. release removes
+// the lock once the run is over.
+func claim(ctx context.Context, store uploaders.Store, prefix, id string) (release func(), err error) {
+	lock := prefix + ".lock"
+	host, _ := os.Hostname()
+	note := fmt.Sprintf("pid=%d host=%s started=%s\n", os.Getpid(), host, time.Now().Format(time.RFC3339))
+	switch err := store.Create(ctx, lock, []byte(note)); {
+	case errors.Is(err, uploaders.ErrExists):
+		return nil, fmt.Errorf("%w: another run is taking backup %s now (lock %s)", ErrClash, id, lock)
+	case err != nil:
+		return nil, fmt.Errorf("lock backup %s: %w", id, err)
+	}
+	release = func() {
+		cleanup, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		if err := store.Delete(cleanup, lock); err != nil {
+			zerolog.Ctx(ctx).Warn().Msgf("removing %s: %v", lock, err)
+		}
+	}
+	existing, err := store.List(ctx, prefix+"/")
+	if err != nil {
+		release()
+		return nil, err
+	}
+	if len(existing) > 0 {
+		release()
+		return nil, fmt.Errorf("%w: backup %s already exists in the destination", ErrClash, id)
+	}
+	return release, nil
+}
+
 // ChunkSize is Barman's upload part size for an archive size limit.
 func ChunkSize(maxArchiveSize int64, l uploaders.Limits) int64 {
 	return max(l.MinPartSize, 2*(maxArchiveSize/int64(l.MaxParts)))
@@ -94,6 +133,11 @@ func Run(ctx context.Context, src Source, opts Options) (*Result, error) {
 	}
 	info := &pg.BackupInfo{ID: opts.BackupID, ServerName: "cloud", BackupName: opts.BackupName}
 	prefix := tarball.JoinKey(opts.Store.Prefix(), opts.ServerName, "base", opts.BackupID)
+	release, err := claim(ctx, opts.Store, prefix, opts.BackupID)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	tracker := newTracker(opts.Store)
 	copyStart := time.Now()
 
@@ -117,7 +161,7 @@ func Run(ctx context.Context, src Source, opts Options) (*Result, error) {
 	g.Go(func() error {
 		return manifestWriter(gctx, opts, info, tracker, copyStart, prefix, finished)
 	})
-	err := g.Wait()
+	err = g.Wait()
 	if err == nil {
 		logEnd(ctx, info, copyStart)
 		objects := append(tracker.keys(), prefix+"/backup.info")

@@ -286,3 +286,32 @@ func TestRunStoresSymlinkedWALDir(t *testing.T) {
 		}
 	}
 }
+
+func TestRunRefusesATakenBackupID(t *testing.T) {
+	root := t.TempDir()
+	store, _ := uploaders.NewFileStore(root)
+	opts := Options{Store: store, ServerName: "main", BackupID: "20261124T120000", MaxArchiveSize: 100 << 30, Jobs: 1}
+	opts.Codec, _ = tarball.CodecByName("", 0)
+	if _, err := Run(context.Background(), fixture(t), opts); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := store.List(context.Background(), "")
+	// The same ID again, as a second run started in the same second.
+	src := fixture(t)
+	if _, err := Run(context.Background(), src, opts); !errors.Is(err, ErrClash) {
+		t.Fatalf("second run: %v, want a clash", err)
+	}
+	after, _ := store.List(context.Background(), "")
+	if strings.Join(before, " ") != strings.Join(after, " ") {
+		t.Errorf("the first backup changed: %v -> %v", before, after)
+	}
+	// A run in progress holds the lock.
+	store.Create(context.Background(), "main/base/20261124T130000.lock", []byte("x"))
+	opts.BackupID = "20261124T130000"
+	if _, err := Run(context.Background(), fixture(t), opts); err == nil || !strings.Contains(err.Error(), "another run") {
+		t.Fatalf("locked ID: %v", err)
+	}
+	if src.aborted {
+		t.Error("a refused run must not touch PostgreSQL")
+	}
+}

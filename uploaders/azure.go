@@ -207,6 +207,30 @@ func (a *Azure) Put(ctx context.Context, key string, data []byte) error {
 	return nil
 }
 
+// Create stores data only if no blob has the name (If-None-Match: *).
+func (a *Azure) Create(ctx context.Context, key string, data []byte) error {
+	anyTag := azcore.ETagAny
+	_, err := a.client.NewBlockBlobClient(key).Upload(ctx, streaming.NopCloser(bytes.NewReader(data)),
+		&blockblob.UploadOptions{Tags: a.tags, CPKScopeInfo: a.scope, AccessConditions: &blob.AccessConditions{
+			ModifiedAccessConditions: &blob.ModifiedAccessConditions{IfNoneMatch: &anyTag}}})
+	if bloberror.HasCode(err, bloberror.BlobAlreadyExists, bloberror.ConditionNotMet) {
+		return ErrExists
+	}
+	if err != nil {
+		return fmt.Errorf("create %s: %w", key, a.redact(err))
+	}
+	return nil
+}
+
+// Delete removes a blob.
+func (a *Azure) Delete(ctx context.Context, key string) error {
+	_, err := a.client.NewBlobClient(key).Delete(ctx, nil)
+	if err != nil && !bloberror.HasCode(err, bloberror.BlobNotFound) {
+		return fmt.Errorf("delete %s: %w", key, a.redact(err))
+	}
+	return nil
+}
+
 // List returns the blob names under prefix.
 func (a *Azure) List(ctx context.Context, prefix string) ([]string, error) {
 	var keys []string

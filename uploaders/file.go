@@ -79,6 +79,34 @@ func (s *FileStore) Put(ctx context.Context, key string, data []byte) error {
 	return s.commit(f, key)
 }
 
+// Create writes the object only if it does not exist yet.
+func (s *FileStore) Create(ctx context.Context, key string, data []byte) error {
+	p := s.path(key)
+	if err := os.MkdirAll(filepath.Dir(p), 0o750); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(p, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o640)
+	if errors.Is(err, fs.ErrExist) {
+		return ErrExists
+	}
+	if err != nil {
+		return fmt.Errorf("create %s: %w", key, err)
+	}
+	_, err = f.Write(data)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// Delete removes the object's file.
+func (s *FileStore) Delete(ctx context.Context, key string) error {
+	if err := os.Remove(s.path(key)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("delete %s: %w", key, err)
+	}
+	return nil
+}
+
 func (s *FileStore) create(key string) (*os.File, error) {
 	p := s.path(key)
 	if err := os.MkdirAll(filepath.Dir(p), 0o750); err != nil {

@@ -118,7 +118,11 @@ func gcsProject() string {
 
 // write stores data in one request; metadata carries the tags.
 func (g *GCS) write(ctx context.Context, key string, data []byte, metadata map[string]string) error {
-	w := g.bucket.Object(key).NewWriter(ctx)
+	return g.writeObject(ctx, g.bucket.Object(key), key, data, metadata)
+}
+
+func (g *GCS) writeObject(ctx context.Context, obj *storage.ObjectHandle, key string, data []byte, metadata map[string]string) error {
+	w := obj.NewWriter(ctx)
 	w.ChunkSize = 0 // the data is in memory: one request, no resumable session
 	w.Metadata = metadata
 	if _, err := w.Write(data); err != nil {
@@ -134,6 +138,26 @@ func (g *GCS) write(ctx context.Context, key string, data []byte, metadata map[s
 // Put stores data with the tags as object metadata, as Barman does.
 func (g *GCS) Put(ctx context.Context, key string, data []byte) error {
 	return g.write(ctx, key, data, g.tags)
+}
+
+// Create stores data only if the object does not exist (a DoesNotExist
+// precondition).
+func (g *GCS) Create(ctx context.Context, key string, data []byte) error {
+	obj := g.bucket.Object(key).If(storage.Conditions{DoesNotExist: true})
+	err := g.writeObject(ctx, obj, key, data, g.tags)
+	var apiErr *googleapi.Error
+	if errors.As(err, &apiErr) && apiErr.Code == http.StatusPreconditionFailed {
+		return ErrExists
+	}
+	return err
+}
+
+// Delete removes an object.
+func (g *GCS) Delete(ctx context.Context, key string) error {
+	if err := g.bucket.Object(key).Delete(ctx); err != nil && !errors.Is(err, storage.ErrObjectNotExist) {
+		return fmt.Errorf("delete %s: %w", key, err)
+	}
+	return nil
 }
 
 // List returns the object names under prefix.

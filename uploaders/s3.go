@@ -208,6 +208,28 @@ func (s *S3) Put(ctx context.Context, key string, data []byte) error {
 	return nil
 }
 
+// Create stores data only if the key is free (If-None-Match: *).
+func (s *S3) Create(ctx context.Context, key string, data []byte) error {
+	opts := s.put
+	opts.SetMatchETagExcept("*")
+	_, err := s.core.Client.PutObject(ctx, s.bucket, key, bytes.NewReader(data), int64(len(data)), opts)
+	if code := minio.ToErrorResponse(err).StatusCode; code == http.StatusPreconditionFailed || code == http.StatusConflict {
+		return ErrExists
+	}
+	if err != nil {
+		return fmt.Errorf("create %s: %w", key, classify(err))
+	}
+	return nil
+}
+
+// Delete removes an object.
+func (s *S3) Delete(ctx context.Context, key string) error {
+	if err := s.core.Client.RemoveObject(ctx, s.bucket, key, minio.RemoveObjectOptions{}); err != nil {
+		return fmt.Errorf("delete %s: %w", key, classify(err))
+	}
+	return nil
+}
+
 // List returns the keys under prefix.
 func (s *S3) List(ctx context.Context, prefix string) ([]string, error) {
 	var keys []string

@@ -14,6 +14,9 @@ import (
 // exit code 2); an answer with an error status is not one.
 var ErrUnreachable = errors.New("can't connect to cloud provider")
 
+// ErrExists is returned by Create when the object is already there.
+var ErrExists = errors.New("object already exists")
+
 // Limits are a provider's rules for splitting an object into parts.
 type Limits struct {
 	// MinPartSize is the smallest part allowed but the last.
@@ -37,6 +40,11 @@ type Store interface {
 	EnsureBucket(ctx context.Context) error
 	// Put stores a small object in one request.
 	Put(ctx context.Context, key string, data []byte) error
+	// Create stores a small object only if none is there, atomically; it
+	// returns ErrExists otherwise.
+	Create(ctx context.Context, key string, data []byte) error
+	// Delete removes an object; a missing one is not an error.
+	Delete(ctx context.Context, key string) error
 	// List returns the keys under prefix.
 	List(ctx context.Context, prefix string) ([]string, error)
 	// NewMultipart starts an object uploaded in parts.

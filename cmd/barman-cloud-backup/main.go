@@ -91,7 +91,7 @@ func exitCode(err error) int {
 		return exitInput
 	case errors.Is(err, uploaders.ErrUnreachable):
 		return exitNetwork
-	case errors.As(err, &failed), errors.Is(err, pg.ErrConnect), errors.Is(err, errCheck),
+	case errors.As(err, &failed), errors.Is(err, pg.ErrConnect), errors.Is(err, errCheck), errors.Is(err, actors.ErrClash),
 		errors.Is(err, context.Canceled):
 		return exitFailed
 	}
