@@ -52,6 +52,10 @@ type Options struct {
 	Compressors int
 	// BlockSize is the unit of parallel compression; 0 means 1 MiB.
 	BlockSize int
+	// Manifest, when set, is uploaded as backup.info unchanged: the
+	// backup is one Barman took, and its backup.info is Barman's. A failed
+	// upload then leaves no backup.info at all, as in Barman's hook mode.
+	Manifest []byte
 }
 
 // Result is what a run produced.
@@ -183,6 +187,10 @@ func fail(ctx context.Context, opts Options, info *pg.BackupInfo, t *tracker, pr
 	}
 	if ctx.Err() != nil {
 		msg = "interrupted: " + msg
+	}
+	if opts.Manifest != nil {
+		log.Error().Msgf("Backup upload failed uploading data (%s)", msg)
+		return &FailedError{Err: err}
 	}
 	log.Error().Msgf("Backup failed uploading data (%s)", msg)
 	info.Status = pg.StatusFailed

@@ -25,9 +25,13 @@ func manifestWriter(ctx context.Context, opts Options, info *pg.BackupInfo, t *t
 	log.Info().Msg("Calculating backup statistics")
 	info.CopyStats = t.stats(copyStart, time.Now(), opts.Jobs)
 	info.Status = pg.StatusDone
+	manifest := opts.Manifest
+	if manifest == nil {
+		manifest = info.Marshal()
+	}
 	key := prefix + "/backup.info"
 	log.Info().Msgf("Uploading '%s'", key)
-	if err := opts.Store.Put(ctx, key, info.Marshal()); err != nil {
+	if err := opts.Store.Put(ctx, key, manifest); err != nil {
 		return fmt.Errorf("uploading backup.info file: %w", err)
 	}
 	return nil

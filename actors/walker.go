@@ -50,6 +50,9 @@ func walker(ctx context.Context, started <-chan *pg.Layout, walked chan<- struct
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+	if len(label) == 0 {
+		return nil // a Barman backup holds its backup_label in data/
+	}
 	uid, gid := ownerOf(layout.PGData)
 	return w.emit(tarball.Entry{Archive: "data", Body: label, Header: &tar.Header{
 		Typeflag: tar.TypeReg, Name: "backup_label", Size: int64(len(label)), Mode: 0o600,

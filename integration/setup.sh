@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the tests and the demo need on a fresh Debian 12 machine:
 # PostgreSQL 15, Barman's cloud tools (the reference that restores our
-# backups) with their Azure client, and the storage servers the tests
+# backups) with their Azure client, the Barman server (which runs us as a
+# hook in the tests), and the storage servers the tests
 # start: MinIO and fake-gcs-server built from the Go module proxy, Azurite
 # from npm, all cached outside the repository in ~/.cache/bcb-tools. Safe
 # to run again: it skips what is there.
@@ -9,7 +10,7 @@ set -euo pipefail
 
 export DEBIAN_FRONTEND=noninteractive
 missing=()
-for pkg in postgresql-15 barman-cli-cloud python3-boto3 python3-azure tar gzip bzip2; do
+for pkg in postgresql-15 barman barman-cli-cloud python3-boto3 python3-azure tar gzip bzip2; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
 done
 # Azurite needs Node.js and npm; a machine that has them from elsewhere

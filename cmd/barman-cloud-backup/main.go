@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -28,6 +29,8 @@ const (
 	exitNetwork = 2 // the cloud could not be reached
 	exitInput   = 3 // bad command-line input
 	exitGeneral = 4 // anything else
+	// exitAbortStop tells Barman to stop retrying a post_backup_retry_script.
+	exitAbortStop = 63
 )
 
 func main() {
@@ -91,6 +94,8 @@ func exitCode(err error) int {
 		return exitInput
 	case errors.Is(err, uploaders.ErrUnreachable):
 		return exitNetwork
+	case errors.Is(err, errUnrecoverable):
+		return exitAbortStop
 	case errors.As(err, &failed), errors.Is(err, pg.ErrConnect), errors.Is(err, errCheck), errors.Is(err, actors.ErrClash),
 		errors.Is(err, context.Canceled):
 		return exitFailed
@@ -106,6 +111,8 @@ func describe(err error) string {
 		return "C" + err.Error()[1:]
 	case errors.Is(err, context.Canceled):
 		return "Barman cloud backup was interrupted by the user"
+	case errors.Is(err, errUnrecoverable):
+		return "Barman cloud backup exception: " + strings.TrimPrefix(err.Error(), errUnrecoverable.Error()+": ")
 	}
 	return "Barman cloud backup exception: " + err.Error()
 }
@@ -144,8 +151,10 @@ func backup(ctx context.Context, cfg *conf.Config) error {
 	if err := store.EnsureBucket(ctx); err != nil {
 		return err
 	}
-	if os.Getenv("BARMAN_HOOK") != "" && os.Getenv("BARMAN_PHASE") != "" {
-		return errors.New("running as a Barman hook script is not supported yet")
+	if hook, err := hookMode(); err != nil {
+		return err
+	} else if hook {
+		return uploadBarmanBackup(ctx, cfg, store, codec)
 	}
 	conn, err := pg.Connect(ctx, pg.ConnString(cfg.Host, cfg.Port, cfg.User, cfg.DBName))
 	if err != nil {

@@ -1,0 +1,78 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/rs/zerolog"
+
+	"github.com/pgbackup/barman-cloud-backup/actors"
+	"github.com/pgbackup/barman-cloud-backup/conf"
+	"github.com/pgbackup/barman-cloud-backup/pg"
+	"github.com/pgbackup/barman-cloud-backup/tarball"
+	"github.com/pgbackup/barman-cloud-backup/uploaders"
+)
+
+// errUnrecoverable is a hook failure that retrying cannot mend; Barman
+// stops retrying a post_backup_retry_script on exit code 63.
+var errUnrecoverable = errors.New("unrecoverable")
+
+// hookMode tells whether Barman runs us as a hook, as Barman decides it:
+// both BARMAN_HOOK and BARMAN_PHASE set. Only the post phase of the backup
+// hooks is supported.
+func hookMode() (bool, error) {
+	hook, hasHook := os.LookupEnv("BARMAN_HOOK")
+	phase, hasPhase := os.LookupEnv("BARMAN_PHASE")
+	if !hasHook || !hasPhase {
+		return false, nil
+	}
+	if (hook != "backup_script" && hook != "backup_retry_script") || phase != "post" {
+		return false, fmt.Errorf("barman-cloud-backup called as unsupported hook script: %s_%s", phase, hook)
+	}
+	return true, nil
+}
+
+// uploadBarmanBackup uploads the backup Barman just took, from its backup
+// directory, through the same engine as a live backup.
+func uploadBarmanBackup(ctx context.Context, cfg *conf.Config, store uploaders.Store, codec tarball.Codec) error {
+	if cfg.BackupName != "" {
+		return errors.New("Cannot set backup name when running as a hook script")
+	}
+	dir, ok := os.LookupEnv("BARMAN_BACKUP_DIR")
+	if !ok {
+		return errors.New("BARMAN_BACKUP_DIR environment variable not set")
+	}
+	id, ok := os.LookupEnv("BARMAN_BACKUP_ID")
+	if !ok {
+		return errors.New("BARMAN_BACKUP_ID environment variable not set")
+	}
+	if status := os.Getenv("BARMAN_STATUS"); status != pg.StatusDone {
+		return fmt.Errorf("%w: backup in '%s' has status '%s' (status should be: DONE)", errUnrecoverable, dir, status)
+	}
+	backup, err := pg.LoadBarmanBackup(dir)
+	if err != nil {
+		return fmt.Errorf("%w: %v", errUnrecoverable, err)
+	}
+	if backup.Compression != "" {
+		// Barman's tar-format backups hold no data/ directory to upload;
+		// retrying cannot change that.
+		return fmt.Errorf("%w: backup in '%s' is compressed (%s): a compressed Barman backup cannot be uploaded",
+			errUnrecoverable, dir, backup.Compression)
+	}
+	res, err := actors.Run(ctx, backup, actors.Options{
+		Store:          store,
+		ServerName:     cfg.ServerName,
+		BackupID:       id,
+		Codec:          codec,
+		MaxArchiveSize: cfg.MaxArchiveSize,
+		Jobs:           cfg.Jobs,
+		Manifest:       backup.Raw,
+	})
+	if err != nil {
+		return err
+	}
+	zerolog.Ctx(ctx).Info().Msgf("Upload of backup %s completed: %d objects, %d bytes", id, len(res.Objects), res.Bytes)
+	return nil
+}

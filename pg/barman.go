@@ -1,0 +1,215 @@
+package pg
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+)
+
+// BarmanBackup is a backup Barman already took, read from its backup
+// directory when we run as Barman's post-backup hook: PGDATA is in data/,
+// each tablespace in a directory named by its OID, and backup.info holds
+// the rest. PostgreSQL is not contacted.
+type BarmanBackup struct {
+	Dir string
+	// Raw is backup.info as Barman wrote it; it is uploaded unchanged.
+	Raw         []byte
+	Status      string
+	Compression string
+	Version     int
+	PGData      string
+	Tablespaces []Tablespace
+}
+
+// LoadBarmanBackup reads the backup in dir.
+func LoadBarmanBackup(dir string) (*BarmanBackup, error) {
+	raw, err := os.ReadFile(filepath.Join(dir, "backup.info"))
+	if err != nil {
+		return nil, fmt.Errorf("read Barman's backup.info: %w", err)
+	}
+	b := &BarmanBackup{Dir: dir, Raw: raw}
+	sc := bufio.NewScanner(bytes.NewReader(raw))
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		k, v, ok := strings.Cut(sc.Text(), "=")
+		if !ok || v == none {
+			continue
+		}
+		switch k {
+		case "status":
+			b.Status = v
+		case "compression":
+			b.Compression = v
+		case "pgdata":
+			b.PGData = v
+		case "version":
+			b.Version, _ = strconv.Atoi(v)
+		case "tablespaces":
+			if b.Tablespaces, err = parseTablespaces(v); err != nil {
+				return nil, fmt.Errorf("backup.info tablespaces: %w", err)
+			}
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("read Barman's backup.info: %w", err)
+	}
+	if b.Version == 0 {
+		return nil, fmt.Errorf("Barman's backup.info in %s has no version", dir)
+	}
+	return b, nil
+}
+
+// MajorVersion spells the server's major version as in tablespace
+// directory names.
+func (b *BarmanBackup) MajorVersion() string { return (&Conn{Version: b.Version}).MajorVersion() }
+
+// Begin returns what to copy: the backup's own directories.
+func (b *BarmanBackup) Begin(ctx context.Context, info *BackupInfo) (*Layout, error) {
+	l := &Layout{PGData: filepath.Join(b.Dir, "data"), MajorVersion: b.MajorVersion()}
+	for _, t := range b.Tablespaces {
+		l.Tablespaces = append(l.Tablespaces, Tablespace{Name: t.Name, OID: t.OID,
+			Location: filepath.Join(b.Dir, strconv.FormatUint(uint64(t.OID), 10))})
+	}
+	info.Status = StatusStarted
+	return l, nil
+}
+
+// End has nothing to stop; backup_label is already in data/.
+func (b *BarmanBackup) End(ctx context.Context, info *BackupInfo) ([]byte, error) { return nil, nil }
+
+// Abort has no backup mode to leave.
+func (b *BarmanBackup) Abort(ctx context.Context) {}
+
+// parseTablespaces reads the Python repr of a list of (name, oid,
+// location) tuples, as backup.info stores tablespaces.
+func parseTablespaces(s string) ([]Tablespace, error) {
+	p := &pyParser{s: s}
+	var out []Tablespace
+	if err := p.expect('['); err != nil {
+		return nil, err
+	}
+	for {
+		p.space()
+		if p.peek() == ']' {
+			p.i++
+			return out, nil
+		}
+		if err := p.expect('('); err != nil {
+			return nil, err
+		}
+		name, err := p.str()
+		if err != nil {
+			return nil, err
+		}
+		if err := p.expect(','); err != nil {
+			return nil, err
+		}
+		oid, err := p.int()
+		if err != nil {
+			return nil, err
+		}
+		if err := p.expect(','); err != nil {
+			return nil, err
+		}
+		loc, err := p.str()
+		if err != nil {
+			return nil, err
+		}
+		if err := p.expect(')'); err != nil {
+			return nil, err
+		}
+		out = append(out, Tablespace{Name: name, OID: uint32(oid), Location: loc})
+		p.space()
+		if p.peek() == ',' {
+			p.i++
+		}
+	}
+}
+
+// pyParser reads the few Python literals backup.info holds.
+type pyParser struct {
+	s string
+	i int
+}
+
+func (p *pyParser) space() {
+	for p.i < len(p.s) && p.s[p.i] == ' ' {
+		p.i++
+	}
+}
+
+func (p *pyParser) peek() byte {
+	if p.i < len(p.s) {
+		return p.s[p.i]
+	}
+	return 0
+}
+
+func (p *pyParser) expect(c byte) error {
+	p.space()
+	if p.peek() != c {
+		return fmt.Errorf("expected %q at %d in %q", c, p.i, p.s)
+	}
+	p.i++
+	return nil
+}
+
+func (p *pyParser) int() (int64, error) {
+	p.space()
+	start := p.i
+	for p.i < len(p.s) && p.s[p.i] >= '0' && p.s[p.i] <= '9' {
+		p.i++
+	}
+	return strconv.ParseInt(p.s[start:p.i], 10, 64)
+}
+
+// str reads a quoted Python string with its escapes.
+func (p *pyParser) str() (string, error) {
+	p.space()
+	q := p.peek()
+	if q != '\'' && q != '"' {
+		return "", fmt.Errorf("expected a string at %d in %q", p.i, p.s)
+	}
+	p.i++
+	var b strings.Builder
+	for p.i < len(p.s) {
+		c := p.s[p.i]
+		p.i++
+		switch {
+		case c == q:
+			return b.String(), nil
+		case c == '\\' && p.i < len(p.s):
+			e := p.s[p.i]
+			p.i++
+			switch e {
+			case 'n':
+				b.WriteByte('\n')
+			case 't':
+				b.WriteByte('\t')
+			case 'r':
+				b.WriteByte('\r')
+			case 'x', 'u', 'U':
+				n := map[byte]int{'x': 2, 'u': 4, 'U': 8}[e]
+				if p.i+n > len(p.s) {
+					return "", fmt.Errorf("bad escape in %q", p.s)
+				}
+				r, err := strconv.ParseUint(p.s[p.i:p.i+n], 16, 32)
+				if err != nil {
+					return "", fmt.Errorf("bad escape in %q", p.s)
+				}
+				b.WriteRune(rune(r))
+				p.i += n
+			default:
+				b.WriteByte(e)
+			}
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return "", fmt.Errorf("unterminated string in %q", p.s)
+}
