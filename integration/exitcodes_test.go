@@ -58,3 +58,47 @@ func TestExitCodes(t *testing.T) {
 		t.Errorf("objects written: %v", keys)
 	}
 }
+
+// Two runs started at once for the same server and destination: each
+// backup that is reported done is whole, and a run that lost the race for
+// a backup ID says so and leaves the other's backup alone.
+func TestConcurrentRuns(t *testing.T) {
+	m := StartMinIO(t)
+	src := StartPostgres(t, nil, nil)
+	src.Exec(t, "CREATE TABLE filler AS SELECT g FROM generate_series(1, 200000) g")
+	args := []string{"-z", "--immediate-checkpoint", "--endpoint-url", m.Endpoint, "-h", "127.0.0.1", "-p", fmt.Sprint(src.Port), "-U", "postgres",
+		"s3://twice/pfx", "main"}
+	waitNextSecond()
+	results := make(chan result, 2)
+	for range 2 {
+		go func() { results <- runCmd(t, m.Env(), binary, args...) }()
+	}
+	ok, clashed := 0, 0
+	for range 2 {
+		r := <-results
+		switch {
+		case r.code == 0:
+			ok++
+		case r.code == 1 && (strings.Contains(r.stderr, "another run is taking backup") || strings.Contains(r.stderr, "already exists")):
+			clashed++
+		default:
+			t.Errorf("exit %d:\n%s", r.code, r.stderr)
+		}
+	}
+	var infos []string
+	for _, k := range m.Keys(t, "twice", "pfx/main/base/") {
+		if strings.HasSuffix(k, ".lock") {
+			t.Errorf("lock left behind: %s", k)
+		}
+		if strings.HasSuffix(k, "/backup.info") {
+			infos = append(infos, k)
+			if info := string(m.Get(t, "twice", k)); !strings.Contains(info, "status=DONE") {
+				t.Errorf("%s:\n%s", k, info)
+			}
+		}
+	}
+	if ok < 1 || ok+clashed != 2 || len(infos) != ok {
+		t.Errorf("%d succeeded, %d clashed, %d backups stored", ok, clashed, len(infos))
+	}
+	t.Logf("%d succeeded, %d refused with a clash", ok, clashed)
+}
