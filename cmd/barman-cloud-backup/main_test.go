@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/pgbackup/barman-cloud-backup/actors"
@@ -44,5 +46,13 @@ func TestRunUsageAndVersion(t *testing.T) {
 	}
 	if code := run([]string{"--snapshot-instance", "i", "s3://b/p", "srv"}); code != 4 {
 		t.Errorf("incomplete snapshot options exit %d", code)
+	}
+	bad := filepath.Join(t.TempDir(), "bad.toml")
+	os.WriteFile(bad, []byte("[postgres]\nprot = 5432\n"), 0o600)
+	if code := run([]string{"--config", bad}); code != 3 {
+		t.Errorf("a typo in the configuration file: exit %d", code)
+	}
+	if code := run([]string{"--config", "../../example.toml", "--print-config"}); code != 0 {
+		t.Errorf("--print-config: exit %d", code)
 	}
 }
