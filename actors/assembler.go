@@ -18,7 +18,8 @@ type uploadJob struct {
 // assembler takes compressed blocks in stream order, cuts each part's
 // stored bytes into upload chunks of chunkSize and queues them for the
 // uploader pool; an object smaller than one chunk is stored in one request.
-func assembler(ctx context.Context, t *tracker, chunkSize int64, ordered <-chan *blockJob, out chan<- *uploadJob) error {
+func assembler(ctx context.Context, t *tracker, sizes PartSizer, blockBufs, chunkBufs *buffers,
+	ordered <-chan *blockJob, out chan<- *uploadJob) error {
 	defer close(out)
 	send := func(j *uploadJob) error {
 		if !j.complete {
@@ -37,6 +38,7 @@ func assembler(ctx context.Context, t *tracker, chunkSize int64, ordered <-chan 
 	var obj *object
 	var buf []byte
 	var offset int64
+	var err error
 	for {
 		var j *blockJob
 		var ok bool
@@ -59,14 +61,21 @@ func assembler(ctx context.Context, t *tracker, chunkSize int64, ordered <-chan 
 			buf, offset = nil, 0
 		}
 		j.part.produced.Add(int64(len(data)))
+		raw := j.block.Data
 		for len(data) > 0 {
+			size := int(sizes.Size(obj.parts + 1))
 			if buf == nil {
-				buf = make([]byte, 0, chunkSize)
+				if buf, err = chunkBufs.get(ctx); err != nil {
+					return err
+				}
+				if cap(buf) < size {
+					buf = make([]byte, 0, size) // a large part of a very large object
+				}
 			}
-			k := min(len(data), int(chunkSize)-len(buf))
+			k := min(len(data), size-len(buf))
 			buf = append(buf, data[:k]...)
 			data = data[k:]
-			if int64(len(buf)) == chunkSize {
+			if len(buf) == size {
 				obj.parts++
 				if err := send(&uploadJob{obj: obj, number: obj.parts, offset: offset, data: buf}); err != nil {
 					return err
@@ -75,10 +84,17 @@ func assembler(ctx context.Context, t *tracker, chunkSize int64, ordered <-chan 
 				buf = nil
 			}
 		}
+		// The block's bytes are in the chunk now: its buffer can be reused.
+		blockBufs.put(raw)
 		if !j.last {
 			continue
 		}
 		switch {
+		case obj.parts == 0 && buf == nil:
+			// The part is empty: store an empty object.
+			if err := send(&uploadJob{obj: obj, single: true}); err != nil {
+				return err
+			}
 		case obj.parts == 0:
 			if err := send(&uploadJob{obj: obj, single: true, data: buf}); err != nil {
 				return err

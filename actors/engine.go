@@ -116,6 +116,46 @@ func ChunkSize(maxArchiveSize int64, l uploaders.Limits) int64 {
 	return max(l.MinPartSize, 2*(maxArchiveSize/int64(l.MaxParts)))
 }
 
+// smallPart is the upload part size objects start with. Memory holds one
+// part per upload worker plus one, so small parts keep it low.
+const smallPart = 8 << 20
+
+// PartSizer gives the size of each upload part of an object. Barman uses
+// one size for all, big enough for an object twice the archive size limit.
+// We keep the same capacity but start small: the first half of the parts
+// are 8 MiB and only the second half, used by objects above about 40 GiB,
+// are bigger, so memory does not grow with the database.
+type PartSizer struct {
+	small, large int64
+	half         int
+}
+
+// NewPartSizer returns the part sizes for an archive size limit.
+func NewPartSizer(maxArchiveSize int64, l uploaders.Limits) PartSizer {
+	barman := ChunkSize(maxArchiveSize, l)
+	small := max(l.MinPartSize, min(smallPart, barman))
+	return PartSizer{small: small, large: 2*barman - small, half: l.MaxParts / 2}
+}
+
+// Size is the size of part number n (from 1).
+func (p PartSizer) Size(n int) int64 {
+	if n <= p.half {
+		return p.small
+	}
+	return p.large
+}
+
+// MemoryBudget is the heap a run needs by design: one upload part per
+// upload worker plus one, the block buffers, the compressors' state, and
+// room for the rest of the program. The binary uses it as the garbage
+// collector's soft limit, so the heap stays near what is really held.
+func MemoryBudget(jobs, compressors int) int64 {
+	if compressors < 1 {
+		compressors = runtime.GOMAXPROCS(0)
+	}
+	return int64(jobs+1)*smallPart + int64(4*compressors+4)<<20 + 24<<20
+}
+
 // Run takes one backup from src into opts.Store.
 func Run(ctx context.Context, src Source, opts Options) (*Result, error) {
 	log := zerolog.Ctx(ctx)
@@ -129,7 +169,7 @@ func Run(ctx context.Context, src Source, opts Options) (*Result, error) {
 		opts.BlockSize = 1 << 20
 	}
 	limits := opts.Store.Limits()
-	chunk := ChunkSize(opts.MaxArchiveSize, limits)
+	parts := NewPartSizer(opts.MaxArchiveSize, limits)
 	maxSize := opts.MaxArchiveSize
 	if maxSize >= limits.MaxObjectSize {
 		log.Warn().Msgf("max-archive-size too big. Capping it to to %s", prettySize(limits.MaxObjectSize))
@@ -149,19 +189,24 @@ func Run(ctx context.Context, src Source, opts Options) (*Result, error) {
 	walked := make(chan struct{})
 	stopped := make(chan []byte, 1)
 	entries := make(chan tarball.Entry, 128)
+	// Memory is bounded here: block buffers for what the compressor pool
+	// and the ordered queue can hold, and one upload chunk per upload
+	// worker plus the one being filled, whatever the database size.
 	blocks := make(chan *blockJob, opts.Compressors)
 	ordered := make(chan *blockJob, 2*opts.Compressors+2)
-	chunks := make(chan *uploadJob, opts.Jobs)
+	chunks := make(chan *uploadJob)
+	blockBufs := newBuffers(cap(blocks)+cap(ordered)+opts.Compressors+2, opts.BlockSize)
+	chunkBufs := newBuffers(opts.Jobs+1, int(parts.Size(1)))
 	finished := make(chan struct{})
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return controller(gctx, src, info, started, walked, stopped) })
 	g.Go(func() error { return walker(gctx, started, walked, stopped, entries) })
-	s := &sealer{codec: opts.Codec, maxSize: maxSize, blockSize: opts.BlockSize, prefix: prefix}
+	s := &sealer{codec: opts.Codec, maxSize: maxSize, blockSize: opts.BlockSize, prefix: prefix, bufs: blockBufs}
 	g.Go(func() error { return s.run(gctx, entries, blocks, ordered) })
 	g.Go(func() error { return compressorPool(gctx, opts.Codec, opts.Compressors, blocks) })
-	g.Go(func() error { return assembler(gctx, tracker, chunk, ordered, chunks) })
-	g.Go(func() error { return uploaderPool(gctx, tracker, opts.Jobs, chunks, finished) })
+	g.Go(func() error { return assembler(gctx, tracker, parts, blockBufs, chunkBufs, ordered, chunks) })
+	g.Go(func() error { return uploaderPool(gctx, tracker, opts.Jobs, chunkBufs, chunks, finished) })
 	g.Go(func() error {
 		return manifestWriter(gctx, opts, info, tracker, copyStart, prefix, finished)
 	})

@@ -253,6 +253,27 @@ func TestRunFailureLeavesFailedInfo(t *testing.T) {
 	}
 }
 
+func TestPartSizes(t *testing.T) {
+	l := uploaders.Limits{MinPartSize: 5 << 20, MaxParts: 10000}
+	for _, max := range []int64{1 << 20, 100 << 30, 1 << 40} {
+		p := NewPartSizer(max, l)
+		var capacity int64
+		for n := 1; n <= l.MaxParts; n++ {
+			if p.Size(n) < l.MinPartSize {
+				t.Fatalf("-S %d: part %d is %d bytes, under the minimum", max, n, p.Size(n))
+			}
+			capacity += p.Size(n)
+		}
+		// As much room as Barman's parts give: twice the archive size.
+		if barman := int64(l.MaxParts) * ChunkSize(max, l); capacity < barman {
+			t.Errorf("-S %d: %d parts hold %d bytes, Barman's %d", max, l.MaxParts, capacity, barman)
+		}
+		if p.Size(1) > 8<<20 {
+			t.Errorf("-S %d: first part %d bytes", max, p.Size(1))
+		}
+	}
+}
+
 func TestChunkSize(t *testing.T) {
 	l := uploaders.Limits{MinPartSize: 5 << 20, MaxParts: 10000}
 	if got := ChunkSize(100<<30, l); got != 2*(100<<30/10000) {

@@ -41,6 +41,7 @@ type sealer struct {
 	maxSize   int64
 	blockSize int
 	prefix    string
+	bufs      *buffers
 
 	blocks  chan<- *blockJob
 	ordered chan<- *blockJob
@@ -171,7 +172,11 @@ func (b *blockWriter) Write(p []byte) (int, error) {
 	n := len(p)
 	for len(p) > 0 {
 		if b.buf == nil {
-			b.buf = make([]byte, 0, b.size)
+			buf, err := b.s.bufs.get(b.ctx)
+			if err != nil {
+				return n - len(p), err
+			}
+			b.buf = buf
 		}
 		k := min(len(p), b.size-len(b.buf))
 		b.buf = append(b.buf, p[:k]...)
@@ -216,4 +221,13 @@ func (b *blockWriter) flush(last bool) error {
 	return nil
 }
 
-func (b *blockWriter) close() error { return b.flush(true) }
+func (b *blockWriter) close() error {
+	if b.buf == nil {
+		buf, err := b.s.bufs.get(b.ctx)
+		if err != nil {
+			return err
+		}
+		b.buf = buf
+	}
+	return b.flush(true)
+}

@@ -12,12 +12,17 @@ import (
 // uploaderPool runs n upload workers. A completion request waits for the
 // object's parts, all of which were queued before it; finished is closed
 // once every object is stored.
-func uploaderPool(ctx context.Context, t *tracker, n int, jobs <-chan *uploadJob, finished chan<- struct{}) error {
+func uploaderPool(ctx context.Context, t *tracker, n int, bufs *buffers, jobs <-chan *uploadJob, finished chan<- struct{}) error {
 	g, ctx := errgroup.WithContext(ctx)
 	for range n {
 		g.Go(func() error {
 			for j := range jobs {
-				if err := upload(ctx, t, j); err != nil {
+				err := upload(ctx, t, j)
+				if j.data != nil {
+					// Sent (or failed): the chunk can be filled again.
+					bufs.put(j.data)
+				}
+				if err != nil {
 					return err
 				}
 			}

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -63,6 +64,11 @@ func run(args []string) int {
 		return exitOK
 	}
 	log := newLogger(&cfg)
+	if os.Getenv("GOMEMLIMIT") == "" {
+		// Without a limit the heap may grow to twice what is live before a
+		// collection; the engine's memory is bounded, so tell the runtime.
+		debug.SetMemoryLimit(actors.MemoryBudget(cfg.Jobs, 0))
+	}
 	signalled, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	go func() {
