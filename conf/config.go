@@ -29,8 +29,11 @@ type Config struct {
 	Encryption      string
 	EncryptionScope string
 
-	// Compression is Barman's name: "", "gz", "bz2" or "snappy".
+	// Compression is Barman's name: "", "gz", "bz2", "snappy", "lz4", or
+	// ours, "zstd".
 	Compression string
+	// CompressionLevel is the codec's level; 0 means its default.
+	CompressionLevel int
 
 	Host                string
 	Port                string

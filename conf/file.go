@@ -41,7 +41,7 @@ type fileKey struct {
 	set    func(c *Config, v string) error // for keys without an option
 }
 
-var compressionNames = map[string]string{"none": "", "gzip": "gz", "bzip2": "bz2", "snappy": "snappy"}
+var compressionNames = map[string]string{"none": "", "gzip": "gz", "bzip2": "bz2", "snappy": "snappy", "lz4": "lz4", "zstd": "zstd"}
 
 var fileKeys = []fileKey{
 	{path: "destination_url", typ: tString, doc: "URL of the destination, e.g. s3://bucket/path",
@@ -49,15 +49,16 @@ var fileKeys = []fileKey{
 	{path: "server_name", typ: tString, doc: "the name of the server as configured in Barman",
 		set: func(c *Config, v string) error { c.ServerName = v; return nil }},
 	{path: "cloud_provider", option: "--cloud-provider", typ: tString},
-	{path: "compression", typ: tString, doc: "none, gzip, bzip2 or snappy",
+	{path: "compression", typ: tString, doc: "none, gzip, bzip2, snappy, lz4 or zstd",
 		set: func(c *Config, v string) error {
 			name, ok := compressionNames[v]
 			if !ok {
-				return fmt.Errorf("invalid choice: '%s' (choose from 'none', 'gzip', 'bzip2', 'snappy')", v)
+				return fmt.Errorf("invalid choice: '%s' (choose from 'none', 'gzip', 'bzip2', 'snappy', 'lz4', 'zstd')", v)
 			}
 			c.Compression = name
 			return nil
 		}},
+	{path: "compression_level", option: "--compression-level", typ: tInt},
 	{path: "jobs", option: "--jobs", typ: tInt},
 	{path: "max_archive_size", option: "--max-archive-size", typ: tSize},
 	{path: "immediate_checkpoint", option: "--immediate-checkpoint", typ: tBool},

@@ -163,6 +163,22 @@ var options = []*option{
 	{short: "-e", long: "--encryption", kind: flagValue, group: groupS3, choices: []string{"AES256", "aws:kms"},
 		help: "S3 server-side encryption: AES256 or aws:kms",
 		set:  func(c *Config, v string) error { c.Encryption = v; return nil }},
+	{long: "--lz4", kind: flagConst, constVal: "lz4", exclusive: "compression", group: groupExt,
+		help: "compress the archives with lz4 (.tar.lz4), as Barman 3.18 does; Barman 3.4 cannot restore them",
+		set:  func(c *Config, v string) error { c.Compression = v; return nil }},
+	{long: "--zstd", kind: flagConst, constVal: "zstd", exclusive: "compression", group: groupExt,
+		help: "compress the archives with zstd (.tar.zst); no Barman release restores them: use tar and zstd",
+		set:  func(c *Config, v string) error { c.Compression = v; return nil }},
+	{long: "--compression-level", kind: flagValue, metavar: "LEVEL", group: groupExt,
+		help: "compression level for gzip (1-9, default 6), bzip2 (1-9, default 9) or zstd (1-22, default 3)",
+		set: func(c *Config, v string) error {
+			n, err := strconv.Atoi(strings.TrimSpace(v))
+			if err != nil || n < 0 || n > 22 {
+				return fmt.Errorf("'%s' is not a level from 1 to 22 (0: the codec's default)", v)
+			}
+			c.CompressionLevel = n
+			return nil
+		}},
 	{long: "--config", kind: flagValue, metavar: "FILE", group: groupExt,
 		help: "read settings from this TOML file (default: $" + EnvConfig + "); flags win over it",
 		set:  func(c *Config, v string) error { c.ConfigFile = v; return nil }},

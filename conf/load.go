@@ -58,6 +58,7 @@ func (c *Config) TOML() string {
 		"server_name":            quote(c.ServerName),
 		"cloud_provider":         quote(c.CloudProvider),
 		"compression":            quote(compressionName(c.Compression)),
+		"compression_level":      fmt.Sprint(c.CompressionLevel),
 		"jobs":                   fmt.Sprint(c.Jobs),
 		"max_archive_size":       fmt.Sprint(c.MaxArchiveSize),
 		"immediate_checkpoint":   fmt.Sprint(c.ImmediateCheckpoint),

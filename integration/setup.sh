@@ -10,7 +10,7 @@ set -euo pipefail
 
 export DEBIAN_FRONTEND=noninteractive
 missing=()
-for pkg in postgresql-15 barman barman-cli-cloud python3-boto3 python3-azure tar gzip bzip2; do
+for pkg in postgresql-15 barman barman-cli-cloud python3-boto3 python3-azure tar gzip bzip2 lz4 zstd time; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
 done
 # Azurite needs Node.js and npm; a machine that has them from elsewhere

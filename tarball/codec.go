@@ -9,13 +9,16 @@ import (
 	"github.com/dsnet/compress/bzip2"
 	"github.com/golang/snappy"
 	"github.com/klauspost/compress/flate"
+	"github.com/klauspost/compress/zstd"
+	"github.com/pierrec/lz4/v4"
 )
 
 // Codec compresses the tar stream of one archive part. Parallel codecs
 // compress independent blocks of the stream on any worker (EncodeBlock);
 // the others compress the whole stream in order (NewStream).
 type Codec struct {
-	// Name is Barman's name for the codec ("gz", "bz2", "snappy", "").
+	// Name is Barman's name for the codec ("gz", "bz2", "snappy", "lz4",
+	// "" for none), or ours ("zstd").
 	Name string
 	// Ext is the object name suffix after ".tar".
 	Ext string
@@ -42,8 +45,18 @@ type Block struct {
 // DictSize is how much preceding data a parallel block needs.
 const DictSize = 32 << 10
 
-// CodecByName returns the codec for Barman's compression name.
+// levels are the compression levels each codec with levels accepts.
+var levels = map[string][2]int{"gz": {1, 9}, "bz2": {1, 9}, "zstd": {1, 22}}
+
+// CodecByName returns the codec for Barman's compression name; level 0
+// means the codec's default.
 func CodecByName(name string, level int) (Codec, error) {
+	if r, ok := levels[name]; level != 0 && (!ok || level < r[0] || level > r[1]) {
+		if !ok {
+			return Codec{}, fmt.Errorf("compression %q has no levels", name)
+		}
+		return Codec{}, fmt.Errorf("compression level %d is out of range for %s (%d-%d)", level, name, r[0], r[1])
+	}
 	switch name {
 	case "":
 		return Codec{Name: "", Ext: "", Parallel: true}, nil
@@ -59,6 +72,15 @@ func CodecByName(name string, level int) (Codec, error) {
 		return Codec{Name: "bz2", Ext: ".bz2", Parallel: false, Level: level}, nil
 	case "snappy":
 		return Codec{Name: "snappy", Ext: ".snappy", Parallel: true}, nil
+	case "lz4":
+		// Named and framed as Barman 3.18's --lz4; Barman 3.4 cannot read it.
+		return Codec{Name: "lz4", Ext: ".lz4", Parallel: true}, nil
+	case "zstd":
+		if level == 0 {
+			level = 3
+		}
+		// Our extension: no Barman release compresses base backups with zstd.
+		return Codec{Name: "zstd", Ext: ".zst", Parallel: true, Level: level}, nil
 	}
 	return Codec{}, fmt.Errorf("unknown compression %q", name)
 }
@@ -90,6 +112,8 @@ type Encoder struct {
 	buf   bytes.Buffer
 	fw    *flate.Writer
 	sw    *snappy.Writer
+	zw    *zstd.Encoder
+	out   []byte
 }
 
 // NewEncoder returns an Encoder for c.
@@ -110,9 +134,78 @@ func (e *Encoder) Encode(b Block) ([]byte, error) {
 		return e.encodeGzip(b)
 	case "snappy":
 		return e.encodeSnappy(b)
+	case "lz4":
+		return e.encodeLZ4(b)
+	case "zstd":
+		return e.encodeZstd(b)
 	default:
 		return b.Data, nil
 	}
+}
+
+// encodeZstd makes each block a zstd frame of its own: a stream of frames
+// is one zstd stream to every decoder (zstd -d included).
+func (e *Encoder) encodeZstd(b Block) ([]byte, error) {
+	if e.zw == nil {
+		zw, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.EncoderLevelFromZstd(e.codec.Level)),
+			zstd.WithEncoderConcurrency(1), zstd.WithLowerEncoderMem(true))
+		if err != nil {
+			return nil, fmt.Errorf("zstd level %d: %w", e.codec.Level, err)
+		}
+		e.zw = zw
+	}
+	if len(b.Data) == 0 {
+		return nil, nil
+	}
+	e.out = e.zw.EncodeAll(b.Data, e.out[:0])
+	return e.out, nil
+}
+
+// lz4Header is the frame header for independent blocks of up to 4 MiB, no
+// checksums; the library writes it, with its header checksum, for an
+// empty frame, and the 4-byte end mark follows it.
+var lz4Header = func() []byte {
+	var buf bytes.Buffer
+	w := lz4.NewWriter(&buf)
+	if err := w.Apply(lz4.BlockSizeOption(lz4.Block4Mb), lz4.BlockChecksumOption(false), lz4.ChecksumOption(false)); err != nil {
+		panic(err) // the options are constants
+	}
+	w.Close()
+	return buf.Bytes()[:buf.Len()-4]
+}()
+
+// lz4MaxBlock is the block size lz4Header declares.
+const lz4MaxBlock = 4 << 20
+
+// encodeLZ4 compresses a block into an lz4 frame block: the part is one
+// frame (Barman's decoder reads one), whose blocks are independent.
+func (e *Encoder) encodeLZ4(b Block) ([]byte, error) {
+	e.out = e.out[:0]
+	if b.First {
+		e.out = append(e.out, lz4Header...)
+	}
+	for data := b.Data; len(data) > 0; {
+		chunk := data[:min(len(data), lz4MaxBlock)]
+		data = data[len(chunk):]
+		start := len(e.out)
+		e.out = append(e.out, make([]byte, 4+lz4.CompressBlockBound(len(chunk)))...)
+		n, err := lz4.CompressBlock(chunk, e.out[start+4:], nil)
+		if err != nil {
+			return nil, fmt.Errorf("lz4: %w", err)
+		}
+		size := uint32(n)
+		if n == 0 || n >= len(chunk) {
+			// Incompressible: stored as is, flagged by the size's high bit.
+			n = copy(e.out[start+4:], chunk)
+			size = uint32(n) | 1<<31
+		}
+		binary.LittleEndian.PutUint32(e.out[start:], size)
+		e.out = e.out[:start+4+n]
+	}
+	if b.Last {
+		e.out = append(e.out, 0, 0, 0, 0) // end mark
+	}
+	return e.out, nil
 }
 
 func (e *Encoder) encodeGzip(b Block) ([]byte, error) {

@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"github.com/klauspost/compress/s2"
+	"github.com/klauspost/compress/zstd"
+	"github.com/pierrec/lz4/v4"
 )
 
 // sample is compressible but not trivially so, like table data.
@@ -99,6 +101,35 @@ func TestSnappyFramingIsOneStream(t *testing.T) {
 	}
 	if !bytes.Equal(got, data) {
 		t.Fatal("snappy round trip differs")
+	}
+}
+
+func TestLZ4IsOneFrame(t *testing.T) {
+	data := append(sample(2<<20+5), make([]byte, 300000)...)
+	c, _ := CodecByName("lz4", 0)
+	z := encodeBlocks(t, c, data, 256<<10)
+	// pierrec's reader decodes the frame; lz4(1) is tested in integration.
+	got, err := io.ReadAll(lz4.NewReader(bytes.NewReader(z)))
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("lz4 round trip: %v (%d of %d bytes)", err, len(got), len(data))
+	}
+	if !bytes.HasPrefix(z, lz4Header) || bytes.Count(z, lz4Header[:4]) != 1 {
+		t.Error("want one frame header")
+	}
+}
+
+func TestZstdFrames(t *testing.T) {
+	data := sample(2<<20 + 9)
+	c, _ := CodecByName("zstd", 0)
+	z := encodeBlocks(t, c, data, 256<<10)
+	d, _ := zstd.NewReader(bytes.NewReader(z))
+	defer d.Close()
+	got, err := io.ReadAll(d)
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("zstd round trip: %v", err)
+	}
+	if len(z) >= len(data)/2 {
+		t.Errorf("zstd compressed %d to %d", len(data), len(z))
 	}
 }
 

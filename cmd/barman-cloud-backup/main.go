@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 	"time"
@@ -79,6 +80,13 @@ func run(args []string) int {
 		stop()
 	}()
 	ctx := log.WithContext(signalled)
+	if path := os.Getenv("BCB_CPUPROFILE"); path != "" {
+		// For profiling the hot path (go tool pprof); not for production.
+		if f, err := os.Create(path); err == nil {
+			pprof.StartCPUProfile(f)
+			defer func() { pprof.StopCPUProfile(); f.Close() }()
+		}
+	}
 	err = backup(ctx, &cfg)
 	var failed *actors.FailedError
 	if err != nil && !errors.As(err, &failed) {
@@ -130,9 +138,9 @@ func backup(ctx context.Context, cfg *conf.Config) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	codec, err := tarball.CodecByName(cfg.Compression, 0)
+	codec, err := tarball.CodecByName(cfg.Compression, cfg.CompressionLevel)
 	if err != nil {
-		return err
+		return &conf.UsageError{Msg: "argument --compression-level: " + err.Error()}
 	}
 	store, err := uploaders.New(ctx, cfg.DestinationURL, uploaders.Options{
 		Provider:        cfg.CloudProvider,
