@@ -6,6 +6,7 @@
 #
 #   bash integration/bench/bench.sh [PGBENCH_SCALE] [JOBS]
 #
+# BENCH_BARMAN=0 skips Barman's runs (to measure ours on large clusters).
 # Scale 50 (the default) makes about 800 MB: pgbench's tables plus a less
 # compressible table (md5 text) in a tablespace. Everything lives under a
 # temporary directory on loopback and is removed at the end.
@@ -85,7 +86,11 @@ kb() { [[ $1 == - ]] && echo - || awk -v k="$1" 'BEGIN{printf "%.0f", k/1024}'; 
 for codec in none gzip bzip2 snappy; do
   case $codec in none) flag=() ;; gzip) flag=(-z) ;; bzip2) flag=(-j) ;; snappy) flag=(--snappy) ;; esac
   read -r os or ob ost <<<"$(run "ours-$codec" "$ours" "${common[@]}" "${flag[@]}")"
-  read -r bs br bb bst <<<"$(run "barman-$codec" barman-cloud-backup "${common[@]}" "${flag[@]}")"
+  if [[ ${BENCH_BARMAN:-1} == 0 ]]; then
+    bs=- br=- bb=- bst=skipped
+  else
+    read -r bs br bb bst <<<"$(run "barman-$codec" barman-cloud-backup "${common[@]}" "${flag[@]}")"
+  fi
   [[ $codec == none ]] && barman_none=$bs
   if [[ $bst == ok && $ost == ok ]]; then
     ratio=$(awk -v a="$os" -v b="$bs" -v x="$ob" -v y="$bb" 'BEGIN{printf "%.1fx faster, %.2fx size", b/a, x/y}')
@@ -99,5 +104,5 @@ done
 for codec in lz4 zstd; do
   read -r os or ob ost <<<"$(run "ours-$codec" "$ours" "${common[@]}" "--$codec")"
   printf '%-8s | %6s s / %5s MB      | %-22s | %7s / %-8s | %s\n' "$codec" "$os" "$(kb "$or")" "(none in Barman 3.4)" \
-    "$(mb "$ob")" "-" "$(awk -v a="$os" -v b="${barman_none:-0}" 'BEGIN{printf "%.1fx faster than Barman uncompressed", b/a}')"
+    "$(mb "$ob")" "-" "$(awk -v a="$os" -v b="${barman_none:--}" 'BEGIN{if (b == "-") print "-"; else printf "%.1fx faster than Barman uncompressed", b/a}')"
 done
