@@ -2,6 +2,9 @@ package actors
 
 import (
 	"context"
+	"fmt"
+
+	"github.com/pgbackup/barman-cloud-backup/tarball"
 )
 
 // uploadJob is one request for the uploader pool: a part of a multipart
@@ -18,7 +21,7 @@ type uploadJob struct {
 // assembler takes compressed blocks in stream order, cuts each part's
 // stored bytes into upload chunks of chunkSize and queues them for the
 // uploader pool; an object smaller than one chunk is stored in one request.
-func assembler(ctx context.Context, t *tracker, sizes PartSizer, blockBufs, chunkBufs *buffers,
+func assembler(ctx context.Context, t *tracker, codec tarball.Codec, sizes PartSizer, blockBufs, chunkBufs *buffers,
 	ordered <-chan *blockJob, out chan<- *uploadJob) error {
 	defer close(out)
 	send := func(j *uploadJob) error {
@@ -39,6 +42,7 @@ func assembler(ctx context.Context, t *tracker, sizes PartSizer, blockBufs, chun
 	var buf []byte
 	var offset int64
 	var err error
+	var joiner tarball.Joiner
 	for {
 		var j *blockJob
 		var ok bool
@@ -59,6 +63,15 @@ func assembler(ctx context.Context, t *tracker, sizes PartSizer, blockBufs, chun
 		if j.first {
 			obj = t.open(j.part.key, j.part.archive)
 			buf, offset = nil, 0
+			joiner = codec.NewJoiner()
+		}
+		if joiner != nil {
+			if data, err = joiner.Add(data); err != nil {
+				return fmt.Errorf("%s: %w", j.part.key, err)
+			}
+			if j.last {
+				data = append(data, joiner.Close()...)
+			}
 		}
 		j.part.produced.Add(int64(len(data)))
 		raw := j.block.Data

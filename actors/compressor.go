@@ -21,10 +21,6 @@ func compressorPool(ctx context.Context, codec tarball.Codec, n int, blocks <-ch
 				if err := ctx.Err(); err != nil {
 					return err
 				}
-				if j.raw {
-					j.done <- j.block.Data
-					continue
-				}
 				out, err := enc.Encode(j.block)
 				if err != nil {
 					return fmt.Errorf("compress %s: %w", j.part.key, err)

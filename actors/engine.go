@@ -205,7 +205,9 @@ func Run(ctx context.Context, src Source, opts Options) (*Result, error) {
 	s := &sealer{codec: opts.Codec, maxSize: maxSize, blockSize: opts.BlockSize, prefix: prefix, bufs: blockBufs}
 	g.Go(func() error { return s.run(gctx, entries, blocks, ordered) })
 	g.Go(func() error { return compressorPool(gctx, opts.Codec, opts.Compressors, blocks) })
-	g.Go(func() error { return assembler(gctx, tracker, parts, blockBufs, chunkBufs, ordered, chunks) })
+	g.Go(func() error {
+		return assembler(gctx, tracker, opts.Codec, parts, blockBufs, chunkBufs, ordered, chunks)
+	})
 	g.Go(func() error { return uploaderPool(gctx, tracker, opts.Jobs, chunkBufs, chunks, finished) })
 	g.Go(func() error {
 		return manifestWriter(gctx, opts, info, tracker, copyStart, prefix, finished)

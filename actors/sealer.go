@@ -27,9 +27,7 @@ type blockJob struct {
 	block tarball.Block
 	first bool
 	last  bool
-	// raw blocks are already compressed by a sequential codec.
-	raw  bool
-	done chan []byte
+	done  chan []byte
 }
 
 // sealer turns entries into tar parts, starting a new part whenever the
@@ -90,19 +88,16 @@ func (s *sealer) open(ctx context.Context, archive string, n int) *partWriter {
 	p := &part{archive: archive, key: s.prefix + "/" + tarball.PartName(archive, n, s.codec.Ext)}
 	pw := &partWriter{part: p, codec: s.codec}
 	pw.blocks = &blockWriter{ctx: ctx, s: s, part: p, size: s.blockSize,
-		crc: s.codec.NeedsCRC(), dict: s.codec.NeedsDict(), raw: !s.codec.Parallel}
-	stream, _ := s.codec.NewStream(pw.blocks)
-	pw.stream = stream
-	pw.tw = tar.NewWriter(&countWriter{w: stream, n: &pw.tarBytes})
+		crc: s.codec.NeedsCRC(), dict: s.codec.NeedsDict()}
+	pw.tw = tar.NewWriter(&countWriter{w: pw.blocks, n: &pw.tarBytes})
 	return pw
 }
 
-// partWriter is the open part: tar writer → (sequential codec) → blocks.
+// partWriter is the open part: tar writer → blocks.
 type partWriter struct {
 	part     *part
 	codec    tarball.Codec
 	tw       *tar.Writer
-	stream   io.WriteCloser
 	blocks   *blockWriter
 	tarBytes int64
 }
@@ -115,17 +110,13 @@ const pythonStreamBuffer = 64 << 10
 // bytes as sent to the store. Uncompressed, it is what Barman would have
 // seen at this point, so parts split where Barman's split.
 func (pw *partWriter) stored() int64 {
-	switch {
-	case pw.codec.Name == "":
+	if pw.codec.Name == "" {
 		if pw.tarBytes == 0 {
 			return 0
 		}
 		return (pw.tarBytes - 1) / pythonStreamBuffer * pythonStreamBuffer
-	case !pw.codec.Parallel:
-		return pw.blocks.total
-	default:
-		return pw.part.produced.Load()
 	}
+	return pw.part.produced.Load()
 }
 
 func (pw *partWriter) close() error {
@@ -133,9 +124,6 @@ func (pw *partWriter) close() error {
 		return nil
 	}
 	if err := pw.tw.Close(); err != nil {
-		return fmt.Errorf("close %s: %w", pw.part.key, err)
-	}
-	if err := pw.stream.Close(); err != nil {
 		return fmt.Errorf("close %s: %w", pw.part.key, err)
 	}
 	return pw.blocks.close()
@@ -160,7 +148,6 @@ type blockWriter struct {
 	size  int
 	crc   bool
 	dict  bool
-	raw   bool
 	buf   []byte
 	prev  []byte
 	sum   uint32
@@ -197,7 +184,7 @@ func (b *blockWriter) flush(last bool) error {
 		b.sum = crc32.Update(b.sum, crc32.IEEETable, data)
 	}
 	b.total += int64(len(data))
-	j := &blockJob{part: b.part, first: !b.sent, last: last, raw: b.raw, done: make(chan []byte, 1)}
+	j := &blockJob{part: b.part, first: !b.sent, last: last, done: make(chan []byte, 1)}
 	j.block = tarball.Block{Data: data, First: j.first, Last: last}
 	if b.dict && b.prev != nil {
 		j.block.Dict = b.prev

@@ -4,26 +4,23 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
-	"io"
 
-	"github.com/dsnet/compress/bzip2"
 	"github.com/golang/snappy"
 	"github.com/klauspost/compress/flate"
 	"github.com/klauspost/compress/zstd"
 	"github.com/pierrec/lz4/v4"
 )
 
-// Codec compresses the tar stream of one archive part. Parallel codecs
-// compress independent blocks of the stream on any worker (EncodeBlock);
-// the others compress the whole stream in order (NewStream).
+// Codec compresses the tar stream of one archive part: blocks of the
+// stream are compressed independently by any worker of the pool, and
+// their outputs, in stream order (through the codec's Joiner if it has
+// one), make a single compressed stream.
 type Codec struct {
 	// Name is Barman's name for the codec ("gz", "bz2", "snappy", "lz4",
 	// "" for none), or ours ("zstd").
 	Name string
 	// Ext is the object name suffix after ".tar".
 	Ext string
-	// Parallel tells whether blocks may be compressed concurrently.
-	Parallel bool
 	// Level is the compression level for codecs that have one.
 	Level int
 }
@@ -59,28 +56,28 @@ func CodecByName(name string, level int) (Codec, error) {
 	}
 	switch name {
 	case "":
-		return Codec{Name: "", Ext: "", Parallel: true}, nil
+		return Codec{Name: "", Ext: ""}, nil
 	case "gz":
 		if level == 0 {
 			level = 6
 		}
-		return Codec{Name: "gz", Ext: ".gz", Parallel: true, Level: level}, nil
+		return Codec{Name: "gz", Ext: ".gz", Level: level}, nil
 	case "bz2":
 		if level == 0 {
 			level = 9
 		}
-		return Codec{Name: "bz2", Ext: ".bz2", Parallel: false, Level: level}, nil
+		return Codec{Name: "bz2", Ext: ".bz2", Level: level}, nil
 	case "snappy":
-		return Codec{Name: "snappy", Ext: ".snappy", Parallel: true}, nil
+		return Codec{Name: "snappy", Ext: ".snappy"}, nil
 	case "lz4":
 		// Named and framed as Barman 3.18's --lz4; Barman 3.4 cannot read it.
-		return Codec{Name: "lz4", Ext: ".lz4", Parallel: true}, nil
+		return Codec{Name: "lz4", Ext: ".lz4"}, nil
 	case "zstd":
 		if level == 0 {
 			level = 3
 		}
 		// Our extension: no Barman release compresses base backups with zstd.
-		return Codec{Name: "zstd", Ext: ".zst", Parallel: true, Level: level}, nil
+		return Codec{Name: "zstd", Ext: ".zst", Level: level}, nil
 	}
 	return Codec{}, fmt.Errorf("unknown compression %q", name)
 }
@@ -90,20 +87,6 @@ func (c Codec) NeedsCRC() bool { return c.Name == "gz" }
 
 // NeedsDict tells whether blocks need the preceding 32 KiB.
 func (c Codec) NeedsDict() bool { return c.Name == "gz" }
-
-// NewStream wraps w with the codec's sequential compressor. It is used
-// for codecs that are not Parallel; for the others it returns a writer
-// that passes data through, since their blocks are compressed later.
-func (c Codec) NewStream(w io.Writer) (io.WriteCloser, error) {
-	if c.Name == "bz2" {
-		return bzip2.NewWriter(w, &bzip2.WriterConfig{Level: c.Level})
-	}
-	return nopCloser{w}, nil
-}
-
-type nopCloser struct{ io.Writer }
-
-func (nopCloser) Close() error { return nil }
 
 // Encoder compresses blocks for one worker of the pool; it keeps state
 // between calls only to reuse allocations.
@@ -138,6 +121,8 @@ func (e *Encoder) Encode(b Block) ([]byte, error) {
 		return e.encodeLZ4(b)
 	case "zstd":
 		return e.encodeZstd(b)
+	case "bz2":
+		return e.encodeBzip2(b)
 	default:
 		return b.Data, nil
 	}
