@@ -33,14 +33,21 @@ func (e *Encoder) encodeBzip2(b Block) ([]byte, error) {
 		piece := data[:min(len(data), bzip2Piece*e.codec.Level/9)]
 		data = data[len(piece):]
 		e.buf.Reset()
-		w, err := bzip2.NewWriter(&e.buf, &bzip2.WriterConfig{Level: e.codec.Level})
-		if err != nil {
+		// One writer per worker, reset for each piece: its block-sorting
+		// state is several megabytes.
+		if e.bw == nil {
+			w, err := bzip2.NewWriter(&e.buf, &bzip2.WriterConfig{Level: e.codec.Level})
+			if err != nil {
+				return nil, err
+			}
+			e.bw = w
+		} else if err := e.bw.Reset(&e.buf); err != nil {
 			return nil, err
 		}
-		if _, err := w.Write(piece); err != nil {
+		if _, err := e.bw.Write(piece); err != nil {
 			return nil, err
 		}
-		if err := w.Close(); err != nil {
+		if err := e.bw.Close(); err != nil {
 			return nil, err
 		}
 		nbits, crc, err := bzip2Block(e.buf.Bytes())

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 
+	"github.com/dsnet/compress/bzip2"
 	"github.com/golang/snappy"
 	"github.com/klauspost/compress/flate"
 	"github.com/klauspost/compress/zstd"
@@ -96,6 +97,7 @@ type Encoder struct {
 	fw    *flate.Writer
 	sw    *snappy.Writer
 	zw    *zstd.Encoder
+	bw    *bzip2.Writer
 	out   []byte
 }
 
