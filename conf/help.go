@@ -12,11 +12,8 @@ const description = "Take a hot base backup of a local PostgreSQL instance and u
 	"archives, to AWS S3 or an S3-compatible store, Azure Blob Storage, Google Cloud Storage " +
 	"or a local directory (file:///path). Barman's barman-cloud-* tools list and restore it."
 
-func (o *option) usageWords() string {
-	flag := o.short
-	if flag == "" {
-		flag = o.long
-	}
+// withArg spells a flag with the argument it takes, as argparse does.
+func (o *option) withArg(flag string) string {
 	switch o.kind {
 	case flagValue, flagAppend:
 		return flag + " " + o.metavarText()
@@ -24,6 +21,13 @@ func (o *option) usageWords() string {
 		return flag + " [" + o.metavarText() + " ...]"
 	}
 	return flag
+}
+
+func (o *option) usageWords() string {
+	if o.short != "" {
+		return o.withArg(o.short)
+	}
+	return o.withArg(o.long)
 }
 
 func (o *option) metavarText() string {
@@ -112,16 +116,9 @@ func Help() string {
 			}
 			var flags []string
 			for _, f := range []string{o.short, o.long} {
-				if f == "" {
-					continue
+				if f != "" {
+					flags = append(flags, o.withArg(f))
 				}
-				switch o.kind {
-				case flagValue, flagAppend:
-					f += " " + o.metavarText()
-				case flagList:
-					f += " [" + o.metavarText() + " ...]"
-				}
-				flags = append(flags, f)
 			}
 			writeItem(&b, strings.Join(flags, ", "), o.help)
 		}

@@ -43,44 +43,37 @@ type Block struct {
 // DictSize is how much preceding data a parallel block needs.
 const DictSize = 32 << 10
 
-// levels are the compression levels each codec with levels accepts.
-var levels = map[string][2]int{"gz": {1, 9}, "bz2": {1, 9}, "zstd": {1, 22}}
+// codecs are the compression names we know, with their extension and,
+// for those that have levels, the range and the default. lz4 is named and
+// framed as Barman 3.18's --lz4, which Barman 3.4 cannot read; zstd is our
+// extension: no Barman release compresses base backups with it.
+var codecs = map[string]struct {
+	ext                          string
+	minLevel, maxLevel, defLevel int
+}{
+	"":       {ext: ""},
+	"gz":     {ext: ".gz", minLevel: 1, maxLevel: 9, defLevel: 6},
+	"bz2":    {ext: ".bz2", minLevel: 1, maxLevel: 9, defLevel: 9},
+	"snappy": {ext: ".snappy"},
+	"lz4":    {ext: ".lz4"},
+	"zstd":   {ext: ".zst", minLevel: 1, maxLevel: 22, defLevel: 3},
+}
 
 // CodecByName returns the codec for Barman's compression name; level 0
 // means the codec's default.
 func CodecByName(name string, level int) (Codec, error) {
-	if r, ok := levels[name]; level != 0 && (!ok || level < r[0] || level > r[1]) {
-		if !ok {
-			return Codec{}, fmt.Errorf("compression %q has no levels", name)
-		}
-		return Codec{}, fmt.Errorf("compression level %d is out of range for %s (%d-%d)", level, name, r[0], r[1])
+	c, ok := codecs[name]
+	switch {
+	case !ok:
+		return Codec{}, fmt.Errorf("unknown compression %q", name)
+	case level != 0 && c.maxLevel == 0:
+		return Codec{}, fmt.Errorf("compression %q has no levels", name)
+	case level != 0 && (level < c.minLevel || level > c.maxLevel):
+		return Codec{}, fmt.Errorf("compression level %d is out of range for %s (%d-%d)", level, name, c.minLevel, c.maxLevel)
+	case level == 0:
+		level = c.defLevel
 	}
-	switch name {
-	case "":
-		return Codec{Name: "", Ext: ""}, nil
-	case "gz":
-		if level == 0 {
-			level = 6
-		}
-		return Codec{Name: "gz", Ext: ".gz", Level: level}, nil
-	case "bz2":
-		if level == 0 {
-			level = 9
-		}
-		return Codec{Name: "bz2", Ext: ".bz2", Level: level}, nil
-	case "snappy":
-		return Codec{Name: "snappy", Ext: ".snappy"}, nil
-	case "lz4":
-		// Named and framed as Barman 3.18's --lz4; Barman 3.4 cannot read it.
-		return Codec{Name: "lz4", Ext: ".lz4"}, nil
-	case "zstd":
-		if level == 0 {
-			level = 3
-		}
-		// Our extension: no Barman release compresses base backups with zstd.
-		return Codec{Name: "zstd", Ext: ".zst", Level: level}, nil
-	}
-	return Codec{}, fmt.Errorf("unknown compression %q", name)
+	return Codec{Name: name, Ext: c.ext, Level: level}, nil
 }
 
 // NeedsCRC tells whether the sealer must compute the part's CRC-32.
