@@ -18,71 +18,98 @@ import (
 )
 
 // A backup interrupted while its data archive is half uploaded must end
-// backup mode, abort the multipart upload and leave a FAILED backup.info.
+// backup mode, abort the multipart upload and leave a FAILED backup.info,
+// on SIGTERM (a service stopping) as on SIGINT (Ctrl-C). A second signal
+// ends the process at once.
 func TestInterruptedBackupCleansUp(t *testing.T) {
-	m := StartMinIO(t)
-	// WAL is never archived, so pg_backup_stop waits for ever: the data
-	// archive stays open, with parts already uploaded, until we signal.
-	src := StartPostgres(t, map[string]string{"archive_mode": "on", "archive_command": "'false'"}, nil)
-	src.Exec(t, "CREATE TABLE filler AS SELECT g, md5(g::text) || md5((g+1)::text) AS v FROM generate_series(1, 400000) g")
+	for _, c := range []struct {
+		name    string
+		signals []os.Signal
+	}{
+		{"SIGTERM", []os.Signal{syscall.SIGTERM}},
+		{"SIGINT", []os.Signal{os.Interrupt}},
+		{"twice", []os.Signal{os.Interrupt, syscall.SIGTERM}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			m := StartMinIO(t)
+			// WAL is never archived, so pg_backup_stop waits for ever: the
+			// data archive stays open, with parts already uploaded, until
+			// we signal.
+			src := StartPostgres(t, map[string]string{"archive_mode": "on", "archive_command": "'false'"}, nil)
+			src.Exec(t, "CREATE TABLE filler AS SELECT g, md5(g::text) || md5((g+1)::text) AS v FROM generate_series(1, 400000) g")
+			cmd := exec.Command(binary, "-v", "--immediate-checkpoint", "--endpoint-url", m.Endpoint,
+				"-h", "127.0.0.1", "-p", fmt.Sprint(src.Port), "-U", "postgres", "s3://interrupted/pfx", "main")
+			cmd.Env = append(os.Environ(), m.Env()...)
+			stderr, _ := cmd.StderrPipe()
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			var log strings.Builder
+			lines := bufio.NewScanner(stderr)
+			for lines.Scan() {
+				log.WriteString(lines.Text() + "\n")
+				if strings.Contains(lines.Text(), "Stopping backup") {
+					break
+				}
+			}
+			// Wait until a part of the open data archive is stored.
+			deadline := time.Now().Add(60 * time.Second)
+			for len(incomplete(t, m, "interrupted")) == 0 {
+				if time.Now().After(deadline) {
+					cmd.Process.Kill()
+					t.Fatalf("no multipart upload in progress:\n%s", log.String())
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+			if n := src.Query(t, "SELECT count(*)::text FROM pg_stat_activity WHERE application_name = 'barman_cloud_backup'"); n != "1" {
+				t.Fatalf("backup session not found (%s)", n)
+			}
 
-	cmd := exec.Command(binary, "-v", "--immediate-checkpoint", "--endpoint-url", m.Endpoint,
-		"-h", "127.0.0.1", "-p", fmt.Sprint(src.Port), "-U", "postgres", "s3://interrupted/pfx", "main")
-	cmd.Env = append(os.Environ(), m.Env()...)
-	stderr, _ := cmd.StderrPipe()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	var log strings.Builder
-	lines := bufio.NewScanner(stderr)
-	for lines.Scan() {
-		log.WriteString(lines.Text() + "\n")
-		if strings.Contains(lines.Text(), "Stopping backup") {
-			break
-		}
-	}
-	// Wait until a part of the open data archive is stored.
-	deadline := time.Now().Add(60 * time.Second)
-	for len(incomplete(t, m, "interrupted")) == 0 {
-		if time.Now().After(deadline) {
-			cmd.Process.Kill()
-			t.Fatalf("no multipart upload in progress:\n%s", log.String())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	if n := src.Query(t, "SELECT count(*)::text FROM pg_stat_activity WHERE application_name = 'barman_cloud_backup'"); n != "1" {
-		t.Fatalf("backup session not found (%s)", n)
-	}
-
-	start := time.Now()
-	cmd.Process.Signal(syscall.SIGTERM)
-	go func() {
-		for lines.Scan() {
-			log.WriteString(lines.Text() + "\n")
-		}
-	}()
-	err := cmd.Wait()
-	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 {
-		t.Fatalf("exit: %v, want code 1\n%s", err, log.String())
-	}
-	if d := time.Since(start); d > 15*time.Second {
-		t.Errorf("took %s to stop after SIGTERM", d)
-	}
-	if left := incomplete(t, m, "interrupted"); len(left) > 0 {
-		t.Errorf("multipart uploads left open: %v", left)
-	}
-	keys := m.Keys(t, "interrupted", "pfx/main/base/")
-	if len(keys) != 1 || !strings.HasSuffix(keys[0], "/backup.info") {
-		t.Fatalf("objects after the failure: %v (want backup.info only)", keys)
-	}
-	info := string(m.Get(t, "interrupted", keys[0]))
-	if !strings.Contains(info, "status=FAILED\n") || !strings.Contains(info, "error=failure uploading data (interrupted") {
-		t.Errorf("backup.info:\n%s", info)
-	}
-	// Backup mode ended with the session: a new backup can start at once.
-	src.Exec(t, "SELECT pg_backup_start('probe', true)", "SELECT pg_backup_stop(false)")
-	if n := src.Query(t, "SELECT count(*)::text FROM pg_stat_activity WHERE application_name = 'barman_cloud_backup'"); n != "0" {
-		t.Errorf("backup session still open")
+			start := time.Now()
+			for _, sig := range c.signals {
+				cmd.Process.Signal(sig)
+			}
+			go func() {
+				for lines.Scan() {
+					log.WriteString(lines.Text() + "\n")
+				}
+			}()
+			err := cmd.Wait()
+			if d := time.Since(start); d > 15*time.Second {
+				t.Errorf("took %s to stop after %v", d, c.signals)
+			}
+			// Either way the session is gone, so PostgreSQL's backup
+			// mode has ended: a new backup can start at once.
+			src.Exec(t, "SELECT pg_backup_start('probe', true)", "SELECT pg_backup_stop(false)")
+			if n := src.Query(t, "SELECT count(*)::text FROM pg_stat_activity WHERE application_name = 'barman_cloud_backup'"); n != "0" {
+				t.Errorf("backup session still open")
+			}
+			if len(c.signals) > 1 {
+				// Killed by the second signal: no clean-up was promised.
+				if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() == 0 {
+					t.Fatalf("exit: %v, want a failure", err)
+				}
+				return
+			}
+			if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 {
+				t.Fatalf("exit: %v, want code 1\n%s", err, log.String())
+			}
+			// Barman too reports an interrupted upload as a failed one.
+			if !strings.Contains(log.String(), "ERROR: Backup failed uploading data (interrupted") {
+				t.Errorf("no interruption message:\n%s", log.String())
+			}
+			if left := incomplete(t, m, "interrupted"); len(left) > 0 {
+				t.Errorf("multipart uploads left open: %v", left)
+			}
+			keys := m.Keys(t, "interrupted", "pfx/main/base/")
+			if len(keys) != 1 || !strings.HasSuffix(keys[0], "/backup.info") {
+				t.Fatalf("objects after the failure: %v (want backup.info only)", keys)
+			}
+			info := string(m.Get(t, "interrupted", keys[0]))
+			if !strings.Contains(info, "status=FAILED\n") || !strings.Contains(info, "error=failure uploading data (interrupted") {
+				t.Errorf("backup.info:\n%s", info)
+			}
+		})
 	}
 }
 

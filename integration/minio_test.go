@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"sync"
 	"testing"
 	"time"
 
@@ -25,23 +26,29 @@ type MinIO struct {
 	AccessKey string
 	SecretKey string
 	Client    *minio.Client
+
+	dir, logDir   string
+	port, console int
+	mu            sync.Mutex
+	cmd           *exec.Cmd
+	log           *os.File
 }
 
-// minioBinary finds the server: $MINIO_BIN, the PATH, or the cache that
+// minioPath finds the server: $MINIO_BIN, the PATH, or the cache that
 // .ci/run installs it into.
-func minioBinary(t testing.TB) string {
+func minioPath() (string, error) {
 	if p := os.Getenv("MINIO_BIN"); p != "" {
-		return p
+		return p, nil
 	}
 	if p, err := exec.LookPath("minio"); err == nil {
-		return p
+		return p, nil
 	}
 	home, _ := os.UserHomeDir()
 	p := filepath.Join(home, ".cache", "bcb-tools", "bin", "minio")
 	if _, err := os.Stat(p); err != nil {
-		t.Fatalf("no MinIO server binary: set MINIO_BIN or run .ci/run to install it (%v)", err)
+		return "", fmt.Errorf("no MinIO server binary: set MINIO_BIN or run .ci/run to install it (%v)", err)
 	}
-	return p
+	return p, nil
 }
 
 func freePort(t testing.TB) int {
@@ -58,44 +65,78 @@ func freePort(t testing.TB) int {
 // stops it when the test ends.
 func StartMinIO(t testing.TB) *MinIO {
 	t.Helper()
-	port, console := freePort(t), freePort(t)
-	m := &MinIO{Endpoint: fmt.Sprintf("http://127.0.0.1:%d", port), AccessKey: "bcb-test-access", SecretKey: "bcb-test-secret-key"}
-	cmd := exec.Command(minioBinary(t), "server", t.TempDir(),
-		"--address", fmt.Sprintf("127.0.0.1:%d", port), "--console-address", fmt.Sprintf("127.0.0.1:%d", console))
-	cmd.Env = append(os.Environ(), "MINIO_ROOT_USER="+m.AccessKey, "MINIO_ROOT_PASSWORD="+m.SecretKey,
-		"MINIO_BROWSER=off", "MINIO_UPDATE=off",
-		// A static KMS key, so server-side encryption (-e) can be tested.
-		"MINIO_KMS_SECRET_KEY=bcb-test-key:MBVUbfQfCkbwfKDsWmtVBlZqxTqTPZUlMEz1cmvTJzY=")
-	logFile, _ := os.Create(filepath.Join(t.TempDir(), "minio.log"))
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start minio: %v", err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-		logFile.Close()
-	})
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		resp, err := http.Get(m.Endpoint + "/minio/health/live")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("minio did not start: %v", err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	port := freePort(t)
+	m := &MinIO{Endpoint: fmt.Sprintf("http://127.0.0.1:%d", port), AccessKey: "bcb-test-access", SecretKey: "bcb-test-secret-key",
+		dir: t.TempDir(), port: port, console: freePort(t), logDir: t.TempDir()}
+	m.Start(t)
+	t.Cleanup(m.Kill)
 	c, err := minio.New(fmt.Sprintf("127.0.0.1:%d", port), &minio.Options{Creds: credentials.NewStaticV4(m.AccessKey, m.SecretKey, "")})
 	if err != nil {
 		t.Fatal(err)
 	}
 	m.Client = c
 	return m
+}
+
+// Start starts the server (again, after Kill) on its port and data, and
+// waits until it answers.
+func (m *MinIO) Start(t testing.TB) {
+	t.Helper()
+	if err := m.start(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (m *MinIO) start() error {
+	bin, err := minioPath()
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command(bin, "server", m.dir,
+		"--address", fmt.Sprintf("127.0.0.1:%d", m.port), "--console-address", fmt.Sprintf("127.0.0.1:%d", m.console))
+	cmd.Env = append(os.Environ(), "MINIO_ROOT_USER="+m.AccessKey, "MINIO_ROOT_PASSWORD="+m.SecretKey,
+		"MINIO_BROWSER=off", "MINIO_UPDATE=off",
+		// A static KMS key, so server-side encryption (-e) can be tested.
+		"MINIO_KMS_SECRET_KEY=bcb-test-key:MBVUbfQfCkbwfKDsWmtVBlZqxTqTPZUlMEz1cmvTJzY=")
+	logFile, err := os.OpenFile(filepath.Join(m.logDir, "minio.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start minio: %v", err)
+	}
+	m.mu.Lock()
+	m.cmd, m.log = cmd, logFile
+	m.mu.Unlock()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		resp, err := http.Get(m.Endpoint + "/minio/health/live")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("minio did not start: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// Kill stops the server at once, as a crash would.
+func (m *MinIO) Kill() {
+	m.mu.Lock()
+	cmd, logFile := m.cmd, m.log
+	m.cmd = nil
+	m.mu.Unlock()
+	if cmd == nil {
+		return
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+	logFile.Close()
 }
 
 // Env is the environment AWS clients (ours and boto3) need for the server.

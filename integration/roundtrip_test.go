@@ -76,25 +76,38 @@ func (w *world) startSource(t *testing.T, settings map[string]string) {
 	)
 }
 
+// run runs our binary on the world's source and destination; later
+// options override the world's (--endpoint-url through a proxy, say).
+func (w *world) run(t *testing.T, args ...string) result {
+	t.Helper()
+	full := append(append(append([]string{}, w.cloud...), "-h", "127.0.0.1", "-p", fmt.Sprint(w.src.Port), "-U", "postgres",
+		"--immediate-checkpoint"), args...)
+	return runCmd(t, w.env, binary, append(full, w.dest, w.server)...)
+}
+
 // backup runs our binary and returns the new backup's ID.
 func (w *world) backup(t *testing.T, args ...string) string {
 	t.Helper()
+	id, _ := w.backupLog(t, args...)
+	return id
+}
+
+// backupLog is backup that also returns what the run logged.
+func (w *world) backupLog(t *testing.T, args ...string) (string, string) {
+	t.Helper()
 	waitNextSecond()
 	before := w.ids(t)
-	full := append(append(append([]string{}, w.cloud...), "-h", "127.0.0.1", "-p", fmt.Sprint(w.src.Port), "-U", "postgres",
-		"--immediate-checkpoint"), args...)
-	full = append(full, w.dest, w.server)
-	r := runCmd(t, w.env, binary, full...)
+	r := w.run(t, args...)
 	if r.code != 0 {
 		t.Fatalf("backup %q exited %d:\n%s", args, r.code, r.stderr)
 	}
 	for _, id := range w.ids(t) {
 		if !contains(before, id) {
-			return id
+			return id, r.stderr
 		}
 	}
 	t.Fatalf("no new backup listed after %q", args)
-	return ""
+	return "", ""
 }
 
 // waitNextSecond starts a new second: backup IDs have a resolution of

@@ -6,13 +6,16 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/url"
 	"os"
 	"regexp"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/streaming"
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/blob"
@@ -70,7 +73,11 @@ func NewAzure(rawURL string, opts Options) (*Azure, error) {
 		a.scope = &blob.CPKScopeInfo{EncryptionScope: &opts.EncryptionScope}
 	}
 	containerURL := accountURL + "/" + url.PathEscape(a.container)
-	clientOpts := &container.ClientOptions{}
+	clientOpts := &container.ClientOptions{ClientOptions: azcore.ClientOptions{
+		// One attempt per call: WithRetry decides what is tried again.
+		Retry:     policy.RetryOptions{MaxRetries: -1},
+		Transport: &http.Client{Transport: newTransport(60*time.Second, opts.Jobs)},
+	}}
 	switch {
 	case opts.Credential != "":
 		if emulated {
@@ -156,8 +163,23 @@ func (a *Azure) redact(err error) error {
 			msg = strings.ReplaceAll(msg, s, "REDACTED")
 		}
 	}
-	return errors.New(msg)
+	out := error(&redactedError{msg: msg, err: err})
+	if re != nil && transientStatus(re.StatusCode) {
+		out = markTransient(out)
+	}
+	return out
 }
+
+// redactedError prints only the cleaned message; the SDK's error stays
+// reachable for errors.Is and errors.As (a cancelled run, a dropped
+// connection), never for printing.
+type redactedError struct {
+	msg string
+	err error
+}
+
+func (e *redactedError) Error() string { return e.msg }
+func (e *redactedError) Unwrap() error { return e.err }
 
 func (a *Azure) String() string { return "azure container " + a.container + "/" + a.prefix }
 
@@ -180,7 +202,7 @@ func (a *Azure) Test(ctx context.Context) error {
 	case bloberror.HasCode(err, bloberror.ContainerNotFound):
 		a.exists = false
 	default:
-		return fmt.Errorf("%w: %v", ErrUnreachable, a.redact(err))
+		return fmt.Errorf("%w: %w", ErrUnreachable, a.redact(err))
 	}
 	return nil
 }

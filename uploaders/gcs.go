@@ -53,7 +53,9 @@ func NewGCS(ctx context.Context, rawURL string, opts Options) (*GCS, error) {
 	if err != nil {
 		return nil, fmt.Errorf("Google Cloud Storage client: %w", err)
 	}
-	return &GCS{client: client, bucket: client.Bucket(name), name: name,
+	// One attempt per call: WithRetry decides what is tried again.
+	bucket := client.Bucket(name).Retryer(storage.WithPolicy(storage.RetryNever))
+	return &GCS{client: client, bucket: bucket, name: name,
 		prefix: strings.Trim(prefix, "/"), tags: tagMap(opts.Tags)}, nil
 }
 
@@ -70,16 +72,14 @@ func (g *GCS) Limits() Limits {
 // Test reads the bucket's attributes; as in Barman, any error from the
 // service means it is unusable (exit 2).
 func (g *GCS) Test(ctx context.Context) error {
-	// The client retries a refused connection until the context ends; a
-	// connectivity test must answer in seconds.
-	_, err := g.bucket.Retryer(storage.WithMaxAttempts(3)).Attrs(ctx)
+	_, err := g.bucket.Attrs(ctx)
 	switch {
 	case err == nil:
 		g.exists = true
 	case errors.Is(err, storage.ErrBucketNotExist):
 		g.exists = false
 	default:
-		return fmt.Errorf("%w: %v", ErrUnreachable, err)
+		return fmt.Errorf("%w: %w", ErrUnreachable, err)
 	}
 	return nil
 }
@@ -127,12 +127,21 @@ func (g *GCS) writeObject(ctx context.Context, obj *storage.ObjectHandle, key st
 	w.Metadata = metadata
 	if _, err := w.Write(data); err != nil {
 		w.Close()
-		return fmt.Errorf("upload %s: %w", key, err)
+		return fmt.Errorf("upload %s: %w", key, gcsClassify(err))
 	}
 	if err := w.Close(); err != nil {
-		return fmt.Errorf("upload %s: %w", key, err)
+		return fmt.Errorf("upload %s: %w", key, gcsClassify(err))
 	}
 	return nil
+}
+
+// gcsClassify marks the answers that ask to try again as transient.
+func gcsClassify(err error) error {
+	var apiErr *googleapi.Error
+	if errors.As(err, &apiErr) && transientStatus(apiErr.Code) {
+		return markTransient(err)
+	}
+	return err
 }
 
 // Put stores data with the tags as object metadata, as Barman does.
@@ -155,7 +164,7 @@ func (g *GCS) Create(ctx context.Context, key string, data []byte) error {
 // Delete removes an object.
 func (g *GCS) Delete(ctx context.Context, key string) error {
 	if err := g.bucket.Object(key).Delete(ctx); err != nil && !errors.Is(err, storage.ErrObjectNotExist) {
-		return fmt.Errorf("delete %s: %w", key, err)
+		return fmt.Errorf("delete %s: %w", key, gcsClassify(err))
 	}
 	return nil
 }
@@ -170,7 +179,7 @@ func (g *GCS) List(ctx context.Context, prefix string) ([]string, error) {
 			return keys, nil
 		}
 		if err != nil {
-			return nil, fmt.Errorf("list %s: %w", prefix, err)
+			return nil, fmt.Errorf("list %s: %w", prefix, gcsClassify(err))
 		}
 		keys = append(keys, o.Name)
 	}
@@ -227,7 +236,7 @@ func (m *gcsMultipart) Complete(ctx context.Context) error {
 			m.mu.Unlock()
 			dst := m.g.bucket.Object(name)
 			if _, err := dst.ComposerFrom(srcs[i:min(i+composeLimit, len(srcs))]...).Run(ctx); err != nil {
-				return fmt.Errorf("compose %s: %w", m.key, err)
+				return fmt.Errorf("compose %s: %w", m.key, gcsClassify(err))
 			}
 			next = append(next, dst)
 		}
@@ -236,7 +245,7 @@ func (m *gcsMultipart) Complete(ctx context.Context) error {
 	c := m.g.bucket.Object(m.key).ComposerFrom(srcs...)
 	c.Metadata = m.g.tags
 	if _, err := c.Run(ctx); err != nil {
-		return fmt.Errorf("compose %s: %w", m.key, err)
+		return fmt.Errorf("compose %s: %w", m.key, gcsClassify(err))
 	}
 	if err := m.deleteTemps(ctx); err != nil {
 		zerolog.Ctx(ctx).Warn().Msgf("cleaning up the parts of %s: %v", m.key, err)

@@ -53,15 +53,15 @@ func NewS3(ctx context.Context, bucket, prefix string, opts Options) (*S3, error
 	if timeout <= 0 {
 		timeout = 60 * time.Second
 	}
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.ResponseHeaderTimeout = timeout
-	tr.MaxIdleConnsPerHost = max(opts.Jobs, 2) * 2
 	region := s3Region(opts.Profile)
 	core, err := minio.NewCore(endpoint, &minio.Options{
 		Creds:     creds,
 		Secure:    secure,
 		Region:    region,
-		Transport: tr,
+		Transport: newTransport(timeout, opts.Jobs),
+		// One attempt per call: WithRetry decides what is tried again,
+		// the same way for every provider.
+		MaxRetries: 1,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("S3 client for %s: %w", endpoint, err)
@@ -153,7 +153,8 @@ func (s *S3) Limits() Limits {
 }
 
 // classify marks transport failures, where no HTTP answer came back, as
-// unreachable.
+// unreachable, and answers that ask to try again (5xx, SlowDown) as
+// transient.
 func classify(err error) error {
 	if err == nil || errors.Is(err, context.Canceled) {
 		return err
@@ -161,7 +162,11 @@ func classify(err error) error {
 	var ue *url.Error
 	var ne net.Error
 	if errors.As(err, &ue) || errors.As(err, &ne) {
-		return fmt.Errorf("%w: %v", ErrUnreachable, err)
+		return fmt.Errorf("%w: %w", ErrUnreachable, err)
+	}
+	resp := minio.ToErrorResponse(err)
+	if transientStatus(resp.StatusCode) || resp.Code == "SlowDown" || resp.Code == "RequestTimeout" {
+		return markTransient(err)
 	}
 	return err
 }

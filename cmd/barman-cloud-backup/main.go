@@ -106,11 +106,15 @@ func exitCode(err error) int {
 		return exitOK
 	case errors.As(err, &ue), errors.As(err, &fe):
 		return exitInput
+	case errors.As(err, &failed):
+		// A backup that started fails with 1 whatever the cause, as in
+		// Barman: 2 is only for a cloud unreachable from the start.
+		return exitFailed
 	case errors.Is(err, uploaders.ErrUnreachable):
 		return exitNetwork
 	case errors.Is(err, errUnrecoverable):
 		return exitAbortStop
-	case errors.As(err, &failed), errors.Is(err, pg.ErrConnect), errors.Is(err, errCheck), errors.Is(err, actors.ErrClash),
+	case errors.Is(err, pg.ErrConnect), errors.Is(err, errCheck), errors.Is(err, actors.ErrClash),
 		errors.Is(err, context.Canceled):
 		return exitFailed
 	}
@@ -156,6 +160,7 @@ func backup(ctx context.Context, cfg *conf.Config) error {
 	if err != nil {
 		return err
 	}
+	store = uploaders.WithRetry(store, uploaders.DefaultRetry)
 	if err := store.Test(ctx); err != nil {
 		return err
 	}

@@ -1,0 +1,142 @@
+//go:build integration
+
+package integration
+
+import (
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// Resets, stalls and throttling on the way to the store are retried: the
+// backup succeeds and Barman restores it.
+func TestTransientFaultsAreRetried(t *testing.T) {
+	w, m := newS3World(t)
+	p := StartFaultProxy(t, m.Endpoint)
+	requests, parts := 0, 0
+	p.SetRule(func(r *http.Request) Fault {
+		requests++
+		if requests <= 2 {
+			return SlowDown // the connectivity check itself is throttled
+		}
+		if !IsPart(r) {
+			return Pass
+		}
+		parts++
+		switch parts {
+		case 1:
+			return Reset
+		case 2:
+			return Stall
+		case 3, 4:
+			return SlowDown
+		}
+		return Pass
+	})
+	id, log := w.backupLog(t, "--endpoint-url", p.Endpoint, "--read-timeout", "2", "-J", "2")
+	if p.Seen(Reset) != 1 || p.Seen(Stall) != 1 || p.Seen(SlowDown) != 4 {
+		t.Fatalf("the faults did not all happen: %s", p)
+	}
+	if n := strings.Count(log, "retrying in"); n < 6 {
+		t.Errorf("%d retries logged, want 6:\n%s", n, log)
+	}
+	if left := incomplete(t, m, "backups"); len(left) > 0 {
+		t.Errorf("multipart uploads left open: %v", left)
+	}
+	w.change(t, 1)
+	w.checkRestored(t, w.restoreWithBarman(t, id))
+}
+
+// A store that refuses the data for good fails the backup at once and
+// cleanly: FAILED backup.info, no open multipart upload, backup mode over.
+func TestPermanentFaultFailsCleanly(t *testing.T) {
+	w, m := newS3World(t)
+	p := StartFaultProxy(t, m.Endpoint)
+	p.SetRule(func(r *http.Request) Fault {
+		if IsPart(r) {
+			return Forbidden
+		}
+		return Pass
+	})
+	r := w.run(t, "--endpoint-url", p.Endpoint)
+	if r.code != 1 {
+		t.Fatalf("exit %d, want 1:\n%s", r.code, r.stderr)
+	}
+	if p.Seen(Forbidden) == 0 {
+		t.Fatalf("no part was refused: %s", p)
+	}
+	if strings.Contains(r.stderr, "retrying") {
+		t.Errorf("a permanent error was retried:\n%s", r.stderr)
+	}
+	if !strings.Contains(r.stderr, "ERROR: Backup failed uploading data (") || !strings.Contains(r.stderr, "Access Denied") {
+		t.Errorf("the failure is not explained:\n%s", r.stderr)
+	}
+	assertFailedCleanly(t, w, m, "Access Denied")
+}
+
+// assertFailedCleanly checks what a failed run must leave: one backup.info
+// with status FAILED and the error, no open multipart upload, and no
+// backup in progress on the source.
+func assertFailedCleanly(t *testing.T, w *world, m *MinIO, why string) {
+	t.Helper()
+	// Objects stored whole before the failure stay, as with Barman: the
+	// FAILED status tells its tools to ignore them.
+	var info string
+	for _, k := range m.Keys(t, "backups", w.prefix+"/"+w.server+"/base/") {
+		if strings.HasSuffix(k, "/backup.info") {
+			info = string(m.Get(t, "backups", k))
+		}
+	}
+	if !strings.Contains(info, "status=FAILED\n") || !strings.Contains(info, "error=failure uploading data (") || !strings.Contains(info, why) {
+		t.Errorf("backup.info:\n%s", info)
+	}
+	if left := incomplete(t, m, "backups"); len(left) > 0 {
+		t.Errorf("multipart uploads left open: %v", left)
+	}
+	if n := w.src.Query(t, "SELECT count(*)::text FROM pg_stat_activity WHERE application_name = 'barman_cloud_backup'"); n != "0" {
+		t.Errorf("backup session still open")
+	}
+	// A new backup can start: the failed one is not in backup mode.
+	w.src.Exec(t, "SELECT pg_backup_start('probe', true)", "SELECT pg_backup_stop(false)")
+}
+
+// MinIO killed while parts are on their way, and started again on the
+// same data a few seconds later: the retries carry the backup through.
+func TestStoreRestartedMidUpload(t *testing.T) {
+	w, m := newS3World(t)
+	p := StartFaultProxy(t, m.Endpoint)
+	var restarted sync.WaitGroup
+	parts := 0
+	p.SetRule(func(r *http.Request) Fault {
+		if IsPart(r) {
+			parts++
+			if parts == 2 {
+				m.Kill()
+				restarted.Add(1)
+				go func() {
+					defer restarted.Done()
+					time.Sleep(2 * time.Second)
+					if err := m.start(); err != nil {
+						t.Errorf("restart minio: %v", err)
+					}
+				}()
+			}
+		}
+		return Pass
+	})
+	id, log := w.backupLog(t, "--endpoint-url", p.Endpoint, "-J", "2")
+	restarted.Wait()
+	if parts < 3 {
+		t.Fatalf("%d parts seen: the server was not killed mid-upload", parts)
+	}
+	if !strings.Contains(log, "retrying in") {
+		t.Errorf("no retry logged:\n%s", log)
+	}
+	if left := incomplete(t, m, "backups"); len(left) > 0 {
+		t.Errorf("multipart uploads left open: %v", left)
+	}
+	w.change(t, 1)
+	w.checkRestored(t, w.restoreWithBarman(t, id))
+}
