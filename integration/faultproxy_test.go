@@ -103,7 +103,9 @@ func (p *FaultProxy) String() string {
 }
 
 // IsPart is true for an S3 UploadPart request.
-func IsPart(r *http.Request) bool { return r.Method == http.MethodPut && r.URL.Query().Has("partNumber") }
+func IsPart(r *http.Request) bool {
+	return r.Method == http.MethodPut && r.URL.Query().Has("partNumber")
+}
 
 func (p *FaultProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p.mu.Lock()
