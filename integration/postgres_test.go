@@ -113,6 +113,22 @@ func (c *Cluster) start(t testing.TB) {
 	})
 }
 
+// RequirePassword makes role log in with its password over TCP, where
+// everyone else is trusted.
+func (c *Cluster) RequirePassword(t testing.TB, role string) {
+	t.Helper()
+	hba := filepath.Join(c.Data, "pg_hba.conf")
+	old, err := os.ReadFile(hba)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rule := fmt.Sprintf("host all %s 127.0.0.1/32 scram-sha-256\n", role)
+	if err := os.WriteFile(hba, append([]byte(rule), old...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c.Exec(t, "SELECT pg_reload_conf()")
+}
+
 // Log is the server's log, for failure messages.
 func (c *Cluster) Log() string {
 	b, _ := os.ReadFile(filepath.Join(c.Dir, "server.log"))
