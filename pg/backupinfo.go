@@ -107,7 +107,7 @@ func (b *BackupInfo) Marshal() []byte {
 		"pgdata":            optStr(b.PGData),
 		"server_name":       optStr(b.ServerName),
 		"size":              optInt(b.Size),
-		"status":            statusOrEmpty(b.Status),
+		"status":            statusOrEmpty(oneLine(b.Status)),
 		"systemid":          optStr(b.SystemID),
 		"tablespaces":       tablespacesRepr(b.Tablespaces),
 		"timeline":          optInt(b.Timeline),
@@ -116,7 +116,7 @@ func (b *BackupInfo) Marshal() []byte {
 	}
 	// Barman hides these two when they are unset.
 	if b.BackupName != "" {
-		fields["backup_name"] = b.BackupName
+		fields["backup_name"] = oneLine(b.BackupName)
 	}
 	keys := make([]string, 0, len(fields))
 	for k := range fields {
@@ -157,7 +157,18 @@ func optStr(s string) string {
 	if s == "" {
 		return none
 	}
-	return s
+	return oneLine(s)
+}
+
+// oneLine keeps a value on its key's line. Barman writes values as they
+// are, so an error message with a newline (PostgreSQL's have DETAIL
+// lines) would start a line of its own, even one that reads as another
+// key; backup.info must stay one key per line.
+func oneLine(s string) string {
+	if !strings.ContainsAny(s, "\r\n") {
+		return s
+	}
+	return strings.Join(strings.FieldsFunc(s, func(r rune) bool { return r == '\n' || r == '\r' }), " ")
 }
 
 func optInt(v *int64) string {

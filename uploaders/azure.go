@@ -49,7 +49,7 @@ func NewAzure(rawURL string, opts Options) (*Azure, error) {
 	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
 		return nil, fmt.Errorf("azure blob storage URL %s is malformed: use https://ACCOUNT.%s/CONTAINER/PATH", rawURL, azureDomain)
 	}
-	parts := strings.Split(u.Path, "/")
+	parts := strings.Split(urlPath(rawURL), "/")
 	a := &Azure{tags: tagMap(opts.Tags)}
 	connStr, hasConnStr := os.LookupEnv("AZURE_STORAGE_CONNECTION_STRING")
 	emulated := !strings.HasSuffix(u.Host, azureDomain)

@@ -95,11 +95,35 @@ func New(ctx context.Context, rawURL string, opts Options) (Store, error) {
 		if u.Scheme != "s3" || u.Host == "" {
 			return nil, fmt.Errorf("Invalid s3 URL address: %s", rawURL)
 		}
-		return NewS3(ctx, u.Host, strings.TrimPrefix(u.Path, "/"), opts)
+		return NewS3(ctx, u.Host, strings.TrimLeft(urlPath(rawURL), "/"), opts)
 	case "azure-blob-storage":
 		return NewAzure(rawURL, opts)
 	case "google-cloud-storage":
 		return NewGCS(ctx, rawURL, opts)
 	}
 	return nil, fmt.Errorf("cloud provider %q is not supported yet", opts.Provider)
+}
+
+// urlPath is the path of a URL as Python's urlparse gives it to Barman:
+// still percent-encoded, without query, fragment or (for http and https)
+// ";params", so that the same URL names the same keys in both tools.
+func urlPath(raw string) string {
+	scheme, rest, ok := strings.Cut(raw, "://")
+	if !ok {
+		return ""
+	}
+	if i := strings.IndexAny(rest, "?#"); i >= 0 {
+		rest = rest[:i]
+	}
+	i := strings.IndexByte(rest, '/')
+	if i < 0 {
+		return ""
+	}
+	path := rest[i:]
+	if s := strings.ToLower(scheme); s == "http" || s == "https" {
+		if j := strings.IndexByte(path[strings.LastIndexByte(path, '/'):], ';'); j >= 0 {
+			path = path[:strings.LastIndexByte(path, '/')+j]
+		}
+	}
+	return path
 }
