@@ -89,6 +89,11 @@ func TestExitCodes(t *testing.T) {
 			"--endpoint-url", m.Endpoint, "s3://probe/x", "srv"}, 1, `password authentication failed for user "pwuser"`, "wrong-Pa55word"},
 		{"wrong-pgpassword", append(m.Env(), "PGPASSWORD=wrong-Pa55word"), []string{"-h", "127.0.0.1", "-p", fmt.Sprint(src.Port), "-U", "pwuser",
 			"--endpoint-url", m.Endpoint, "s3://probe/x", "srv"}, 1, `password authentication failed for user "pwuser"`, "wrong-Pa55word"},
+		// libpq's settings are honoured, in -d and in the environment.
+		{"sslmode-require", m.Env(), []string{"-d", fmt.Sprintf("host=127.0.0.1 port=%d user=postgres sslmode=require", src.Port),
+			"--endpoint-url", m.Endpoint, "s3://probe/x", "srv"}, 1, "server refused TLS connection", ""},
+		{"pgsslmode-require", append(m.Env(), "PGSSLMODE=require"), append(pgArgs, "--endpoint-url", m.Endpoint, "s3://probe/x", "srv"), 1,
+			"server refused TLS connection", ""},
 		{"no-backup-privilege", m.Env(), []string{"-h", "127.0.0.1", "-p", fmt.Sprint(src.Port), "-U", "plain",
 			"--endpoint-url", m.Endpoint, "s3://probe/x", "srv"}, 1, "user lacks the privilege to execute pg_backup_start", ""},
 		{"wal-level-minimal", m.Env(), []string{"-h", "127.0.0.1", "-p", fmt.Sprint(minimal.Port), "-U", "postgres",

@@ -3,7 +3,16 @@
 package integration
 
 import (
+	"encoding/pem"
+	"fmt"
+	"io"
+	"log"
 	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -139,4 +148,55 @@ func TestStoreRestartedMidUpload(t *testing.T) {
 	}
 	w.change(t, 1)
 	w.checkRestored(t, w.restoreWithBarman(t, id))
+}
+
+// A file in PGDATA that the backup cannot read fails the backup, naming
+// the file: a backup is never silently incomplete. The binary runs as
+// postgres, as in production, so root's file is out of its reach.
+func TestUnreadableFileFailsTheBackup(t *testing.T) {
+	w, m := newS3World(t)
+	stray := filepath.Join(w.src.Data, "root-only.conf")
+	if err := os.WriteFile(stray, []byte("secret=1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(filepath.Dir(binary), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	args := append(append([]string{"-u", "postgres", "--", binary}, w.cloud...),
+		"--immediate-checkpoint", "-h", "127.0.0.1", "-p", fmt.Sprint(w.src.Port), "-U", "postgres", w.dest, w.server)
+	r := runCmd(t, w.env, "runuser", args...)
+	if r.code != 1 {
+		t.Fatalf("exit %d, want 1:\n%s", r.code, r.stderr)
+	}
+	if !strings.Contains(r.stderr, "ERROR: Backup failed uploading data (") || !strings.Contains(r.stderr, stray+": permission denied") {
+		t.Errorf("the unreadable file is not named:\n%s", r.stderr)
+	}
+	assertFailedCleanly(t, w, m, stray+": permission denied")
+}
+
+// HTTPS endpoints are verified against the system's roots: a certificate
+// nobody vouches for is refused (exit 2, not retried), and trusted once
+// its CA is given in AWS_CA_BUNDLE, as with boto3.
+func TestTLSIsVerified(t *testing.T) {
+	m := StartMinIO(t)
+	target, _ := url.Parse(m.Endpoint)
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	director := proxy.Director
+	proxy.Director = func(r *http.Request) { host := r.Host; director(r); r.Host = host }
+	srv := httptest.NewUnstartedServer(proxy)
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // the refused handshake is the point
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := runCmd(t, m.Env(), binary, "-t", "--endpoint-url", srv.URL, "s3://tls/x", "srv")
+	if r.code != 2 || !strings.Contains(r.stderr, "certificate signed by unknown authority") {
+		t.Fatalf("unverified certificate: exit %d, want 2:\n%s", r.code, r.stderr)
+	}
+	r = runCmd(t, append(m.Env(), "AWS_CA_BUNDLE="+ca), binary, "-t", "--endpoint-url", srv.URL, "s3://tls/x", "srv")
+	if r.code != 0 {
+		t.Fatalf("with AWS_CA_BUNDLE: exit %d:\n%s", r.code, r.stderr)
+	}
 }

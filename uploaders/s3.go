@@ -3,6 +3,8 @@ package uploaders
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -53,12 +55,26 @@ func NewS3(ctx context.Context, bucket, prefix string, opts Options) (*S3, error
 	if timeout <= 0 {
 		timeout = 60 * time.Second
 	}
+	tr := newTransport(timeout, opts.Jobs)
+	if bundle := os.Getenv("AWS_CA_BUNDLE"); bundle != "" {
+		// boto3's way to trust a private CA, so Barman's setting works
+		// here too; certificates are verified either way.
+		pem, err := os.ReadFile(bundle)
+		if err != nil {
+			return nil, fmt.Errorf("AWS_CA_BUNDLE: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("AWS_CA_BUNDLE: no PEM certificate in %s", bundle)
+		}
+		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	}
 	region := s3Region(opts.Profile)
 	core, err := minio.NewCore(endpoint, &minio.Options{
 		Creds:     creds,
 		Secure:    secure,
 		Region:    region,
-		Transport: newTransport(timeout, opts.Jobs),
+		Transport: tr,
 		// One attempt per call: WithRetry decides what is tried again,
 		// the same way for every provider.
 		MaxRetries: 1,
