@@ -7,18 +7,23 @@ import (
 )
 
 // controller is the checkpoint controller: it starts the backup, hands the
-// layout to the walker, and once the walk is over stops the backup and
-// hands back backup_label. Whatever fails, backup mode is ended.
-func controller(ctx context.Context, src Source, info *pg.BackupInfo,
-	started chan<- *pg.Layout, walked <-chan struct{}, stopped chan<- []byte) error {
+// layout to the walker (and to the estimator), and once the walk is over
+// stops the backup and hands back backup_label. Whatever fails, backup
+// mode is ended.
+func controller(ctx context.Context, src Source, info *pg.BackupInfo, p *Progress,
+	started, estimate chan<- *pg.Layout, walked <-chan struct{}, stopped chan<- []byte) error {
 	defer close(stopped)
+	defer close(estimate)
+	p.enter(PhaseCheckpoint)
 	layout, err := src.Begin(ctx, info)
 	if err != nil {
 		close(started)
 		src.Abort(ctx)
 		return err
 	}
-	started <- layout // buffered: never blocks
+	p.enter(PhaseCopy)
+	started <- layout  // buffered: never blocks
+	estimate <- layout // the same
 	close(started)
 	select {
 	case <-walked:
@@ -26,6 +31,7 @@ func controller(ctx context.Context, src Source, info *pg.BackupInfo,
 		src.Abort(ctx)
 		return ctx.Err()
 	}
+	p.enter(PhaseFinish)
 	label, err := src.End(ctx, info)
 	if err != nil {
 		src.Abort(ctx)

@@ -56,13 +56,21 @@ type Options struct {
 	// backup is one Barman took, and its backup.info is Barman's. A failed
 	// upload then leaves no backup.info at all, as in Barman's hook mode.
 	Manifest []byte
+	// Progress, when set, is kept up to date as the run goes.
+	Progress *Progress
+}
+
+// StoredObject is one object a run wrote.
+type StoredObject struct {
+	Key  string
+	Size int64
 }
 
 // Result is what a run produced.
 type Result struct {
 	Info *pg.BackupInfo
-	// Objects are the keys written, backup.info last.
-	Objects []string
+	// Objects are the objects written, backup.info last.
+	Objects []StoredObject
 	// Bytes is the total stored size of the tar parts.
 	Bytes int64
 }
@@ -182,10 +190,16 @@ func Run(ctx context.Context, src Source, opts Options) (*Result, error) {
 		return nil, err
 	}
 	defer release()
-	tracker := newTracker(opts.Store)
+	if opts.Progress == nil {
+		opts.Progress = &Progress{}
+	}
+	progress := opts.Progress
+	defer progress.enter(PhaseDone)
+	tracker := newTracker(opts.Store, progress)
 	copyStart := time.Now()
 
 	started := make(chan *pg.Layout, 1)
+	estimate := make(chan *pg.Layout, 1)
 	walked := make(chan struct{})
 	stopped := make(chan []byte, 1)
 	entries := make(chan tarball.Entry, 128)
@@ -200,9 +214,10 @@ func Run(ctx context.Context, src Source, opts Options) (*Result, error) {
 	finished := make(chan struct{})
 
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return controller(gctx, src, info, started, walked, stopped) })
+	g.Go(func() error { return controller(gctx, src, info, progress, started, estimate, walked, stopped) })
+	g.Go(func() error { return estimator(gctx, progress, estimate) })
 	g.Go(func() error { return walker(gctx, started, walked, stopped, entries) })
-	s := &sealer{codec: opts.Codec, maxSize: maxSize, blockSize: opts.BlockSize, prefix: prefix, bufs: blockBufs}
+	s := &sealer{codec: opts.Codec, maxSize: maxSize, blockSize: opts.BlockSize, prefix: prefix, bufs: blockBufs, progress: progress}
 	g.Go(func() error { return s.run(gctx, entries, blocks, ordered) })
 	g.Go(func() error { return compressorPool(gctx, opts.Codec, opts.Compressors, blocks) })
 	g.Go(func() error {
@@ -215,7 +230,11 @@ func Run(ctx context.Context, src Source, opts Options) (*Result, error) {
 	err = g.Wait()
 	if err == nil {
 		logEnd(ctx, info, copyStart)
-		objects := append(tracker.keys(), prefix+"/backup.info")
+		manifest := len(opts.Manifest)
+		if opts.Manifest == nil {
+			manifest = len(info.Marshal())
+		}
+		objects := append(tracker.stored(), StoredObject{Key: prefix + "/backup.info", Size: int64(manifest)})
 		return &Result{Info: info, Objects: objects, Bytes: tracker.bytes()}, nil
 	}
 	return nil, fail(ctx, opts, info, tracker, prefix, err)

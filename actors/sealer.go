@@ -40,6 +40,7 @@ type sealer struct {
 	blockSize int
 	prefix    string
 	bufs      *buffers
+	progress  *Progress
 
 	blocks  chan<- *blockJob
 	ordered chan<- *blockJob
@@ -77,8 +78,12 @@ func (s *sealer) run(ctx context.Context, entries <-chan tarball.Entry, blocks, 
 			cur = s.open(ctx, e.Archive, parts[e.Archive])
 			parts[e.Archive]++
 		}
-		if _, err := tarball.Write(cur.tw, e); err != nil {
+		skipped, err := tarball.Write(cur.tw, e)
+		if err != nil {
 			return fmt.Errorf("archive %s: %w", cur.part.key, err)
+		}
+		if !skipped && e.Header.Typeflag == tar.TypeReg {
+			s.progress.Read.Add(e.Header.Size)
 		}
 	}
 	return cur.close()

@@ -55,12 +55,21 @@ func (o *object) record(start time.Time, n int) {
 // tracker knows every object of the run: for the statistics, and to
 // abort any multipart upload a failure leaves open.
 type tracker struct {
-	store   uploaders.Store
-	mu      sync.Mutex
-	objects []*object
+	store    uploaders.Store
+	progress *Progress
+	mu       sync.Mutex
+	objects  []*object
 }
 
-func newTracker(store uploaders.Store) *tracker { return &tracker{store: store} }
+func newTracker(store uploaders.Store, p *Progress) *tracker {
+	return &tracker{store: store, progress: p}
+}
+
+// count counts an upload that succeeded.
+func (t *tracker) count(n int) {
+	t.progress.Stored.Add(int64(n))
+	t.progress.Parts.Add(1)
+}
 
 func (t *tracker) open(key, archive string) *object {
 	o := &object{key: key, archive: archive}
@@ -70,12 +79,14 @@ func (t *tracker) open(key, archive string) *object {
 	return o
 }
 
-func (t *tracker) keys() []string {
+func (t *tracker) stored() []StoredObject {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	var out []string
+	var out []StoredObject
 	for _, o := range t.objects {
-		out = append(out, o.key)
+		o.mu.Lock()
+		out = append(out, StoredObject{Key: o.key, Size: o.size})
+		o.mu.Unlock()
 	}
 	return out
 }

@@ -63,6 +63,7 @@ func upload(ctx context.Context, t *tracker, j *uploadJob) error {
 			return err
 		}
 		o.record(start, len(j.data))
+		t.count(len(j.data))
 		o.mu.Lock()
 		o.done, o.end = true, time.Now()
 		o.mu.Unlock()
@@ -78,6 +79,7 @@ func upload(ctx context.Context, t *tracker, j *uploadJob) error {
 			return fmt.Errorf("upload %s: %w", o.key, err)
 		}
 		o.record(start, len(j.data))
+		t.count(len(j.data))
 		log.Debug().Msgf("Uploaded %s part %d (%d bytes in %s)", o.key, j.number, len(j.data), time.Since(start).Round(time.Millisecond))
 		return nil
 	}

@@ -52,6 +52,14 @@ type Config struct {
 	// Tags are KEY,VALUE pairs in the order given.
 	Tags [][2]string
 
+	// LogFormat is "text" (Barman's) or "json".
+	LogFormat string
+	// JSONSummary is a file the run's summary is written to as JSON.
+	JSONSummary string
+	// PrometheusTextfile is a file the summary is written to as metrics
+	// for node_exporter's textfile collector.
+	PrometheusTextfile string
+
 	// ConfigFile is the TOML file the settings were read from.
 	ConfigFile string
 	// PrintConfig asks for the effective settings instead of a backup.
@@ -65,6 +73,7 @@ func Defaults() Config {
 		DBName:         "postgres",
 		Jobs:           2,
 		MaxArchiveSize: 100 << 30,
+		LogFormat:      "text",
 	}
 }
 

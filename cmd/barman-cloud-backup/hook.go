@@ -6,10 +6,7 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/rs/zerolog"
-
 	"github.com/pgbackup/barman-cloud-backup/actors"
-	"github.com/pgbackup/barman-cloud-backup/conf"
 	"github.com/pgbackup/barman-cloud-backup/pg"
 	"github.com/pgbackup/barman-cloud-backup/tarball"
 	"github.com/pgbackup/barman-cloud-backup/uploaders"
@@ -36,32 +33,33 @@ func hookMode() (bool, error) {
 
 // uploadBarmanBackup uploads the backup Barman just took, from its backup
 // directory, through the same engine as a live backup.
-func uploadBarmanBackup(ctx context.Context, cfg *conf.Config, store uploaders.Store, codec tarball.Codec) error {
+func uploadBarmanBackup(ctx context.Context, r *runInfo, store uploaders.Store, codec tarball.Codec) (*actors.Result, error) {
+	cfg := r.cfg
 	if cfg.BackupName != "" {
-		return errors.New("Cannot set backup name when running as a hook script")
+		return nil, errors.New("Cannot set backup name when running as a hook script")
 	}
 	dir, ok := os.LookupEnv("BARMAN_BACKUP_DIR")
 	if !ok {
-		return errors.New("BARMAN_BACKUP_DIR environment variable not set")
+		return nil, errors.New("BARMAN_BACKUP_DIR environment variable not set")
 	}
 	id, ok := os.LookupEnv("BARMAN_BACKUP_ID")
 	if !ok {
-		return errors.New("BARMAN_BACKUP_ID environment variable not set")
+		return nil, errors.New("BARMAN_BACKUP_ID environment variable not set")
 	}
 	if status := os.Getenv("BARMAN_STATUS"); status != pg.StatusDone {
-		return fmt.Errorf("%w: backup in '%s' has status '%s' (status should be: DONE)", errUnrecoverable, dir, status)
+		return nil, fmt.Errorf("%w: backup in '%s' has status '%s' (status should be: DONE)", errUnrecoverable, dir, status)
 	}
 	backup, err := pg.LoadBarmanBackup(dir)
 	if err != nil {
-		return fmt.Errorf("%w: %v", errUnrecoverable, err)
+		return nil, fmt.Errorf("%w: %v", errUnrecoverable, err)
 	}
 	if backup.Compression != "" {
 		// Barman's tar-format backups hold no data/ directory to upload;
 		// retrying cannot change that.
-		return fmt.Errorf("%w: backup in '%s' is compressed (%s): a compressed Barman backup cannot be uploaded",
+		return nil, fmt.Errorf("%w: backup in '%s' is compressed (%s): a compressed Barman backup cannot be uploaded",
 			errUnrecoverable, dir, backup.Compression)
 	}
-	res, err := actors.Run(ctx, backup, actors.Options{
+	return actors.Run(ctx, backup, actors.Options{
 		Store:          store,
 		ServerName:     cfg.ServerName,
 		BackupID:       id,
@@ -69,10 +67,6 @@ func uploadBarmanBackup(ctx context.Context, cfg *conf.Config, store uploaders.S
 		MaxArchiveSize: cfg.MaxArchiveSize,
 		Jobs:           cfg.Jobs,
 		Manifest:       backup.Raw,
+		Progress:       r.progress,
 	})
-	if err != nil {
-		return err
-	}
-	zerolog.Ctx(ctx).Info().Msgf("Upload of backup %s completed: %d objects, %d bytes", id, len(res.Objects), res.Bytes)
-	return nil
 }

@@ -2,21 +2,30 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/rs/zerolog"
 
 	"github.com/pgbackup/barman-cloud-backup/conf"
 )
 
-// newLogger logs to stderr in the format of Barman's Python logging:
-// "2026-11-24 14:08:34,889 [12383] ERROR: message".
-func newLogger(cfg *conf.Config) zerolog.Logger {
-	zerolog.TimeFieldFormat = "2006-01-02 15:04:05.000"
+// newLogger logs to out in the format of Barman's Python logging,
+// "2026-11-24 14:08:34,889 [12383] ERROR: message", or with --log-format
+// json as one JSON object per line that carries the backup ID.
+func newLogger(cfg *conf.Config, out io.Writer, backupID string) zerolog.Logger {
+	level := zerologLevel(cfg.LogLevel())
 	pid := os.Getpid()
+	if cfg.LogFormat == "json" {
+		zerolog.TimeFieldFormat = time.RFC3339Nano
+		return zerolog.New(out).Level(level).With().Timestamp().Str("backup_id", backupID).Int("pid", pid).Logger()
+	}
+	zerolog.TimeFieldFormat = "2006-01-02 15:04:05.000"
 	w := zerolog.ConsoleWriter{
-		Out:        os.Stderr,
+		Out:        out,
 		NoColor:    true,
 		PartsOrder: []string{zerolog.TimestampFieldName, zerolog.LevelFieldName, zerolog.MessageFieldName},
 		FormatTimestamp: func(i any) string {
@@ -26,7 +35,27 @@ func newLogger(cfg *conf.Config) zerolog.Logger {
 			return fmt.Sprintf("[%d] %s:", pid, pythonLevel(fmt.Sprint(i)))
 		},
 	}
-	return zerolog.New(w).Level(zerologLevel(cfg.LogLevel())).With().Timestamp().Logger()
+	return zerolog.New(w).Level(level).With().Timestamp().Logger()
+}
+
+// logSink is where log lines go: stderr, or the progress display while
+// one runs, which prints them above its lines so the two never mix.
+type logSink struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *logSink) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
+}
+
+// redirect sends the lines to w from now on.
+func (s *logSink) redirect(w io.Writer) {
+	s.mu.Lock()
+	s.w = w
+	s.mu.Unlock()
 }
 
 func pythonLevel(l string) string {

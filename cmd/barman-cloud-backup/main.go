@@ -48,7 +48,7 @@ func run(args []string) int {
 			fmt.Fprintf(os.Stderr, "%s: error: %s\n", conf.Prog, ue.Msg)
 			return exitInput
 		}
-		log := newLogger(&cfg)
+		log := newLogger(&cfg, os.Stderr, "")
 		log.Error().Msg(err.Error())
 		return exitInput
 	}
@@ -64,7 +64,10 @@ func run(args []string) int {
 		fmt.Print(cfg.TOML())
 		return exitOK
 	}
-	log := newLogger(&cfg)
+	hook, _ := hookMode() // a bad hook is reported by backup
+	r := &runInfo{cfg: &cfg, id: newBackupID(hook), start: time.Now(), progress: &actors.Progress{}}
+	sink := &logSink{w: os.Stderr}
+	log := newLogger(&cfg, sink, r.id)
 	if os.Getenv("GOMEMLIMIT") == "" {
 		// Without a limit the heap may grow to twice what is live before a
 		// collection; the engine's memory is bounded, so tell the runtime.
@@ -87,13 +90,70 @@ func run(args []string) int {
 			defer func() { pprof.StopCPUProfile(); f.Close() }()
 		}
 	}
-	err = backup(ctx, &cfg)
+	var endProgress func(ok bool)
+	r.interactive = showProgress(&cfg, hook)
+	if r.interactive {
+		endProgress = startProgress(sink, r.progress)
+	}
+	res, err := backup(ctx, r)
+	if endProgress != nil {
+		endProgress(err == nil)
+	}
 	var failed *actors.FailedError
 	if err != nil && !errors.As(err, &failed) {
 		// Failed backups were logged by the engine with Barman's wording.
 		log.Error().Msg(describe(err))
 	}
-	return exitCode(err)
+	code := exitCode(err)
+	if !cfg.Test {
+		report(&log, r, res, err, code)
+	}
+	return code
+}
+
+// runInfo is what the parts of one run share.
+type runInfo struct {
+	cfg      *conf.Config
+	id       string
+	start    time.Time
+	progress *actors.Progress
+	// interactive is a person watching a terminal.
+	interactive bool
+}
+
+// newBackupID is Barman's ID for the backup: the one Barman gave in hook
+// mode, else the start time. Taken before anything is logged, so that
+// every log line can carry it.
+func newBackupID(hook bool) string {
+	if id := os.Getenv("BARMAN_BACKUP_ID"); hook && id != "" {
+		return id
+	}
+	return time.Now().Format("20060102T150405")
+}
+
+// report logs the summary line and writes the summary files asked for.
+// A file that cannot be written is a warning: the backup itself is what
+// the exit code is about.
+func report(log *zerolog.Logger, r *runInfo, res *actors.Result, err error, code int) {
+	s := newSummary(r, res, err, code)
+	if err == nil {
+		l := *log
+		if r.interactive {
+			// The person watching sees the outcome without -v.
+			l = log.Level(min(log.GetLevel(), zerolog.InfoLevel))
+		}
+		l.Info().Msg(s.line())
+	}
+	if path := r.cfg.JSONSummary; path != "" {
+		if werr := s.writeJSON(path); werr != nil {
+			log.Warn().Msgf("writing the JSON summary: %v", werr)
+		}
+	}
+	if path := r.cfg.PrometheusTextfile; path != "" {
+		if werr := s.writePrometheus(path); werr != nil {
+			log.Warn().Msgf("writing the Prometheus textfile: %v", werr)
+		}
+	}
 }
 
 // exitCode classifies an error into Barman's exit codes, once, here.
@@ -137,14 +197,14 @@ func describe(err error) string {
 
 var errCheck = errors.New("postgres cannot be backed up")
 
-func backup(ctx context.Context, cfg *conf.Config) error {
-	log := zerolog.Ctx(ctx)
+func backup(ctx context.Context, r *runInfo) (*actors.Result, error) {
+	cfg := r.cfg
 	if err := cfg.Validate(); err != nil {
-		return err
+		return nil, err
 	}
 	codec, err := tarball.CodecByName(cfg.Compression, cfg.CompressionLevel)
 	if err != nil {
-		return &conf.UsageError{Msg: "argument --compression-level: " + err.Error()}
+		return nil, &conf.UsageError{Msg: "argument --compression-level: " + err.Error()}
 	}
 	store, err := uploaders.New(ctx, cfg.DestinationURL, uploaders.Options{
 		Provider:        cfg.CloudProvider,
@@ -158,44 +218,39 @@ func backup(ctx context.Context, cfg *conf.Config) error {
 		EncryptionScope: cfg.EncryptionScope,
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	store = uploaders.WithRetry(store, uploaders.DefaultRetry)
 	if err := store.Test(ctx); err != nil {
-		return err
+		return nil, err
 	}
 	if cfg.Test {
-		return nil
+		return nil, nil
 	}
 	if err := store.EnsureBucket(ctx); err != nil {
-		return err
+		return nil, err
 	}
 	if hook, err := hookMode(); err != nil {
-		return err
+		return nil, err
 	} else if hook {
-		return uploadBarmanBackup(ctx, cfg, store, codec)
+		return uploadBarmanBackup(ctx, r, store, codec)
 	}
 	conn, err := pg.Connect(ctx, pg.ConnString(cfg.Host, cfg.Port, cfg.User, cfg.DBName))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer conn.Close()
 	if err := conn.Check(ctx); err != nil {
-		return fmt.Errorf("%w: %v", errCheck, err)
+		return nil, fmt.Errorf("%w: %v", errCheck, err)
 	}
-	id := time.Now().Format("20060102T150405")
-	res, err := actors.Run(ctx, &pg.LiveBackup{Conn: conn, Fast: cfg.ImmediateCheckpoint}, actors.Options{
+	return actors.Run(ctx, &pg.LiveBackup{Conn: conn, Fast: cfg.ImmediateCheckpoint}, actors.Options{
 		Store:          store,
 		ServerName:     cfg.ServerName,
-		BackupID:       id,
+		BackupID:       r.id,
 		BackupName:     cfg.BackupName,
 		Codec:          codec,
 		MaxArchiveSize: cfg.MaxArchiveSize,
 		Jobs:           cfg.Jobs,
+		Progress:       r.progress,
 	})
-	if err != nil {
-		return err
-	}
-	log.Info().Msgf("Backup %s stored: %d objects, %d bytes", id, len(res.Objects), res.Bytes)
-	return nil
 }

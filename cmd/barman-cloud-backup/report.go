@@ -1,0 +1,175 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/pgbackup/barman-cloud-backup/actors"
+)
+
+// summary is what one run did, for the closing log line, --json-summary
+// and --prometheus-textfile.
+type summary struct {
+	BackupID    string  `json:"backup_id"`
+	BackupName  string  `json:"backup_name,omitempty"`
+	ServerName  string  `json:"server_name"`
+	Destination string  `json:"destination"`
+	Status      string  `json:"status"` // DONE or FAILED
+	Error       string  `json:"error,omitempty"`
+	ExitCode    int     `json:"exit_code"`
+	Compression string  `json:"compression"`
+	BeginTime   string  `json:"begin_time"`
+	EndTime     string  `json:"end_time"`
+	Duration    float64 `json:"duration_seconds"`
+	// ReadBytes is what was read from the files; StoredBytes what the
+	// archives take in the destination, backup.info included.
+	ReadBytes   int64           `json:"read_bytes"`
+	StoredBytes int64           `json:"stored_bytes"`
+	Ratio       float64         `json:"compression_ratio"`
+	Throughput  float64         `json:"throughput_bytes_per_second"`
+	Parts       int64           `json:"parts"`
+	Objects     []summaryObject `json:"objects"`
+
+	begin, end time.Time
+}
+
+type summaryObject struct {
+	Key  string `json:"key"`
+	Size int64  `json:"size"`
+}
+
+func newSummary(r *runInfo, res *actors.Result, err error, code int) *summary {
+	s := &summary{BackupID: r.id, BackupName: r.cfg.BackupName, ServerName: r.cfg.ServerName,
+		Destination: r.cfg.DestinationURL, Status: "DONE", ExitCode: code,
+		Compression: compressionName(r.cfg.Compression), begin: r.start, end: time.Now(),
+		ReadBytes: r.progress.Read.Load(), Parts: r.progress.Parts.Load(), Objects: []summaryObject{}}
+	if err != nil {
+		s.Status, s.Error = "FAILED", describe(err)
+	}
+	s.BeginTime, s.EndTime = s.begin.Format(time.RFC3339Nano), s.end.Format(time.RFC3339Nano)
+	s.Duration = s.end.Sub(s.begin).Seconds()
+	if res != nil {
+		for _, o := range res.Objects {
+			s.Objects = append(s.Objects, summaryObject{Key: o.Key, Size: o.Size})
+			s.StoredBytes += o.Size
+		}
+	} else {
+		s.StoredBytes = r.progress.Stored.Load()
+	}
+	if s.StoredBytes > 0 {
+		s.Ratio = float64(s.ReadBytes) / float64(s.StoredBytes)
+	}
+	if s.Duration > 0 {
+		s.Throughput = float64(s.ReadBytes) / s.Duration
+	}
+	return s
+}
+
+func compressionName(c string) string {
+	switch c {
+	case "":
+		return "none"
+	case "gz":
+		return "gzip"
+	case "bz2":
+		return "bzip2"
+	}
+	return c
+}
+
+// line is the summary for humans, one log line.
+func (s *summary) line() string {
+	name := ""
+	if s.BackupName != "" {
+		name = fmt.Sprintf(" (%s)", s.BackupName)
+	}
+	return fmt.Sprintf("Summary: backup %s%s %s: read %s, stored %s (ratio %.2f) in %s, %s/s, %d parts in %d objects",
+		s.BackupID, name, s.Status, humanBytes(s.ReadBytes), humanBytes(s.StoredBytes), s.Ratio,
+		time.Duration(s.Duration*float64(time.Second)).Round(100*time.Millisecond), humanBytes(int64(s.Throughput)),
+		s.Parts, len(s.Objects))
+}
+
+// humanBytes prints n in binary units, as a DBA reads sizes.
+func humanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	f, u := float64(n), 0
+	for f >= unit && u < 5 {
+		f /= unit
+		u++
+	}
+	return fmt.Sprintf("%.1f %ciB", f, "KMGTPE"[u-1])
+}
+
+// writeJSON writes the summary to path, atomically: a monitoring job never
+// reads half a file.
+func (s *summary) writeJSON(path string) error {
+	b, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		return err
+	}
+	return writeAtomic(path, append(b, '\n'))
+}
+
+// writePrometheus writes the summary as metrics for node_exporter's
+// textfile collector. The time of the last success is carried over from
+// the file a failed run replaces, so an alert on its age keeps working.
+func (s *summary) writePrometheus(path string) error {
+	const p = "barman_cloud_backup_"
+	lastSuccess := ""
+	if s.Status == "DONE" {
+		lastSuccess = fmt.Sprint(s.end.Unix())
+	} else if old, err := os.ReadFile(path); err == nil {
+		for _, l := range strings.Split(string(old), "\n") {
+			if strings.HasPrefix(l, p+"last_success_timestamp_seconds{") {
+				lastSuccess = l[strings.LastIndexByte(l, ' ')+1:]
+			}
+		}
+	}
+	labels := fmt.Sprintf(`{server=%q}`, s.ServerName)
+	var b strings.Builder
+	metric := func(name, help string, v any) {
+		fmt.Fprintf(&b, "# HELP %s%s %s\n# TYPE %s%s gauge\n%s%s%s %v\n", p, name, help, p, name, p, name, labels, v)
+	}
+	ok := 0
+	if s.Status == "DONE" {
+		ok = 1
+	}
+	metric("last_run_timestamp_seconds", "When the last run ended.", s.end.Unix())
+	metric("last_run_success", "1 if the last run stored a backup, 0 if it failed.", ok)
+	metric("last_run_exit_code", "Exit code of the last run.", s.ExitCode)
+	if lastSuccess != "" {
+		metric("last_success_timestamp_seconds", "When the last successful run ended.", lastSuccess)
+	}
+	metric("last_run_duration_seconds", "Duration of the last run.", s.Duration)
+	metric("last_run_read_bytes", "Bytes read from PostgreSQL's files by the last run.", s.ReadBytes)
+	metric("last_run_stored_bytes", "Bytes stored in the destination by the last run.", s.StoredBytes)
+	metric("last_run_parts", "Uploads made by the last run.", s.Parts)
+	return writeAtomic(path, []byte(b.String()))
+}
+
+func writeAtomic(path string, data []byte) error {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Chmod(0o644); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), path)
+}
