@@ -52,6 +52,13 @@ func TestTransientFaultsAreRetried(t *testing.T) {
 	if n := strings.Count(log, "retrying in"); n < 4 {
 		t.Errorf("%d retries logged, want 4:\n%s", n, log)
 	}
+	assertRetriedToSuccess(t, w, m, id)
+}
+
+// assertRetriedToSuccess checks a backup that met faults: nothing left
+// open, and Barman restores it with the source's data.
+func assertRetriedToSuccess(t *testing.T, w *world, m *MinIO, id string) {
+	t.Helper()
 	if left := incomplete(t, m, "backups"); len(left) > 0 {
 		t.Errorf("multipart uploads left open: %v", left)
 	}
@@ -144,11 +151,7 @@ func TestStoreRestartedMidUpload(t *testing.T) {
 	if !strings.Contains(log, "retrying in") {
 		t.Errorf("no retry logged:\n%s", log)
 	}
-	if left := incomplete(t, m, "backups"); len(left) > 0 {
-		t.Errorf("multipart uploads left open: %v", left)
-	}
-	w.change(t, 1)
-	w.checkRestored(t, w.restoreWithBarman(t, id))
+	assertRetriedToSuccess(t, w, m, id)
 }
 
 // A file in PGDATA that the backup cannot read fails the backup, naming

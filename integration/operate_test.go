@@ -26,20 +26,7 @@ func TestProgressOnATerminal(t *testing.T) {
 	cmd := exec.Command(binary, append(append([]string{}, w.cloud...), "-h", "127.0.0.1", "-p", fmt.Sprint(w.src.Port),
 		"-U", "postgres", "--immediate-checkpoint", "-v", "-J", "1", "--json-summary", summary, w.dest, w.server)...)
 	cmd.Env = append(os.Environ(), w.env...)
-	tty, err := pty.StartWithSize(cmd, &pty.Winsize{Rows: 40, Cols: 160})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out bytes.Buffer
-	copied := make(chan struct{})
-	go func() {
-		io.Copy(&out, tty) // ends with EIO once the process is gone
-		close(copied)
-	}()
-	err = cmd.Wait()
-	<-copied
-	tty.Close()
-	screen := out.String()
+	screen, err := onTerminal(t, cmd)
 	if err != nil {
 		t.Fatalf("backup: %v\n%s", err, screen)
 	}
@@ -74,6 +61,25 @@ func TestProgressOnATerminal(t *testing.T) {
 
 // logLine is a whole line in Barman's log format.
 var logLine = regexp.MustCompile(`^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} \[\d+\] INFO: `)
+
+// onTerminal runs cmd on a pseudo-terminal and returns all it wrote there.
+func onTerminal(t *testing.T, cmd *exec.Cmd) (string, error) {
+	t.Helper()
+	tty, err := pty.StartWithSize(cmd, &pty.Winsize{Rows: 50, Cols: 200})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	copied := make(chan struct{})
+	go func() {
+		io.Copy(&out, tty) // ends with EIO once the process is gone
+		close(copied)
+	}()
+	err = cmd.Wait()
+	<-copied
+	tty.Close()
+	return out.String(), err
+}
 
 // ansi matches the terminal control sequences the progress display uses.
 var ansi = regexp.MustCompile(`\x1b\[[0-9;?]*[A-Za-z]|\r`)

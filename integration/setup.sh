@@ -5,17 +5,22 @@
 # hook in the tests), and the storage servers the tests
 # start: MinIO and fake-gcs-server built from the Go module proxy, Azurite
 # from npm, all cached outside the repository in ~/.cache/bcb-tools. Safe
-# to run again: it skips what is there.
+# to run again: it skips what is there. `setup.sh demo` installs only what
+# integration/demo.sh needs: PostgreSQL, Barman's cloud tools and MinIO.
 set -euo pipefail
 
 export DEBIAN_FRONTEND=noninteractive
+only_demo=false
+[[ "${1:-}" == demo ]] && only_demo=true
+packages=(postgresql-15 barman-cli-cloud python3-boto3)
+$only_demo || packages+=(barman python3-azure tar gzip bzip2 lz4 zstd time)
 missing=()
-for pkg in postgresql-15 barman barman-cli-cloud python3-boto3 python3-azure tar gzip bzip2 lz4 zstd time; do
+for pkg in "${packages[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
 done
 # Azurite needs Node.js and npm; a machine that has them from elsewhere
 # keeps its own, as Debian's npm package conflicts with those.
-command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
+$only_demo || command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
 if ((${#missing[@]})); then
   echo "setup: installing ${missing[*]}"
   apt-get update -qq
@@ -32,6 +37,10 @@ if [[ ! -x "$cache/bin/minio" || ! -e "$stamp" ]]; then
   mkdir -p "$cache/bin"
   (cd /tmp && GOBIN="$cache/bin" GOFLAGS=-mod=mod go install "github.com/minio/minio@$MINIO_VERSION")
   touch "$stamp"
+fi
+if $only_demo; then
+  echo "setup: ready for the demo (MinIO in $cache/bin)"
+  exit 0
 fi
 FAKE_GCS_VERSION=v1.56.1
 if [[ ! -e "$cache/bin/fake-gcs-server.$FAKE_GCS_VERSION" ]]; then
