@@ -57,6 +57,14 @@ func TestProgressOnATerminal(t *testing.T) {
 		t.Errorf("-v logged %d lines during the progress:\n%s", logged, screen)
 	}
 	checkSummary(t, summary, m, "backups", "DONE")
+
+	// -q keeps a terminal quiet: no progress, no summary.
+	quiet := exec.Command(binary, "-q", "-h", "127.0.0.1", "-p", fmt.Sprint(w.src.Port), "-U", "postgres",
+		"--immediate-checkpoint", "file://"+t.TempDir(), w.server)
+	screen, err = onTerminal(t, quiet)
+	if err != nil || strings.TrimSpace(screen) != "" {
+		t.Errorf("-q on a terminal: %v, wrote %q", err, screen)
+	}
 }
 
 // logLine is a whole line in Barman's log format.

@@ -4,6 +4,8 @@ package integration
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -26,11 +28,15 @@ func TestSecretsNeverShow(t *testing.T) {
 			}
 		}
 	}
-	for i, v := range []string{"-q", "", "-v", "-vv"} {
+	summary := filepath.Join(t.TempDir(), "summary.json")
+	for i, v := range []string{"-q", "", "-v", "-vv", "--log-format=json"} {
 		t.Run("verbosity"+v, func(t *testing.T) {
-			args := []string{"--endpoint-url", m.Endpoint, "-d", conninfo, "--immediate-checkpoint", "-z"}
+			args := []string{"--endpoint-url", m.Endpoint, "-d", conninfo, "--immediate-checkpoint", "-z", "--json-summary", summary}
 			if v != "" {
 				args = append(args, v)
+			}
+			if v == "--log-format=json" {
+				args = append(args, "-vv")
 			}
 			dest := fmt.Sprintf("s3://secrets/run%d", i)
 			r := runCmd(t, env, binary, append(args, dest, "main")...)
@@ -41,6 +47,8 @@ func TestSecretsNeverShow(t *testing.T) {
 				t.Fatalf("-vv logged no debug lines: the check would prove little")
 			}
 			check(t, "output", r.stdout+r.stderr)
+			js, _ := os.ReadFile(summary)
+			check(t, "the JSON summary", string(js))
 			for _, k := range m.Keys(t, "secrets", fmt.Sprintf("run%d/", i)) {
 				if strings.HasSuffix(k, "backup.info") {
 					check(t, k, string(m.Get(t, "secrets", k)))
@@ -52,11 +60,16 @@ func TestSecretsNeverShow(t *testing.T) {
 	}
 	t.Run("wrong-secret", func(t *testing.T) {
 		bad := append(append([]string{}, env...), "AWS_SECRET_ACCESS_KEY="+secrets[6])
-		r := runCmd(t, bad, binary, "-vv", "--endpoint-url", m.Endpoint, "-d", conninfo, "s3://secrets/bad", "main")
-		if r.code == 0 {
-			t.Fatal("a wrong secret key was accepted")
+		for _, format := range []string{"text", "json"} {
+			r := runCmd(t, bad, binary, "-vv", "--log-format", format, "--json-summary", summary, "--endpoint-url", m.Endpoint,
+				"-d", conninfo, "s3://secrets/bad", "main")
+			if r.code == 0 {
+				t.Fatal("a wrong secret key was accepted")
+			}
+			check(t, "output", r.stdout+r.stderr)
+			js, _ := os.ReadFile(summary)
+			check(t, "the JSON summary of a failure", string(js))
 		}
-		check(t, "output", r.stdout+r.stderr)
 	})
 	t.Run("bad-conninfo", func(t *testing.T) {
 		r := runCmd(t, env, binary, "-vv", "--endpoint-url", m.Endpoint, "-d", "host=127.0.0.1 port=1 password="+secrets[2]+" sslmode=bogus", "s3://secrets/bad", "main")
