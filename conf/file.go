@@ -131,7 +131,11 @@ func (k fileKey) apply(c *Config, v string) error {
 // bad flags, it exits 3.
 type FileError struct{ Msg string }
 
-func (e *FileError) Error() string { return e.Msg }
+// Error is the message on one line: the TOML parser quotes the input, and
+// a quoted newline would split the log line.
+func (e *FileError) Error() string {
+	return strings.NewReplacer("\r", `\r`, "\n", `\n`).Replace(e.Msg)
+}
 
 // LoadFile reads a TOML configuration file over cfg. Unknown keys, wrong
 // types and bad values are errors naming the file, the line and the key.
