@@ -38,6 +38,9 @@ func FuzzNew(f *testing.F) {
 			}
 			return
 		}
+		if g, ok := s.(*GCS); ok {
+			defer g.client.Close() // a client per input would pile up
+		}
 		// Barman takes the path as written (on S3 less its leading
 		// slashes), never decoded.
 		_, isS3 := s.(*S3)
