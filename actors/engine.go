@@ -230,12 +230,7 @@ func Run(ctx context.Context, src Source, opts Options) (*Result, error) {
 	err = g.Wait()
 	if err == nil {
 		logEnd(ctx, info, copyStart)
-		manifest := len(opts.Manifest)
-		if opts.Manifest == nil {
-			manifest = len(info.Marshal())
-		}
-		objects := append(tracker.stored(), StoredObject{Key: prefix + "/backup.info", Size: int64(manifest)})
-		return &Result{Info: info, Objects: objects, Bytes: tracker.bytes()}, nil
+		return &Result{Info: info, Objects: tracker.stored(), Bytes: tracker.bytes()}, nil
 	}
 	return nil, fail(ctx, opts, info, tracker, prefix, err)
 }

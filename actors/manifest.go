@@ -34,5 +34,6 @@ func manifestWriter(ctx context.Context, opts Options, info *pg.BackupInfo, t *t
 	if err := opts.Store.Put(ctx, key, manifest); err != nil {
 		return fmt.Errorf("uploading backup.info file: %w", err)
 	}
+	t.storedManifest(key, len(manifest))
 	return nil
 }

@@ -59,6 +59,15 @@ type tracker struct {
 	progress *Progress
 	mu       sync.Mutex
 	objects  []*object
+	// manifest is backup.info once stored: not an archive, but an
+	// object of the run all the same.
+	manifest *StoredObject
+}
+
+func (t *tracker) storedManifest(key string, size int) {
+	t.mu.Lock()
+	t.manifest = &StoredObject{Key: key, Size: int64(size)}
+	t.mu.Unlock()
 }
 
 func newTracker(store uploaders.Store, p *Progress) *tracker {
@@ -87,6 +96,9 @@ func (t *tracker) stored() []StoredObject {
 		o.mu.Lock()
 		out = append(out, StoredObject{Key: o.key, Size: o.size})
 		o.mu.Unlock()
+	}
+	if t.manifest != nil {
+		out = append(out, *t.manifest)
 	}
 	return out
 }

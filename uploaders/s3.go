@@ -169,8 +169,8 @@ func (s *S3) Limits() Limits {
 }
 
 // classify marks transport failures, where no HTTP answer came back, as
-// unreachable, and answers that ask to try again (5xx, SlowDown) as
-// transient.
+// unreachable, and answers that ask to try again (5xx, SlowDown, which is
+// a 503, and RequestTimeout, a 400) as transient.
 func classify(err error) error {
 	if err == nil || errors.Is(err, context.Canceled) {
 		return err
@@ -181,7 +181,7 @@ func classify(err error) error {
 		return fmt.Errorf("%w: %w", ErrUnreachable, err)
 	}
 	resp := minio.ToErrorResponse(err)
-	if transientStatus(resp.StatusCode) || resp.Code == "SlowDown" || resp.Code == "RequestTimeout" {
+	if transientStatus(resp.StatusCode) || resp.Code == "RequestTimeout" {
 		return markTransient(err)
 	}
 	return err

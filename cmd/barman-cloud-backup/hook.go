@@ -42,8 +42,7 @@ func uploadBarmanBackup(ctx context.Context, r *runInfo, store uploaders.Store, 
 	if !ok {
 		return nil, errors.New("BARMAN_BACKUP_DIR environment variable not set")
 	}
-	id, ok := os.LookupEnv("BARMAN_BACKUP_ID")
-	if !ok {
+	if _, ok := os.LookupEnv("BARMAN_BACKUP_ID"); !ok {
 		return nil, errors.New("BARMAN_BACKUP_ID environment variable not set")
 	}
 	if status := os.Getenv("BARMAN_STATUS"); status != pg.StatusDone {
@@ -62,7 +61,7 @@ func uploadBarmanBackup(ctx context.Context, r *runInfo, store uploaders.Store, 
 	return actors.Run(ctx, backup, actors.Options{
 		Store:          store,
 		ServerName:     cfg.ServerName,
-		BackupID:       id,
+		BackupID:       r.id, // BARMAN_BACKUP_ID
 		Codec:          codec,
 		MaxArchiveSize: cfg.MaxArchiveSize,
 		Jobs:           cfg.Jobs,

@@ -64,8 +64,9 @@ func run(args []string) int {
 		fmt.Print(cfg.TOML())
 		return exitOK
 	}
-	hook, _ := hookMode() // a bad hook is reported by backup
-	r := &runInfo{cfg: &cfg, id: newBackupID(hook), start: time.Now(), progress: &actors.Progress{}}
+	hook, hookErr := hookMode()
+	r := &runInfo{cfg: &cfg, id: newBackupID(hook), start: time.Now(), progress: &actors.Progress{},
+		hook: hook, hookErr: hookErr}
 	sink := &logSink{w: os.Stderr}
 	log := newLogger(&cfg, sink, r.id)
 	if os.Getenv("GOMEMLIMIT") == "" {
@@ -119,6 +120,10 @@ type runInfo struct {
 	progress *actors.Progress
 	// interactive is a person watching a terminal.
 	interactive bool
+	// hook is Barman running us as a hook; hookErr an unsupported one,
+	// reported once the cloud has been checked, as Barman does.
+	hook    bool
+	hookErr error
 }
 
 // newBackupID is Barman's ID for the backup: the one Barman gave in hook
@@ -230,9 +235,9 @@ func backup(ctx context.Context, r *runInfo) (*actors.Result, error) {
 	if err := store.EnsureBucket(ctx); err != nil {
 		return nil, err
 	}
-	if hook, err := hookMode(); err != nil {
-		return nil, err
-	} else if hook {
+	if r.hookErr != nil {
+		return nil, r.hookErr
+	} else if r.hook {
 		return uploadBarmanBackup(ctx, r, store, codec)
 	}
 	conn, err := pg.Connect(ctx, pg.ConnString(cfg.Host, cfg.Port, cfg.User, cfg.DBName))

@@ -27,7 +27,7 @@ func showProgress(cfg *conf.Config, hook bool) bool {
 func startProgress(sink *logSink, p *actors.Progress) (end func(ok bool)) {
 	container := mpb.New(mpb.WithOutput(os.Stderr), mpb.WithWidth(24), mpb.WithRefreshRate(150*time.Millisecond))
 	sink.redirect(container)
-	d := &display{p: p, container: container, start: time.Now()}
+	d := &display{p: p, container: container}
 	stop, done := make(chan bool), make(chan struct{})
 	go func() {
 		defer close(done)
@@ -59,7 +59,6 @@ func startProgress(sink *logSink, p *actors.Progress) (end func(ok bool)) {
 type display struct {
 	p         *actors.Progress
 	container *mpb.Progress
-	start     time.Time
 
 	checkpoint, copying, finishing *phaseBar
 }
