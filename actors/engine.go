@@ -3,9 +3,13 @@
 // error stops them all and backpressure keeps memory flat.
 //
 //	controller ──layout──▶ walker ──entries──▶ sealer ──blocks──▶ compressor pool
-//	     ▲                   │                    └──ordered──▶ assembler ──chunks──▶ uploader pool
-//	     └─────walked────────┘                                                           │
-//	controller ──label───▶ walker                                   manifest ◀──finished──┘
+//	  ▲    │                 └─────walked─────▶ │ └─────ordered──▶ assembler ──chunks──▶ uploader pool
+//	  │    └──────────────label───────────────▶ │                                            │
+//	  └──────────────────────copied─────────────┘                     manifest ◀──finished──┘
+//
+// The controller stops the backup only when the sealer, which reads the
+// files, has read the last of them (copied); compression and uploads go on
+// after the stop, reading nothing from PGDATA.
 package actors
 
 import (
@@ -58,6 +62,8 @@ type Options struct {
 	Manifest []byte
 	// Progress, when set, is kept up to date as the run goes.
 	Progress *Progress
+	// Journal, when set, records each file read and the stop request.
+	Journal *Journal
 }
 
 // StoredObject is one object a run wrote.
@@ -201,7 +207,8 @@ func Run(ctx context.Context, src Source, opts Options) (*Result, error) {
 	started := make(chan *pg.Layout, 1)
 	estimate := make(chan *pg.Layout, 1)
 	walked := make(chan struct{})
-	stopped := make(chan []byte, 1)
+	copied := make(chan struct{})
+	labels := make(chan tarball.Entry, 1)
 	entries := make(chan tarball.Entry, 128)
 	// Memory is bounded here: block buffers for what the compressor pool
 	// and the ordered queue can hold, and one upload chunk per upload
@@ -214,11 +221,14 @@ func Run(ctx context.Context, src Source, opts Options) (*Result, error) {
 	finished := make(chan struct{})
 
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return controller(gctx, src, info, progress, started, estimate, walked, stopped) })
+	g.Go(func() error {
+		return controller(gctx, src, info, progress, opts.Journal, started, estimate, copied, labels)
+	})
 	g.Go(func() error { return estimator(gctx, progress, estimate) })
-	g.Go(func() error { return walker(gctx, started, walked, stopped, entries) })
-	s := &sealer{codec: opts.Codec, maxSize: maxSize, blockSize: opts.BlockSize, prefix: prefix, bufs: blockBufs, progress: progress}
-	g.Go(func() error { return s.run(gctx, entries, blocks, ordered) })
+	g.Go(func() error { return walker(gctx, started, walked, entries) })
+	s := &sealer{codec: opts.Codec, maxSize: maxSize, blockSize: opts.BlockSize, prefix: prefix,
+		bufs: blockBufs, progress: progress, journal: opts.Journal}
+	g.Go(func() error { return s.run(gctx, entries, walked, copied, labels, blocks, ordered) })
 	g.Go(func() error { return compressorPool(gctx, opts.Codec, opts.Compressors, blocks) })
 	g.Go(func() error {
 		return assembler(gctx, tracker, opts.Codec, parts, blockBufs, chunkBufs, ordered, chunks)

@@ -8,6 +8,8 @@ import (
 	"io"
 	"sync/atomic"
 
+	"github.com/rs/zerolog"
+
 	"github.com/pgbackup/barman-cloud-backup/tarball"
 )
 
@@ -30,10 +32,15 @@ type blockJob struct {
 	done  chan []byte
 }
 
-// sealer turns entries into tar parts, starting a new part whenever the
-// current one has grown past maxSize, and cuts each part's stream into
-// blocks for the compressor pool. Every block goes to the pool (blocks)
-// and, in order, to the assembler (ordered).
+// sealer is the actor that reads the files: it turns entries into tar
+// parts, starting a new part whenever the current one has grown past
+// maxSize, and cuts each part's stream into blocks for the compressor
+// pool. Every block goes to the pool (blocks) and, in order, to the
+// assembler (ordered).
+//
+// Once the walk is complete and the last listed file is read into its
+// archive, it closes copied: that is what lets the controller stop the
+// backup. It then adds backup_label, which the stop returns, from labels.
 type sealer struct {
 	codec     tarball.Codec
 	maxSize   int64
@@ -41,55 +48,90 @@ type sealer struct {
 	prefix    string
 	bufs      *buffers
 	progress  *Progress
+	journal   *Journal
 
 	blocks  chan<- *blockJob
 	ordered chan<- *blockJob
+	// cur is the part being written; parts counts each archive's parts.
+	cur   *partWriter
+	parts map[string]int
 }
 
-func (s *sealer) run(ctx context.Context, entries <-chan tarball.Entry, blocks, ordered chan<- *blockJob) error {
+// run seals every entry. copied is closed only after a complete walk has
+// been read; a failed run leaves it open and the controller sees the
+// cancelled context instead.
+func (s *sealer) run(ctx context.Context, entries <-chan tarball.Entry, walked <-chan struct{},
+	copied chan<- struct{}, labels <-chan tarball.Entry, blocks, ordered chan<- *blockJob) error {
 	defer close(blocks)
 	defer close(ordered)
-	s.blocks, s.ordered = blocks, ordered
-	parts := map[string]int{}
-	var cur *partWriter
-	for {
-		var e tarball.Entry
-		var ok bool
+	s.blocks, s.ordered, s.parts = blocks, ordered, map[string]int{}
+	for done := false; !done; {
 		select {
-		case e, ok = <-entries:
+		case e, ok := <-entries:
+			if !ok {
+				done = true
+				break
+			}
+			if err := s.add(ctx, e); err != nil {
+				return err
+			}
 		case <-ctx.Done():
 			return ctx.Err()
 		}
-		if !ok {
-			break
-		}
-		switch {
-		case cur == nil || cur.part.archive != e.Archive:
-			// The walker finishes an archive before the next begins.
-			if err := cur.close(); err != nil {
-				return err
-			}
-			cur = s.open(ctx, e.Archive, parts[e.Archive])
-			parts[e.Archive]++
-		case cur.stored() > s.maxSize:
-			if err := cur.close(); err != nil {
-				return err
-			}
-			cur = s.open(ctx, e.Archive, parts[e.Archive])
-			parts[e.Archive]++
-		}
-		skipped, err := tarball.Write(cur.tw, e)
-		if err != nil {
-			return fmt.Errorf("archive %s: %w", cur.part.key, err)
-		}
-		if !skipped && e.Header.Typeflag == tar.TypeReg {
-			s.progress.Read.Add(e.Header.Size)
-		}
 	}
-	return cur.close()
+	select {
+	case <-walked: // the walker listed everything; all of it is read now
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	close(copied)
+	select {
+	case e, ok := <-labels:
+		if ok {
+			if err := s.add(ctx, e); err != nil {
+				return err
+			}
+		}
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return s.cur.close()
 }
 
-func (s *sealer) open(ctx context.Context, archive string, n int) *partWriter {
+// add writes one entry, reading a regular file to its end before it
+// returns, into the part of its archive that is open, or a new one.
+func (s *sealer) add(ctx context.Context, e tarball.Entry) error {
+	switch {
+	case s.cur == nil || s.cur.part.archive != e.Archive:
+		// The walker finishes an archive before the next begins.
+		if err := s.cur.close(); err != nil {
+			return err
+		}
+		s.cur = s.open(ctx, e.Archive)
+	case s.cur.stored() > s.maxSize:
+		if err := s.cur.close(); err != nil {
+			return err
+		}
+		s.cur = s.open(ctx, e.Archive)
+	}
+	regular := e.Header.Typeflag == tar.TypeReg
+	if regular {
+		zerolog.Ctx(ctx).Debug().Msgf("Uploading %s", e.Header.Name)
+	}
+	skipped, err := tarball.Write(s.cur.tw, e)
+	if err != nil {
+		return fmt.Errorf("archive %s: %w", s.cur.part.key, err)
+	}
+	if !skipped && regular {
+		s.progress.Read.Add(e.Header.Size)
+		s.journal.record(Event{Kind: EventFileRead, Archive: e.Archive, Name: e.Header.Name, Size: e.Header.Size})
+	}
+	return nil
+}
+
+func (s *sealer) open(ctx context.Context, archive string) *partWriter {
+	n := s.parts[archive]
+	s.parts[archive]++
 	p := &part{archive: archive, key: s.prefix + "/" + tarball.PartName(archive, n, s.codec.Ext)}
 	pw := &partWriter{part: p, codec: s.codec}
 	pw.blocks = &blockWriter{ctx: ctx, s: s, part: p, size: s.blockSize,

@@ -20,10 +20,11 @@ import (
 )
 
 // walker lists what to copy, in Barman's order: each tablespace, PGDATA,
-// global/pg_control, configuration files outside PGDATA, and after the
-// stop backup_label.
-func walker(ctx context.Context, started <-chan *pg.Layout, walked chan<- struct{},
-	stopped <-chan []byte, out chan<- tarball.Entry) error {
+// global/pg_control, then configuration files outside PGDATA. It closes
+// walked once the list is complete, before out, so the sealer can tell a
+// finished walk from one cut short by a failure; backup_label is not its
+// business, since the controller gets it from the stop.
+func walker(ctx context.Context, started <-chan *pg.Layout, walked chan<- struct{}, out chan<- tarball.Entry) error {
 	defer close(out)
 	var layout *pg.Layout
 	select {
@@ -40,24 +41,17 @@ func walker(ctx context.Context, started <-chan *pg.Layout, walked chan<- struct
 		return err
 	}
 	close(walked)
-	var label []byte
-	select {
-	case l, ok := <-stopped:
-		if !ok {
-			return nil
-		}
-		label = l
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	if len(label) == 0 {
-		return nil // a Barman backup holds its backup_label in data/
-	}
-	uid, gid := ownerOf(layout.PGData)
-	return w.emit(tarball.Entry{Archive: "data", Body: label, Header: &tar.Header{
+	return nil
+}
+
+// labelEntry is backup_label as a member of the data archive, owned as
+// PGDATA is (Barman 3.4 gets uid 0 there by a quirk; restore ignores it).
+func labelEntry(pgdata string, label []byte) tarball.Entry {
+	uid, gid := ownerOf(pgdata)
+	return tarball.Entry{Archive: "data", Body: label, Header: &tar.Header{
 		Typeflag: tar.TypeReg, Name: "backup_label", Size: int64(len(label)), Mode: 0o600,
 		Uid: uid, Gid: gid, ModTime: time.Now().Truncate(time.Second), Format: tar.FormatPAX,
-	}})
+	}}
 }
 
 type walk struct {
@@ -242,7 +236,6 @@ func (w *walk) add(path, name, archive string) error {
 	if err != nil {
 		return err
 	}
-	zerolog.Ctx(w.ctx).Debug().Msgf("Uploading %s", name)
 	e := tarball.Entry{Archive: archive, Header: hdr}
 	if hdr.Typeflag == tar.TypeReg {
 		e.Path = path
