@@ -3,6 +3,7 @@ package conf
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"reflect"
 	"strings"
@@ -76,8 +77,23 @@ func TestParseForms(t *testing.T) {
 		}},
 		{[]string{"s3://b/p", "srv", "--tags", "a,1", "b,2"}, func(c Config) bool { return len(c.Tags) == 2 }},
 		{[]string{"--tags=k,v", "s3://b/p", "srv"}, func(c Config) bool { return len(c.Tags) == 1 && c.Tags[0] == [2]string{"k", "v"} }},
-		{[]string{"--tags", "b,1", "a,2", "b,3", "--", "s3://b/p", "srv"}, func(c Config) bool {
-			return reflect.DeepEqual(c.UniqueTags(), [][2]string{{"b", "3"}, {"a", "2"}})
+		{[]string{"--tag", "team, dba ", "--tag=note,a b", "s3://b/p", "srv"}, func(c Config) bool {
+			return reflect.DeepEqual(c.Tags, [][2]string{{"team", "dba"}, {"note", "a b"}})
+		}},
+		{[]string{"--aws-profile", "prod", "s3://b/p", "srv"}, func(c Config) bool { return c.Profile == "prod" }},
+		{[]string{"--profile", "old", "s3://b/p", "srv"}, func(c Config) bool { return c.Profile == "old" }},
+		{[]string{"--azure-credential", "default", "s3://b/p", "srv"}, func(c Config) bool { return c.Credential == "default" }},
+		{[]string{"--default", "managed-identity", "s3://b/p", "srv"}, func(c Config) bool { return c.Credential == "managed-identity" }},
+		{[]string{"--snapshot-zone", "z", "--snapshot-gcp-project", "p", "s3://b/p", "srv"}, func(c Config) bool {
+			return c.Snapshot.GCPZone == "z" && c.Snapshot.GCPProject == "p"
+		}},
+		{[]string{"--gcp-zone", "z", "--gcp-project", "p", "--aws-region", "r", "--aws-await-snapshots-timeout", "60",
+			"--aws-snapshot-lock-mode", "compliance", "--aws-snapshot-lock-cool-off-period", "72",
+			"--aws-snapshot-lock-expiration-date", "2030-01-02T03:04:05.678Z", "--azure-subscription-id", "s",
+			"--azure-resource-group", "g", "s3://b/p", "srv"}, func(c Config) bool {
+			return reflect.DeepEqual(c.Snapshot, Snapshot{GCPZone: "z", GCPProject: "p", AWSRegion: "r", AWSAwaitTimeout: 60,
+				AWSLockMode: "compliance", AWSLockCoolOff: 72, AWSLockExpiration: "2030-01-02T03:04:05.678Z",
+				AzureSubscriptionID: "s", AzureResourceGroup: "g"})
 		}},
 		{[]string{"--tags", "-z", "s3://b/p", "srv"}, func(c Config) bool { return c.Tags != nil && len(c.Tags) == 0 && c.Compression == "gz" }},
 		{[]string{"-e", "aws:kms", "-P", "prod", "--read-timeout", "30", "--endpoint-url", "http://127.0.0.1:9000", "s3://b/p", "srv"}, func(c Config) bool {
@@ -88,7 +104,7 @@ func TestParseForms(t *testing.T) {
 		}},
 		{[]string{"-t", "--immediate-checkpoint", "s3://b/p", "srv"}, func(c Config) bool { return c.Test && c.ImmediateCheckpoint }},
 		{[]string{"-tvz", "s3://b/p", "srv"}, func(c Config) bool { return c.Test && c.Verbose == 1 && c.Compression == "gz" }},
-		{[]string{"--snapshot-disk", "d1", "--snapshot-disk", "d2", "s3://b/p", "srv"}, func(c Config) bool { return len(c.SnapshotDisks) == 2 }},
+		{[]string{"--snapshot-disk", "d1", "--snapshot-disk", "d2", "s3://b/p", "srv"}, func(c Config) bool { return len(c.Snapshot.Disks) == 2 }},
 	} {
 		if cfg := parse(t, c.args...); !c.check(cfg) {
 			t.Errorf("Parse(%q) gave %+v", c.args, cfg)
@@ -124,6 +140,23 @@ func TestParseErrors(t *testing.T) {
 		{[]string{"-h", "-z", "s3://b/p", "srv"}, "argument -h/--host: expected one argument"},
 		{[]string{"--en", "x", "s3://b/p", "srv"}, "ambiguous option: --en could match --endpoint-url, --encryption, --encryption-scope"},
 		{[]string{"--test=yes", "s3://b/p", "srv"}, "ignored explicit argument 'yes'"},
+		// Barman 3.5 to 3.17.
+		{[]string{"-n", "auto", "s3://b/p", "srv"}, "Backup name 'auto' is not allowed: reserved word"},
+		{[]string{"-n", "latest-full", "s3://b/p", "srv"}, "reserved word"},
+		{[]string{"--tag", "a,1", "--tags", "b,2", "s3://b/p", "srv"}, "argument --tags: not allowed with argument --tag"},
+		{[]string{"--tag", "novalue", "s3://b/p", "srv"}, "argument --tag: invalid check_tag value: 'novalue'"},
+		{[]string{"--tag", "aws:x,1", "s3://b/p", "srv"}, "invalid check_tag value"},
+		{[]string{"--tag", "k,v!", "s3://b/p", "srv"}, "invalid check_tag value"},
+		{[]string{"--tag", ",v", "s3://b/p", "srv"}, "invalid check_tag value"},
+		{[]string{"--tag", "k,a,b", "s3://b/p", "srv"}, "invalid check_tag value: 'k,a,b'"},
+		{[]string{"--azure-credential", "password", "s3://b/p", "srv"}, "argument --azure-credential/--credential/--default: invalid choice: 'password'"},
+		{[]string{"--aws-snapshot-lock-mode", "loose", "s3://b/p", "srv"}, "invalid choice: 'loose'"},
+		{[]string{"--aws-snapshot-lock-cool-off-period", "73", "s3://b/p", "srv"}, "invalid check_aws_snapshot_lock_cool_off_period_range value: '73'"},
+		{[]string{"--aws-snapshot-lock-duration", "x", "s3://b/p", "srv"}, "'x' is not a valid input"},
+		{[]string{"--aws-snapshot-lock-duration", "1", "--aws-snapshot-lock-expiration-date", "2030-01-02T03:04:05.000Z", "s3://b/p", "srv"}, "not allowed with argument --aws-snapshot-lock-duration"},
+		{[]string{"--aws-snapshot-lock-expiration-date", "2030-01-02", "s3://b/p", "srv"}, "Invalid date: '2030-01-02'. Expected format is '%Y-%m-%dT%H:%M:%S.%fZ'."},
+		{[]string{"--aws-await-snapshots-timeout", "0", "s3://b/p", "srv"}, "'0' is not a valid positive integer"},
+		{[]string{"--d", "x", "s3://b/p", "srv"}, "ambiguous option: --d could match --default, --dbname"},
 	} {
 		cfg := Defaults()
 		_, err := Parse(c.args, &cfg)
@@ -153,10 +186,19 @@ func TestHelpAndVersion(t *testing.T) {
 		"-h HOST, --host HOST", "-p PORT, --port PORT", "-U USER, --user USER", "--immediate-checkpoint",
 		"-J JOBS, --jobs JOBS", "-S MAX_ARCHIVE_SIZE, --max-archive-size MAX_ARCHIVE_SIZE", "-d DBNAME, --dbname DBNAME",
 		"-n BACKUP_NAME, --name BACKUP_NAME", "--snapshot-instance SNAPSHOT_INSTANCE", "--snapshot-disk NAME",
-		"--snapshot-zone SNAPSHOT_ZONE", "--snapshot-gcp-project SNAPSHOT_GCP_PROJECT", "--tags [TAGS ...]",
-		"--endpoint-url ENDPOINT_URL", "-P PROFILE, --profile PROFILE", "--read-timeout READ_TIMEOUT",
-		"-e {AES256,aws:kms}, --encryption {AES256,aws:kms}", "--credential {azure-cli,managed-identity}",
-		"--encryption-scope ENCRYPTION_SCOPE", "destination_url", "server_name"} {
+		"--snapshot-zone GCP_ZONE", "--snapshot-gcp-project GCP_PROJECT", "--tags [TAGS ...]",
+		"--endpoint-url ENDPOINT_URL", "--read-timeout READ_TIMEOUT",
+		"-e {AES256,aws:kms}, --encryption {AES256,aws:kms}",
+		"--encryption-scope ENCRYPTION_SCOPE", "destination_url", "server_name",
+		// What Barman 3.5 to 3.17 added or renamed.
+		"-P AWS_PROFILE, --aws-profile AWS_PROFILE", "--profile AWS_PROFILE", "--tag TAG",
+		"--azure-credential {azure-cli,managed-identity,default}, --credential {azure-cli,managed-identity,default}",
+		"--gcp-project GCP_PROJECT", "--gcp-zone GCP_ZONE", "--aws-region AWS_REGION",
+		"--aws-await-snapshots-timeout AWS_AWAIT_SNAPSHOTS_TIMEOUT", "--aws-snapshot-lock-mode {governance,compliance}",
+		"--aws-snapshot-lock-cool-off-period AWS_SNAPSHOT_LOCK_COOL_OFF_PERIOD",
+		"--aws-snapshot-lock-expiration-date AWS_SNAPSHOT_LOCK_EXPIRATION_DATE",
+		"--aws-snapshot-lock-duration AWS_SNAPSHOT_LOCK_DURATION",
+		"--azure-subscription-id AZURE_SUBSCRIPTION_ID", "--azure-resource-group AZURE_RESOURCE_GROUP"} {
 		if !strings.Contains(help, opt) {
 			t.Errorf("--help lacks %q", opt)
 		}
@@ -187,15 +229,45 @@ func TestValidateProviderOptions(t *testing.T) {
 	}
 }
 
-func TestValidateSnapshots(t *testing.T) {
-	cfg := parse(t, "--snapshot-instance", "i", "s3://b/p", "srv")
-	var ie *InputError
-	if err := cfg.Validate(); !errors.As(err, &ie) || ie.Msg != "Incomplete options for snapshot backup - missing: snapshot_disks, snapshot_zone" {
-		t.Errorf("incomplete snapshot options: %v", err)
+// Barman 3.17's _validate_config: its errors exit 4; snapshot backups,
+// accepted by name, are then refused.
+func TestValidateBarman317(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		msg  string
+	}{
+		{[]string{"--snapshot-instance", "i", "-z"}, "Compression options cannot be used with snapshot backups"},
+		{[]string{"--snapshot-disk", "d", "--snappy"}, "Compression options cannot be used with snapshot backups"},
+		{[]string{"--aws-snapshot-lock-mode", "governance", "--aws-snapshot-lock-cool-off-period", "2"},
+			"'aws_snapshot_lock_mode' = 'governance' cannot be used with 'aws_snapshot_lock_cool_off_period'"},
+		{[]string{"--tags", "a,1", "b,2", "c,3", "d,4", "e,5", "f,6", "g,7", "h,8", "i,9", "j,10", "k,11", "--"},
+			"Maximum number of tags per object exceeded. S3 allows no more than 10 tags per object."},
+		{[]string{"--tags", "b,1", "a,2", "b,3", "--"}, "Duplicate tag keys found: b. Tag keys must be unique."},
+		{[]string{"--tag", "b,1", "--tag", "b,1"}, "Duplicate tag keys found: b."},
+	} {
+		cfg := parse(t, append(c.args, "s3://b/p", "srv")...)
+		var ie *InputError
+		if err := cfg.Validate(); !errors.As(err, &ie) || !strings.Contains(ie.Msg, c.msg) {
+			t.Errorf("%q: %v, want %q (exit 4)", c.args, err, c.msg)
+		}
 	}
-	cfg = parse(t, "--snapshot-instance", "i", "--snapshot-disk", "d", "--snapshot-zone", "z", "s3://b/p", "srv")
-	if err := cfg.Validate(); err != ErrSnapshotUnsupported {
-		t.Errorf("snapshot backup: %v", err)
+	for _, args := range [][]string{
+		{"--snapshot-instance", "i"},
+		{"--snapshot-instance", "i", "--snapshot-disk", "d", "--gcp-zone", "z", "--gcp-project", "p"},
+		{"--snapshot-disk", "d", "--cloud-provider", "azure-blob-storage", "--azure-subscription-id", "s"},
+	} {
+		cfg := parse(t, append(args, "s3://b/p", "srv")...)
+		if err := cfg.Validate(); err != ErrSnapshotUnsupported {
+			t.Errorf("%q: %v, want the snapshot refusal", args, err)
+		}
+	}
+	ten := []string{}
+	for i := range 10 {
+		ten = append(ten, "--tag", fmt.Sprintf("k%d,v", i))
+	}
+	cfg := parse(t, append(ten, "s3://b/p", "srv")...)
+	if err := cfg.Validate(); err != nil {
+		t.Errorf("ten tags: %v", err)
 	}
 	cfg = parse(t, "s3://b/p", "srv")
 	if err := cfg.Validate(); err != nil {

@@ -3,13 +3,7 @@
 // barman-cloud-backup.
 package conf
 
-import (
-	"fmt"
-	"strings"
-)
-
-// Version is this program's version.
-const Version = "0.1.0"
+import "fmt"
 
 // Config is everything one run is told.
 type Config struct {
@@ -44,10 +38,8 @@ type Config struct {
 	MaxArchiveSize      int64
 	BackupName          string
 
-	SnapshotInstance   string
-	SnapshotDisks      []string
-	SnapshotZone       string
-	SnapshotGCPProject string
+	// Snapshot holds the snapshot options, accepted by name and refused.
+	Snapshot Snapshot
 
 	// Tags are KEY,VALUE pairs in the order given.
 	Tags [][2]string
@@ -66,6 +58,25 @@ type Config struct {
 	PrintConfig bool
 }
 
+// Snapshot is what Barman 3.17 takes for snapshot backups. We do not take
+// snapshot backups: the options exist so that a script passing them gets
+// a clear refusal instead of "unrecognized arguments".
+type Snapshot struct {
+	Instance   string
+	Disks      []string
+	GCPProject string
+	GCPZone    string
+	AWSRegion  string
+	// AWSAwaitTimeout is in seconds.
+	AWSAwaitTimeout     int
+	AWSLockMode         string
+	AWSLockCoolOff      int // hours
+	AWSLockExpiration   string
+	AWSLockDuration     int // days
+	AzureSubscriptionID string
+	AzureResourceGroup  string
+}
+
 // Defaults returns the configuration before any option is read.
 func Defaults() Config {
 	return Config{
@@ -74,6 +85,7 @@ func Defaults() Config {
 		Jobs:           2,
 		MaxArchiveSize: 100 << 30,
 		LogFormat:      "text",
+		Snapshot:       Snapshot{AWSAwaitTimeout: 3600},
 	}
 }
 
@@ -95,48 +107,49 @@ func (e *InputError) Error() string { return e.Msg }
 
 // ErrSnapshotUnsupported is returned for snapshot backups, which we do not
 // take.
-var ErrSnapshotUnsupported = &UsageError{Msg: "snapshot backups (--snapshot-*) are not supported by this implementation"}
+var ErrSnapshotUnsupported = &UsageError{Msg: "snapshot backups (--snapshot-instance, --snapshot-disk) are not supported by this implementation"}
 
-// Validate applies Barman's checks that come after parsing, and refuses
-// options of one cloud provider given with another: Barman ignores them,
-// which hides mistakes.
+// MaxTags is how many tags S3 allows on an object; Barman 3.15 checks it
+// for every provider.
+const MaxTags = 10
+
+// Validate applies Barman 3.17's checks that come after parsing
+// (_validate_config: exit 4), and refuses options of one cloud provider
+// given with another: Barman ignores them, which hides mistakes.
 func (c *Config) Validate() error {
 	for _, o := range []struct {
 		set            bool
 		flag, provider string
 	}{
 		{c.EndpointURL != "", "--endpoint-url", "aws-s3"},
-		{c.Profile != "", "-P/--profile", "aws-s3"},
+		{c.Profile != "", "-P/--aws-profile", "aws-s3"},
 		{c.ReadTimeout != 0, "--read-timeout", "aws-s3"},
 		{c.Encryption != "", "-e/--encryption", "aws-s3"},
-		{c.Credential != "", "--credential", "azure-blob-storage"},
+		{c.Credential != "", "--azure-credential", "azure-blob-storage"},
 		{c.EncryptionScope != "", "--encryption-scope", "azure-blob-storage"},
 	} {
 		if o.set && c.CloudProvider != o.provider {
 			return &UsageError{Msg: fmt.Sprintf("%s is an option of the %s cloud provider, not of %s", o.flag, o.provider, c.CloudProvider)}
 		}
 	}
-	snap := map[string]bool{
-		"snapshot_disks":    len(c.SnapshotDisks) > 0,
-		"snapshot_instance": c.SnapshotInstance != "",
-		"snapshot_zone":     c.SnapshotZone != "",
+	snapshot := len(c.Snapshot.Disks) > 0 || c.Snapshot.Instance != ""
+	if snapshot && c.Compression != "" {
+		return &InputError{Msg: "Compression options cannot be used with snapshot backups"}
 	}
-	any := false
-	var missing []string
-	for _, k := range []string{"snapshot_disks", "snapshot_instance", "snapshot_zone"} {
-		if snap[k] {
-			any = true
-		} else {
-			missing = append(missing, k)
-		}
+	if c.Snapshot.AWSLockMode == "governance" && c.Snapshot.AWSLockCoolOff != 0 {
+		return &InputError{Msg: "'aws_snapshot_lock_mode' = 'governance' cannot be used with 'aws_snapshot_lock_cool_off_period'"}
 	}
-	if any {
-		if len(missing) > 0 {
-			return &InputError{Msg: "Incomplete options for snapshot backup - missing: " + strings.Join(missing, ", ")}
+	if len(c.Tags) > MaxTags {
+		return &InputError{Msg: "Maximum number of tags per object exceeded. S3 allows no more than 10 tags per object."}
+	}
+	seen := map[string]bool{}
+	for _, kv := range c.Tags {
+		if seen[kv[0]] {
+			return &InputError{Msg: fmt.Sprintf("Duplicate tag keys found: %s. Tag keys must be unique.", kv[0])}
 		}
-		if c.Compression != "" {
-			return &InputError{Msg: "Compression options cannot be used with snapshot backups"}
-		}
+		seen[kv[0]] = true
+	}
+	if snapshot {
 		return ErrSnapshotUnsupported
 	}
 	return nil
@@ -146,20 +159,4 @@ func (c *Config) Validate() error {
 // moved by ten per -v or -q, never below DEBUG.
 func (c *Config) LogLevel() int {
 	return max(10, 30-10*(c.Verbose-c.Quiet))
-}
-
-// UniqueTags returns the tags with each key once, as Barman's dict of
-// them: a later value wins, the first position stays.
-func (c *Config) UniqueTags() [][2]string {
-	var out [][2]string
-	at := map[string]int{}
-	for _, kv := range c.Tags {
-		if i, ok := at[kv[0]]; ok {
-			out[i][1] = kv[1]
-			continue
-		}
-		at[kv[0]] = len(out)
-		out = append(out, kv)
-	}
-	return out
 }

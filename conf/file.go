@@ -20,99 +20,31 @@ const EnvConfig = "BARMAN_CLOUD_BACKUP_CONFIG"
 // BARMAN_CLOUD_BACKUP_JOBS, postgres.host BARMAN_CLOUD_BACKUP_POSTGRES_HOST).
 const envPrefix = "BARMAN_CLOUD_BACKUP_"
 
-type valueType int
-
-const (
-	tString valueType = iota
-	tInt
-	tBool
-	tSize // a size string ("100GB") or a number of bytes
-	tList // a list of strings
-	tTags // a table of KEY = "VALUE"
-)
-
-// fileKey is one key of the TOML file and the option it stands for; its
-// value goes through the option's own checks.
-type fileKey struct {
-	path   string
-	option string // long option name; "" for keys that have none
-	typ    valueType
-	doc    string
-	set    func(c *Config, v string) error // for keys without an option
-}
-
-var compressionNames = map[string]string{"none": "", "gzip": "gz", "bzip2": "bz2", "snappy": "snappy", "lz4": "lz4", "zstd": "zstd"}
-
-var fileKeys = []fileKey{
-	{path: "destination_url", typ: tString, doc: "URL of the destination, e.g. s3://bucket/path",
-		set: func(c *Config, v string) error { c.DestinationURL = v; return nil }},
-	{path: "server_name", typ: tString, doc: "the name of the server as configured in Barman",
-		set: func(c *Config, v string) error { c.ServerName = v; return nil }},
-	{path: "cloud_provider", option: "--cloud-provider", typ: tString},
-	{path: "compression", typ: tString, doc: "none, gzip, bzip2, snappy, lz4 or zstd",
-		set: func(c *Config, v string) error {
-			name, ok := compressionNames[v]
-			if !ok {
-				return fmt.Errorf("invalid choice: '%s' (choose from 'none', 'gzip', 'bzip2', 'snappy', 'lz4', 'zstd')", v)
-			}
-			c.Compression = name
-			return nil
-		}},
-	{path: "compression_level", option: "--compression-level", typ: tInt},
-	{path: "jobs", option: "--jobs", typ: tInt},
-	{path: "max_archive_size", option: "--max-archive-size", typ: tSize},
-	{path: "immediate_checkpoint", option: "--immediate-checkpoint", typ: tBool},
-	{path: "name", option: "--name", typ: tString},
-	{path: "verbose", typ: tInt, doc: "like -v given this many times",
-		set: func(c *Config, v string) error { return setCount(&c.Verbose, v) }},
-	{path: "quiet", typ: tInt, doc: "like -q given this many times",
-		set: func(c *Config, v string) error { return setCount(&c.Quiet, v) }},
-	{path: "test", option: "--test", typ: tBool},
-	{path: "tags", option: "--tags", typ: tTags},
-	{path: "log_format", option: "--log-format", typ: tString},
-	{path: "json_summary", option: "--json-summary", typ: tString},
-	{path: "prometheus_textfile", option: "--prometheus-textfile", typ: tString},
-	{path: "postgres.host", option: "--host", typ: tString},
-	{path: "postgres.port", option: "--port", typ: tInt},
-	{path: "postgres.user", option: "--user", typ: tString},
-	{path: "postgres.dbname", option: "--dbname", typ: tString},
-	{path: "s3.endpoint_url", option: "--endpoint-url", typ: tString},
-	{path: "s3.profile", option: "--profile", typ: tString},
-	{path: "s3.read_timeout", option: "--read-timeout", typ: tInt},
-	{path: "s3.encryption", option: "--encryption", typ: tString},
-	{path: "azure.credential", option: "--credential", typ: tString},
-	{path: "azure.encryption_scope", option: "--encryption-scope", typ: tString},
-	{path: "snapshot.instance", option: "--snapshot-instance", typ: tString},
-	{path: "snapshot.disks", option: "--snapshot-disk", typ: tList},
-	{path: "snapshot.zone", option: "--snapshot-zone", typ: tString},
-	{path: "snapshot.gcp_project", option: "--snapshot-gcp-project", typ: tString},
-}
-
-func setCount(dst *int, v string) error {
-	n, err := strconv.Atoi(v)
-	if err != nil || n < 0 {
-		return fmt.Errorf("'%s' is not a valid count", v)
+// fileKeys are the options the TOML file and the environment can set,
+// in the table's order.
+func fileKeys() []*option {
+	var keys []*option
+	for _, o := range options {
+		if o.key != "" {
+			keys = append(keys, o)
+		}
 	}
-	*dst = n
-	return nil
+	return keys
 }
 
-func (k fileKey) envName() string {
-	return envPrefix + strings.ToUpper(strings.NewReplacer(".", "_", "-", "_").Replace(k.path))
+func (o *option) envName() string {
+	return envPrefix + strings.ToUpper(strings.NewReplacer(".", "_", "-", "_").Replace(o.key))
 }
 
-// apply sets one value, given as text, with the option's own checks. An
-// empty string leaves a setting as it is, so printed settings load back.
-func (k fileKey) apply(c *Config, v string) error {
-	if v == "" && k.typ == tString {
+// applyText sets one file or environment value, given as text, with the
+// option's own checks. An empty string leaves a string setting as it is,
+// and a 0 an integer that is 0 (unset), so printed settings load back.
+func (o *option) applyText(c *Config, v string) error {
+	if (v == "" && o.typ == tString) || (v == "0" && o.typ == tInt && fmt.Sprint(o.get(c)) == "0") {
 		return nil
 	}
-	if k.set != nil {
-		return k.set(c, v)
-	}
-	o, _ := findLong(k.option)
 	if len(o.choices) > 0 && !contains(o.choices, v) {
-		return fmt.Errorf("invalid choice: '%s' (choose from '%s')", v, strings.Join(o.choices, "', '"))
+		return fmt.Errorf("invalid choice: '%s' (choose from %s)", v, quoteChoices(o.choices))
 	}
 	if o.kind == flagTrue {
 		b, err := strconv.ParseBool(v)
@@ -125,6 +57,17 @@ func (k fileKey) apply(c *Config, v string) error {
 		return nil
 	}
 	return o.set(c, v)
+}
+
+// clearList empties a list setting before the file or the environment
+// gives it: their value replaces the one before, as a flag's does.
+func (o *option) clearList(c *Config) {
+	switch o.typ {
+	case tTags:
+		c.Tags = nil
+	case tList:
+		c.Snapshot.Disks = nil
+	}
 }
 
 // FileError is a bad configuration file or environment variable; like
@@ -154,9 +97,9 @@ func LoadFile(path string, cfg *Config) error {
 		return &FileError{Msg: fmt.Sprintf("%s: %v", path, err)}
 	}
 	text := string(raw)
-	byPath := map[string]fileKey{}
-	for _, k := range fileKeys {
-		byPath[k.path] = k
+	byPath := map[string]*option{}
+	for _, k := range fileKeys() {
+		byPath[k.key] = k
 	}
 	for _, key := range md.Keys() {
 		p := key.String()
@@ -170,11 +113,9 @@ func LoadFile(path string, cfg *Config) error {
 		}
 		vals, err := textValues(k, lookup(doc, key))
 		if err == nil {
-			if k.typ == tTags || k.typ == tList {
-				clearList(cfg, k)
-			}
+			k.clearList(cfg)
 			for _, v := range vals {
-				if err = k.apply(cfg, v); err != nil {
+				if err = k.applyText(cfg, v); err != nil {
 					break
 				}
 			}
@@ -187,21 +128,12 @@ func LoadFile(path string, cfg *Config) error {
 }
 
 func isSection(p string) bool {
-	for _, k := range fileKeys {
-		if strings.HasPrefix(k.path, p+".") || k.path == p {
+	for _, k := range fileKeys() {
+		if strings.HasPrefix(k.key, p+".") || k.key == p {
 			return true
 		}
 	}
 	return false
-}
-
-func clearList(cfg *Config, k fileKey) {
-	switch k.path {
-	case "tags":
-		cfg.Tags = nil
-	case "snapshot.disks":
-		cfg.SnapshotDisks = nil
-	}
 }
 
 func lookup(doc map[string]any, key toml.Key) any {
@@ -218,7 +150,7 @@ func lookup(doc map[string]any, key toml.Key) any {
 
 // textValues turns a TOML value into the text an option takes, checking
 // its type.
-func textValues(k fileKey, v any) ([]string, error) {
+func textValues(k *option, v any) ([]string, error) {
 	typeErr := func(want string) error { return fmt.Errorf("want %s, found %s", want, tomlTypeName(v)) }
 	switch k.typ {
 	case tString:
@@ -231,7 +163,7 @@ func textValues(k fileKey, v any) ([]string, error) {
 		case int64:
 			return []string{strconv.FormatInt(x, 10)}, nil
 		case string:
-			if k.path == "postgres.port" {
+			if k.key == "postgres.port" {
 				return []string{x}, nil
 			}
 		}
@@ -342,14 +274,14 @@ func lineOf(text string, key toml.Key) int {
 // LoadEnv applies BARMAN_CLOUD_BACKUP_* variables over cfg. Lists and tags
 // are separated by ";" (tags as KEY,VALUE).
 func LoadEnv(cfg *Config) error {
-	for _, k := range fileKeys {
+	for _, k := range fileKeys() {
 		v, ok := os.LookupEnv(k.envName())
 		if !ok {
 			continue
 		}
 		vals := []string{v}
 		if k.typ == tTags || k.typ == tList {
-			clearList(cfg, k)
+			k.clearList(cfg)
 			vals = nil
 			for _, item := range strings.Split(v, ";") {
 				if item = strings.TrimSpace(item); item != "" {
@@ -358,7 +290,7 @@ func LoadEnv(cfg *Config) error {
 			}
 		}
 		for _, item := range vals {
-			if err := k.apply(cfg, item); err != nil {
+			if err := k.applyText(cfg, item); err != nil {
 				return &FileError{Msg: fmt.Sprintf("environment variable %s: %v", k.envName(), err)}
 			}
 		}

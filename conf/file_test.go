@@ -36,9 +36,9 @@ func TestExampleTOML(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, k := range fileKeys {
-		if !md.IsDefined(strings.Split(k.path, ".")...) {
-			t.Errorf("example.toml does not document %s", k.path)
+	for _, k := range fileKeys() {
+		if !md.IsDefined(strings.Split(k.key, ".")...) {
+			t.Errorf("example.toml does not document %s", k.key)
 		}
 	}
 }
@@ -70,7 +70,7 @@ team = "file"
 		"compression":                 {cfg.Compression, "gz"},
 		"size in bytes":               {cfg.MaxArchiveSize, int64(1 << 20)},
 		"positionals from the file":   {cfg.DestinationURL + " " + cfg.ServerName, "s3://file/p from-file"},
-		"tags (flag replaces file's)": {cfg.UniqueTags(), [][2]string{{"team", "flag"}}},
+		"tags (flag replaces file's)": {cfg.Tags, [][2]string{{"team", "flag"}}},
 		"config file recorded":        {cfg.ConfigFile, path},
 		"dbname (default)":            {cfg.DBName, "postgres"},
 	} {

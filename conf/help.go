@@ -23,12 +23,8 @@ func (o *option) withArg(flag string) string {
 	return flag
 }
 
-func (o *option) usageWords() string {
-	if o.short != "" {
-		return o.withArg(o.short)
-	}
-	return o.withArg(o.long)
-}
+// usageWords is the option in the usage line: its first spelling.
+func (o *option) usageWords() string { return o.withArg(o.flags[0]) }
 
 func (o *option) metavarText() string {
 	if len(o.choices) > 0 {
@@ -42,6 +38,9 @@ func Usage() string {
 	var words []string
 	used := map[string]bool{}
 	for _, o := range options {
+		if o.kind == flagNone {
+			continue
+		}
 		if o.exclusive != "" {
 			if used[o.exclusive] {
 				continue
@@ -49,7 +48,7 @@ func Usage() string {
 			used[o.exclusive] = true
 			var alt []string
 			for _, x := range options {
-				if x.exclusive == o.exclusive {
+				if x.exclusive == o.exclusive && x.kind != flagNone {
 					alt = append(alt, x.usageWords())
 				}
 			}
@@ -111,14 +110,12 @@ func Help() string {
 			if g == "" {
 				g = groupMain
 			}
-			if g != group {
+			if g != group || o.kind == flagNone {
 				continue
 			}
 			var flags []string
-			for _, f := range []string{o.short, o.long} {
-				if f != "" {
-					flags = append(flags, o.withArg(f))
-				}
+			for _, f := range o.flags {
+				flags = append(flags, o.withArg(f))
 			}
 			writeItem(&b, strings.Join(flags, ", "), o.help)
 		}

@@ -50,70 +50,57 @@ func configFlag(args []string) string {
 	return ""
 }
 
-// TOML renders the effective configuration as a configuration file, with
-// a conninfo's password masked.
+// TOML renders the effective configuration as a configuration file that
+// loads back, with a conninfo's password masked.
 func (c *Config) TOML() string {
-	values := map[string]string{
-		"destination_url":        quote(c.DestinationURL),
-		"server_name":            quote(c.ServerName),
-		"cloud_provider":         quote(c.CloudProvider),
-		"compression":            quote(compressionName(c.Compression)),
-		"compression_level":      fmt.Sprint(c.CompressionLevel),
-		"jobs":                   fmt.Sprint(c.Jobs),
-		"max_archive_size":       fmt.Sprint(c.MaxArchiveSize),
-		"immediate_checkpoint":   fmt.Sprint(c.ImmediateCheckpoint),
-		"name":                   quote(c.BackupName),
-		"verbose":                fmt.Sprint(c.Verbose),
-		"quiet":                  fmt.Sprint(c.Quiet),
-		"test":                   fmt.Sprint(c.Test),
-		"log_format":             quote(c.LogFormat),
-		"json_summary":           quote(c.JSONSummary),
-		"prometheus_textfile":    quote(c.PrometheusTextfile),
-		"postgres.host":          quote(c.Host),
-		"postgres.port":          quote(c.Port),
-		"postgres.user":          quote(c.User),
-		"postgres.dbname":        quote(MaskPassword(c.DBName)),
-		"s3.endpoint_url":        quote(c.EndpointURL),
-		"s3.profile":             quote(c.Profile),
-		"s3.read_timeout":        fmt.Sprint(c.ReadTimeout),
-		"s3.encryption":          quote(c.Encryption),
-		"azure.credential":       quote(c.Credential),
-		"azure.encryption_scope": quote(c.EncryptionScope),
-		"snapshot.instance":      quote(c.SnapshotInstance),
-		"snapshot.disks":         quoteList(c.SnapshotDisks),
-		"snapshot.zone":          quote(c.SnapshotZone),
-		"snapshot.gcp_project":   quote(c.SnapshotGCPProject),
-	}
 	var b strings.Builder
-	section := ""
-	for _, k := range fileKeys {
-		if k.typ == tTags {
-			continue
-		}
-		sec, name, ok := strings.Cut(k.path, ".")
-		if !ok {
-			sec, name = "", k.path
-		}
-		if sec != section {
-			section = sec
+	for _, sec := range sections() {
+		if sec != "" {
 			fmt.Fprintf(&b, "\n[%s]\n", sec)
 		}
-		fmt.Fprintf(&b, "%s = %s\n", name, values[k.path])
+		for _, k := range fileKeys() {
+			if s, name := k.section(); s == sec && k.typ != tTags {
+				fmt.Fprintf(&b, "%s = %s\n", name, tomlValue(k.get(c)))
+			}
+		}
 	}
 	b.WriteString("\n[tags]\n")
-	for _, kv := range c.UniqueTags() {
+	for _, kv := range c.Tags {
 		fmt.Fprintf(&b, "%s = %s\n", quote(kv[0]), quote(kv[1]))
 	}
 	return b.String()
 }
 
-func compressionName(c string) string {
-	for name, v := range compressionNames {
-		if v == c {
-			return name
+// section splits a key into its TOML table ("" for the top level) and
+// its name there.
+func (o *option) section() (string, string) {
+	if sec, name, ok := strings.Cut(o.key, "."); ok {
+		return sec, name
+	}
+	return "", o.key
+}
+
+// sections are the TOML tables, the top level first, then in the order of
+// the option table.
+func sections() []string {
+	out := []string{""}
+	for _, k := range fileKeys() {
+		if sec, _ := k.section(); !contains(out, sec) {
+			out = append(out, sec)
 		}
 	}
-	return c
+	return out
+}
+
+// tomlValue writes a value as TOML.
+func tomlValue(v any) string {
+	switch x := v.(type) {
+	case string:
+		return quote(x)
+	case []string:
+		return quoteList(x)
+	}
+	return fmt.Sprint(v)
 }
 
 func quote(s string) string {

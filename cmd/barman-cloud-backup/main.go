@@ -57,7 +57,7 @@ func run(args []string) int {
 		fmt.Print(conf.Help())
 		return exitOK
 	case conf.ActionVersion:
-		fmt.Printf("%s %s\n", conf.Prog, conf.Version)
+		fmt.Print(versionText())
 		return exitOK
 	}
 	if cfg.PrintConfig {
@@ -110,6 +110,14 @@ func run(args []string) int {
 		report(&log, r, res, err, code)
 	}
 	return code
+}
+
+// versionText is what -V prints. The first line is Barman's, naming the
+// Barman release whose command line this implements, because clients
+// (CloudNativePG among them) parse "barman-cloud-backup VERSION" to know
+// which options they may pass; our own version follows.
+func versionText() string {
+	return fmt.Sprintf("%s %s\n%s (Go implementation) %s\n", conf.Prog, conf.BarmanVersion, conf.Prog, conf.Version)
 }
 
 // runInfo is what the parts of one run share.
@@ -217,7 +225,7 @@ func backup(ctx context.Context, r *runInfo) (*actors.Result, error) {
 		Profile:         cfg.Profile,
 		ReadTimeout:     cfg.ReadTimeout,
 		Encryption:      cfg.Encryption,
-		Tags:            cfg.UniqueTags(),
+		Tags:            cfg.Tags,
 		Jobs:            cfg.Jobs,
 		Credential:      cfg.Credential,
 		EncryptionScope: cfg.EncryptionScope,

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strings"
 	"testing"
 
 	"github.com/pgbackup/barman-cloud-backup/actors"
@@ -37,6 +39,18 @@ func TestExitCode(t *testing.T) {
 	}
 }
 
+// CloudNativePG reads the version with "barman-cloud-backup VERSION" on
+// the first line to decide what the tool supports.
+func TestVersionText(t *testing.T) {
+	lines := strings.Split(versionText(), "\n")
+	if lines[0] != "barman-cloud-backup "+conf.BarmanVersion || !regexp.MustCompile(`^3\.\d+\.\d+$`).MatchString(conf.BarmanVersion) {
+		t.Errorf("first line %q", lines[0])
+	}
+	if len(lines) < 2 || !strings.Contains(lines[1], conf.Version) {
+		t.Errorf("our version missing: %q", versionText())
+	}
+}
+
 func TestRunUsageAndVersion(t *testing.T) {
 	if code := run([]string{"-V"}); code != 0 {
 		t.Errorf("-V exit %d", code)
@@ -44,8 +58,14 @@ func TestRunUsageAndVersion(t *testing.T) {
 	if code := run([]string{"-z", "-j", "s3://b/p", "srv"}); code != 3 {
 		t.Errorf("conflicting codecs exit %d", code)
 	}
-	if code := run([]string{"--snapshot-instance", "i", "s3://b/p", "srv"}); code != 4 {
-		t.Errorf("incomplete snapshot options exit %d", code)
+	if code := run([]string{"--snapshot-instance", "i", "-z", "s3://b/p", "srv"}); code != 4 {
+		t.Errorf("a compressed snapshot backup exit %d, Barman's 4", code)
+	}
+	if code := run([]string{"--snapshot-instance", "i", "s3://b/p", "srv"}); code != 3 {
+		t.Errorf("a snapshot backup exit %d, want 3 (not supported)", code)
+	}
+	if code := run([]string{"--tags", "a,1", "a,2", "--", "s3://b/p", "srv"}); code != 4 {
+		t.Errorf("a repeated tag key exit %d, Barman 3.15's 4", code)
 	}
 	bad := filepath.Join(t.TempDir(), "bad.toml")
 	os.WriteFile(bad, []byte("[postgres]\nprot = 5432\n"), 0o600)
