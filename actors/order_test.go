@@ -275,7 +275,7 @@ func TestHookModeReadsBeforeItEnds(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "backup.info"), []byte(info), 0o600)
 	before := map[string]map[string][]byte{"data": snapshot(t, filepath.Join(dir, "data")),
 		"16384": snapshot(t, filepath.Join(dir, "16384"))}
-	barman, err := pg.LoadBarmanBackup(dir)
+	barman, err := pg.LoadBarmanBackup(dir, "")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,8 +3,11 @@
 package integration
 
 import (
+	"bytes"
 	"fmt"
+	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -72,6 +75,50 @@ post_backup_retry_script = %[4]s
 	}
 	w.change(t, 40)
 	w.checkRestored(t, w.restoreWithBarman(t, id))
+
+	t.Run("meta-layout", func(t *testing.T) {
+		// A Barman server from 3.13.2 on keeps backup.info, with keys
+		// Barman 3.4 lacks, at SERVER/meta/ID-backup.info, none in the
+		// backup directory, and names it in BARMAN_BACKUP_INFO_PATH.
+		meta := filepath.Join(home, "home", "pg", "meta", "20200202T000000-backup.info")
+		os.MkdirAll(filepath.Dir(meta), 0o700)
+		newer := string(local) + "backup_type=full\ncluster_size=31205376\ndata_checksums=off\nencryption=None\nsummarize_wal=off\n"
+		os.WriteFile(meta, []byte(newer), 0o600)
+		os.Rename(filepath.Join(dir, "backup.info"), filepath.Join(dir, "backup.info.moved"))
+		t.Cleanup(func() { os.Rename(filepath.Join(dir, "backup.info.moved"), filepath.Join(dir, "backup.info")) })
+		env := append(append([]string{}, w.env...), "BARMAN_HOOK=backup_retry_script", "BARMAN_PHASE=post",
+			"BARMAN_BACKUP_DIR="+dir, "BARMAN_BACKUP_ID=20200202T000000", "BARMAN_STATUS=DONE", "BARMAN_SERVER=pg",
+			"BARMAN_BACKUP_INFO_PATH="+meta)
+		r := runCmd(t, env, binary, append(append([]string{}, w.cloud...), "-z", w.dest, "pg")...)
+		if r.code != 0 {
+			t.Fatalf("hook with BARMAN_BACKUP_INFO_PATH exited %d:\n%s", r.code, r.stderr)
+		}
+		names := w.names(t, "20200202T000000")
+		if strings.Join(names, " ") != "16384.tar.gz backup.info data.tar.gz" {
+			t.Fatalf("uploaded %v", names)
+		}
+		if got := w.store.Get(t, w.basePrefix("20200202T000000")+"backup.info"); string(got) != newer {
+			t.Errorf("backup.info was changed on the way:\n%s\nmeta:\n%s", got, newer)
+		}
+		// Barman 3.4's restore refuses the newer keys: unpack with gzip(1)
+		// and GNU tar instead, and recover with Barman's WAL restore.
+		parts := map[string]func() io.Reader{}
+		for _, n := range names {
+			key := w.basePrefix("20200202T000000") + n
+			parts[n] = func() io.Reader {
+				cmd := exec.Command("gzip", "-dc")
+				cmd.Stdin = bytes.NewReader(w.store.Get(t, key))
+				out, err := cmd.Output()
+				if err != nil {
+					t.Fatalf("gzip -dc %s: %v", n, err)
+				}
+				return bytes.NewReader(out)
+			}
+		}
+		restoreDir := manualRestore(t, parts, names, "16384")
+		w.change(t, 41)
+		w.checkRestored(t, StartRestored(t, restoreDir, w.restoreCommand(), w.env))
+	})
 
 	hookEnv := func(status string) []string {
 		return append(append([]string{}, w.env...), "BARMAN_HOOK=backup_retry_script", "BARMAN_PHASE=post",

@@ -26,9 +26,17 @@ type BarmanBackup struct {
 	Tablespaces []Tablespace
 }
 
-// LoadBarmanBackup reads the backup in dir.
-func LoadBarmanBackup(dir string) (*BarmanBackup, error) {
-	raw, err := os.ReadFile(filepath.Join(dir, "backup.info"))
+// LoadBarmanBackup reads the backup in dir, whose backup.info is at
+// infoPath, or in dir when infoPath is "". Barman servers from 3.13.2 on
+// keep it outside the backup directory, at SERVER/meta/ID-backup.info,
+// and tell hooks so in BARMAN_BACKUP_INFO_PATH; older ones keep it in dir.
+// Keys this code does not know (newer Barman's cluster_size, encryption,
+// ...) are kept: the file is uploaded as it is.
+func LoadBarmanBackup(dir, infoPath string) (*BarmanBackup, error) {
+	if infoPath == "" {
+		infoPath = filepath.Join(dir, "backup.info")
+	}
+	raw, err := os.ReadFile(infoPath)
 	if err != nil {
 		return nil, fmt.Errorf("read Barman's backup.info: %w", err)
 	}
@@ -59,7 +67,7 @@ func LoadBarmanBackup(dir string) (*BarmanBackup, error) {
 		return nil, fmt.Errorf("read Barman's backup.info: %w", err)
 	}
 	if b.Version == 0 {
-		return nil, fmt.Errorf("Barman's backup.info in %s has no version", dir)
+		return nil, fmt.Errorf("Barman's backup.info %s has no version", infoPath)
 	}
 	return b, nil
 }

@@ -50,7 +50,7 @@ func FuzzBackupInfoRoundTrip(f *testing.F) {
 		if err := os.WriteFile(filepath.Join(dir, "backup.info"), raw, 0o600); err != nil {
 			t.Fatal(err)
 		}
-		out, err := LoadBarmanBackup(dir)
+		out, err := LoadBarmanBackup(dir, "")
 		if err != nil {
 			t.Fatalf("read back: %v\n%s", err, raw)
 		}

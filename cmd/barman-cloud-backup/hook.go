@@ -48,7 +48,9 @@ func uploadBarmanBackup(ctx context.Context, r *runInfo, store uploaders.Store, 
 	if status := os.Getenv("BARMAN_STATUS"); status != pg.StatusDone {
 		return nil, fmt.Errorf("%w: backup in '%s' has status '%s' (status should be: DONE)", errUnrecoverable, dir, status)
 	}
-	backup, err := pg.LoadBarmanBackup(dir)
+	// Barman 3.13.2 and later keep backup.info under SERVER/meta/ and
+	// say where; older servers leave it in the backup directory.
+	backup, err := pg.LoadBarmanBackup(dir, os.Getenv("BARMAN_BACKUP_INFO_PATH"))
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", errUnrecoverable, err)
 	}
