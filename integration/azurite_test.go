@@ -42,8 +42,9 @@ func azuriteBinary(t testing.TB) string {
 	return p
 }
 
-// StartAzurite starts the blob service and stops it when the test ends.
-func StartAzurite(t testing.TB) *Azurite {
+// StartAzurite starts the blob service with the given containers and
+// stops it when the test ends.
+func StartAzurite(t testing.TB, containers ...string) *Azurite {
 	t.Helper()
 	port := freePort(t)
 	cmd := exec.Command(azuriteBinary(t), "--blobHost", "127.0.0.1", "--blobPort", fmt.Sprint(port),
@@ -58,6 +59,15 @@ func StartAzurite(t testing.TB) *Azurite {
 	a := &Azurite{Endpoint: fmt.Sprintf("http://127.0.0.1:%d/%s", port, azuriteAccount)}
 	a.ConnStr = fmt.Sprintf("DefaultEndpointsProtocol=http;AccountName=%s;AccountKey=%s;BlobEndpoint=%s;",
 		azuriteAccount, azuriteKey, a.Endpoint)
+	for _, name := range containers {
+		c, err := container.NewClientFromConnectionString(a.ConnStr, name, nil)
+		if err == nil {
+			_, err = c.Create(context.Background(), nil)
+		}
+		if err != nil {
+			t.Fatalf("create container %s: %v", name, err)
+		}
+	}
 	return a
 }
 

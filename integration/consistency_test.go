@@ -48,7 +48,7 @@ func TestBackupReadsEverythingBeforeTheStop(t *testing.T) {
 }
 
 func consistencyRun(t *testing.T) {
-	m := StartMinIO(t)
+	m := StartMinIO(t, "consistency")
 	w := &world{store: minioBucket{m, "consistency"}, env: m.Env(), cloud: []string{"--endpoint-url", m.Endpoint},
 		dest: "s3://consistency/pg", prefix: "pg", server: "main"}
 	// Small shared buffers and frequent checkpoints put the load's

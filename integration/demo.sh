@@ -42,6 +42,9 @@ MINIO_ROOT_USER=$AWS_ACCESS_KEY_ID MINIO_ROOT_PASSWORD=$AWS_SECRET_ACCESS_KEY MI
   >"$work/minio.log" 2>&1 &
 pids+=($!)
 until curl -sf "$endpoint/minio/health/live" >/dev/null; do sleep 0.2; done
+# The bucket must exist: like Barman 3.16 and later, barman-cloud-backup
+# never creates one.
+python3 -c 'import boto3, sys; boto3.client("s3", endpoint_url=sys.argv[1]).create_bucket(Bucket="backups")' "$endpoint"
 dest=s3://backups/demo
 cloud="--endpoint-url $endpoint"
 

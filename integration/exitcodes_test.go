@@ -14,7 +14,7 @@ import (
 // messages of the options Barman has are its own, compared by hand with
 // Barman 3.4's), against real servers.
 func TestExitCodes(t *testing.T) {
-	m := StartMinIO(t)
+	m := StartMinIO(t, "probe", "noarchive")
 	src := StartPostgres(t, nil, nil)
 	pgArgs := []string{"-h", "127.0.0.1", "-p", fmt.Sprint(src.Port), "-U", "postgres"}
 	src.Exec(t, "CREATE ROLE plain LOGIN", "CREATE ROLE pwuser LOGIN SUPERUSER PASSWORD 'right-Pa55word'")
@@ -41,7 +41,11 @@ func TestExitCodes(t *testing.T) {
 		// The cloud.
 		{"test-ok", m.Env(), []string{"-t", "--endpoint-url", m.Endpoint, "s3://probe/x", "srv"}, 0, "", ""},
 		{"test-unreachable", m.Env(), []string{"-t", "--endpoint-url", dead, "s3://probe/x", "srv"}, 2, "can't connect to cloud provider", ""},
-		{"backup-unreachable", m.Env(), append(pgArgs, "--endpoint-url", dead, "s3://probe/x", "srv"), 2, "can't connect to cloud provider", ""},
+		// Barman 3.16: only -t exits 2; a backup that cannot reach the
+		// cloud fails (1), and a missing bucket is never created (1).
+		{"backup-unreachable", m.Env(), append(pgArgs, "--endpoint-url", dead, "s3://probe/x", "srv"), 1, "can't connect to cloud provider", ""},
+		{"test-missing-bucket", m.Env(), []string{"-t", "--endpoint-url", m.Endpoint, "s3://nosuchbucket/x", "srv"}, 1, "Bucket nosuchbucket does not exist", ""},
+		{"backup-missing-bucket", m.Env(), append(pgArgs, "--endpoint-url", m.Endpoint, "s3://nosuchbucket/x", "srv"), 1, "Bucket nosuchbucket does not exist", ""},
 		{"no-credentials", []string{"AWS_EC2_METADATA_DISABLED=true", "AWS_SHARED_CREDENTIALS_FILE=/nonexistent", "AWS_ACCESS_KEY_ID=", "AWS_SECRET_ACCESS_KEY="},
 			[]string{"--endpoint-url", m.Endpoint, "s3://probe/x", "srv"}, 4, "Unable to locate credentials", ""},
 		{"wrong-secret-key", []string{"AWS_ACCESS_KEY_ID=" + m.AccessKey, "AWS_SECRET_ACCESS_KEY=not-the-Secret-123", "AWS_EC2_METADATA_DISABLED=true"},
@@ -67,8 +71,20 @@ func TestExitCodes(t *testing.T) {
 		{"no-such-provider", nil, []string{"--cloud-provider", "nope", "s3://probe/x", "srv"}, 3, "argument --cloud-provider: invalid choice: 'nope'", ""},
 		{"no-such-encryption", nil, []string{"-e", "foo", "s3://probe/x", "srv"}, 3, "argument -e/--encryption: invalid choice: 'foo'", ""},
 		{"compression-level", nil, []string{"-z", "--compression-level", "99", "s3://probe/x", "srv"}, 3, "argument --compression-level", ""},
-		{"incomplete-snapshot", m.Env(), append(s3, "--snapshot-instance", "x", "s3://probe/x", "srv"), 4,
-			"Incomplete options for snapshot backup - missing: snapshot_disks, snapshot_zone", ""},
+		// Barman 3.5 to 3.17's options and checks.
+		{"snapshot", m.Env(), append(s3, "--snapshot-instance", "x", "--gcp-zone", "z", "s3://probe/x", "srv"), 3,
+			"snapshot backups (--snapshot-instance, --snapshot-disk) are not supported", ""},
+		{"snapshot-compressed", m.Env(), append(s3, "-z", "--snapshot-disk", "d", "s3://probe/x", "srv"), 4,
+			"Compression options cannot be used with snapshot backups", ""},
+		{"too-many-tags", m.Env(), append(s3, "--tags", "a,1", "b,2", "c,3", "d,4", "e,5", "f,6", "g,7", "h,8", "i,9", "j,10", "k,11", "--", "s3://probe/x", "srv"), 4,
+			"Maximum number of tags per object exceeded. S3 allows no more than 10 tags per object.", ""},
+		{"repeated-tag", m.Env(), append(s3, "--tag", "team,a", "--tag", "team,b", "s3://probe/x", "srv"), 4,
+			"Duplicate tag keys found: team. Tag keys must be unique.", ""},
+		{"bad-tag", nil, []string{"--tag", "team,dba!", "s3://probe/x", "srv"}, 3, "argument --tag: invalid check_tag value: 'team,dba!'", ""},
+		{"tag-and-tags", nil, []string{"--tag", "a,1", "--tags", "b,2", "--", "s3://probe/x", "srv"}, 3, "argument --tags: not allowed with argument --tag", ""},
+		{"reserved-name-317", nil, []string{"-n", "latest-full", "s3://probe/x", "srv"}, 3, "Backup name 'latest-full' is not allowed: reserved word", ""},
+		{"azure-credential-choice", nil, []string{"--azure-credential", "secret", "s3://probe/x", "srv"}, 3,
+			"argument --azure-credential/--credential/--default: invalid choice: 'secret'", ""},
 		// The configuration file and the environment.
 		{"toml-missing", nil, []string{"--config", filepath.Join(dir, "none.toml"), "s3://probe/x", "srv"}, 3, "none.toml: no such file or directory", ""},
 		{"toml-syntax", nil, []string{"--config", toml("syntax.toml", "[s3]\nendpoint_url =\n"), "s3://probe/x", "srv"}, 3, "syntax.toml:2: ", ""},
@@ -140,7 +156,7 @@ func TestExitCodes(t *testing.T) {
 // backup that is reported done is whole, and a run that lost the race for
 // a backup ID says so and leaves the other's backup alone.
 func TestConcurrentRuns(t *testing.T) {
-	m := StartMinIO(t)
+	m := StartMinIO(t, "twice")
 	src := StartPostgres(t, nil, nil)
 	src.Exec(t, "CREATE TABLE filler AS SELECT g FROM generate_series(1, 200000) g")
 	args := []string{"-z", "--immediate-checkpoint", "--endpoint-url", m.Endpoint, "-h", "127.0.0.1", "-p", fmt.Sprint(src.Port), "-U", "postgres",

@@ -31,7 +31,7 @@ func TestInterruptedBackupCleansUp(t *testing.T) {
 		{"twice", []os.Signal{os.Interrupt, syscall.SIGTERM}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			m := StartMinIO(t)
+			m := StartMinIO(t, "interrupted")
 			// WAL is never archived, so pg_backup_stop waits for ever: the
 			// data archive stays open, with parts already uploaded, until
 			// we signal.
@@ -135,7 +135,7 @@ func incomplete(t *testing.T, m *MinIO, bucket string) []string {
 // -P reads credentials from the shared file; -e asks for server-side
 // encryption of every object.
 func TestProfileAndEncryption(t *testing.T) {
-	m := StartMinIO(t)
+	m := StartMinIO(t, "secure")
 	src := StartPostgres(t, nil, nil)
 	creds := filepath.Join(t.TempDir(), "credentials")
 	os.WriteFile(creds, []byte(fmt.Sprintf("[default]\naws_access_key_id = wrong\naws_secret_access_key = wrong\n\n[backup]\naws_access_key_id = %s\naws_secret_access_key = %s\n", m.AccessKey, m.SecretKey)), 0o600)

@@ -36,9 +36,9 @@ func fakeGCSBinary(t testing.TB) string {
 	return p
 }
 
-// StartFakeGCS starts the emulator with in-memory storage and stops it
-// when the test ends.
-func StartFakeGCS(t testing.TB) *FakeGCS {
+// StartFakeGCS starts the emulator with in-memory storage and the given
+// buckets, and stops it when the test ends.
+func StartFakeGCS(t testing.TB, buckets ...string) *FakeGCS {
 	t.Helper()
 	port := freePort(t)
 	host := fmt.Sprintf("127.0.0.1:%d", port)
@@ -57,6 +57,11 @@ func StartFakeGCS(t testing.TB) *FakeGCS {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
+	for _, b := range buckets {
+		if err := c.Bucket(b).Create(context.Background(), "bcb-test", nil); err != nil {
+			t.Fatalf("create bucket %s: %v", b, err)
+		}
+	}
 	return &FakeGCS{Host: host, client: c}
 }
 

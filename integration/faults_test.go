@@ -182,7 +182,7 @@ func TestUnreadableFileFailsTheBackup(t *testing.T) {
 // nobody vouches for is refused (exit 2, not retried), and trusted once
 // its CA is given in AWS_CA_BUNDLE, as with boto3.
 func TestTLSIsVerified(t *testing.T) {
-	m := StartMinIO(t)
+	m := StartMinIO(t, "tls")
 	target, _ := url.Parse(m.Endpoint)
 	proxy := httputil.NewSingleHostReverseProxy(target)
 	director := proxy.Director

@@ -17,7 +17,7 @@ import (
 // Barman's own tools then restore the uploaded backup into a cluster that
 // starts with the source's data.
 func TestBarmanHook(t *testing.T) {
-	m := StartMinIO(t)
+	m := StartMinIO(t, "hooked")
 	w := &world{store: minioBucket{m, "hooked"}, env: m.Env(), cloud: []string{"--endpoint-url", m.Endpoint},
 		dest: "s3://hooked/pfx", prefix: "pfx", server: "pg"}
 	// WAL goes to the cloud with barman-cloud-wal-archive, base backups

@@ -62,8 +62,9 @@ func freePort(t testing.TB) int {
 }
 
 // StartMinIO starts a server with its data in a temporary directory and
-// stops it when the test ends.
-func StartMinIO(t testing.TB) *MinIO {
+// the given buckets, and stops it when the test ends. Our binary never
+// creates a bucket (Barman 3.16), so a test names the ones it uses.
+func StartMinIO(t testing.TB, buckets ...string) *MinIO {
 	t.Helper()
 	port := freePort(t)
 	m := &MinIO{Endpoint: fmt.Sprintf("http://127.0.0.1:%d", port), AccessKey: "bcb-test-access", SecretKey: "bcb-test-secret-key",
@@ -75,6 +76,11 @@ func StartMinIO(t testing.TB) *MinIO {
 		t.Fatal(err)
 	}
 	m.Client = c
+	for _, b := range buckets {
+		if err := c.MakeBucket(context.Background(), b, minio.MakeBucketOptions{}); err != nil {
+			t.Fatalf("make bucket %s: %v", b, err)
+		}
+	}
 	return m
 }
 

@@ -177,9 +177,10 @@ func TestLogsAndSummariesForMachines(t *testing.T) {
 	}
 
 	// A failed run says so in both, and keeps the last success's time.
+	// A backup that cannot reach the cloud exits 1 (Barman 3.16).
 	r := w.run(t, "--endpoint-url", fmt.Sprintf("http://127.0.0.1:%d", freePort(t)), "--json-summary", summary, "--prometheus-textfile", prom)
-	if r.code != 2 {
-		t.Fatalf("exit %d, want 2:\n%s", r.code, r.stderr)
+	if r.code != 1 {
+		t.Fatalf("exit %d, want 1:\n%s", r.code, r.stderr)
 	}
 	raw, _ := os.ReadFile(summary)
 	var s struct{ Status, Error string }
@@ -188,7 +189,7 @@ func TestLogsAndSummariesForMachines(t *testing.T) {
 		t.Errorf("summary after a failure: %s", raw)
 	}
 	metrics, _ = os.ReadFile(prom)
-	for _, want := range []string{`barman_cloud_backup_last_run_success{server="main"} 0`, `barman_cloud_backup_last_run_exit_code{server="main"} 2`,
+	for _, want := range []string{`barman_cloud_backup_last_run_success{server="main"} 0`, `barman_cloud_backup_last_run_exit_code{server="main"} 1`,
 		`barman_cloud_backup_last_success_timestamp_seconds{server="main"} `} {
 		if !strings.Contains(string(metrics), want) {
 			t.Errorf("metrics after a failure lack %q:\n%s", want, metrics)

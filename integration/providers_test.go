@@ -14,7 +14,7 @@ import (
 // Azure: our backups to Azurite are listed, shown and restored by
 // Barman's own tools, and recovered with its WAL restore from Azure.
 func TestAzureRoundTrip(t *testing.T) {
-	a := StartAzurite(t)
+	a := StartAzurite(t, "backups")
 	w := &world{store: a.Container(t, "backups"), env: a.Env(), cloud: []string{"--cloud-provider", "azure-blob-storage"},
 		dest: a.Endpoint + "/backups/nightly/pg", prefix: "nightly/pg", server: "main"}
 	w.startSource(t, nil)
@@ -62,7 +62,7 @@ func TestGCSLayoutAndRestore(t *testing.T) {
 	// No writes between the two backups, so the uncompressed archives
 	// have the same sizes and split at the same places.
 	s3.src.Exec(t, "ALTER SYSTEM SET autovacuum = off", "SELECT pg_reload_conf()")
-	g := StartFakeGCS(t)
+	g := StartFakeGCS(t, "backups")
 	gcs := &world{store: g.Bucket("backups"), env: append(append([]string{}, s3.env...), g.Env()...),
 		cloud: []string{"--cloud-provider", "google-cloud-storage"}, dest: "gs://backups/nightly/pg",
 		prefix: "nightly/pg", server: "main", src: s3.src}
@@ -146,8 +146,8 @@ func (w *world) backupTo(t *testing.T, args ...string) string {
 // -t and bad input for Azure and GCS: Barman's exit codes, one line,
 // and never a secret.
 func TestProviderInputs(t *testing.T) {
-	a := StartAzurite(t)
-	g := StartFakeGCS(t)
+	a := StartAzurite(t, "probe")
+	g := StartFakeGCS(t, "probe")
 	deadAzure := fmt.Sprintf("http://127.0.0.1:%d/%s", freePort(t), azuriteAccount)
 	wrongKey := "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=" +
 		"c2VjcmV0LWtleS10aGF0LWlzLXdyb25nLXNlY3JldC1rZXktdGhhdC1pcy13cm9uZw==;BlobEndpoint=" + a.Endpoint + ";"
@@ -175,7 +175,9 @@ func TestProviderInputs(t *testing.T) {
 			append(azure, "-t", a.Endpoint+"/probe/x", "srv"), 4, "not a valid connection string", "s3cr3t-value"},
 		{"azure-s3-option", a.Env(), append(azure, "--endpoint-url", "http://127.0.0.1:1", a.Endpoint+"/probe/x", "srv"), 3,
 			"--endpoint-url is an option of the aws-s3 cloud provider", ""},
+		{"azure-missing-container", a.Env(), append(azure, "-t", a.Endpoint+"/nosuch/x", "srv"), 1, "Bucket nosuch does not exist", ""},
 		{"gcs-test-ok", g.Env(), append(gcs, "-t", "gs://probe/x", "srv"), 0, "", ""},
+		{"gcs-missing-bucket", g.Env(), append(gcs, "-t", "gs://nosuch/x", "srv"), 1, "Bucket nosuch does not exist", ""},
 		{"gcs-unreachable", []string{fmt.Sprintf("STORAGE_EMULATOR_HOST=127.0.0.1:%d", freePort(t))},
 			append(gcs, "-t", "gs://probe/x", "srv"), 2, "can't connect to cloud provider", ""},
 		{"gcs-malformed", g.Env(), append(gcs, "-t", "s3://probe/x", "srv"), 4, "Google cloud storage URL s3://probe/x is malformed", ""},

@@ -49,7 +49,7 @@ type world struct {
 
 func newS3World(t *testing.T) (*world, *MinIO) {
 	t.Helper()
-	m := StartMinIO(t)
+	m := StartMinIO(t, "backups")
 	w := &world{store: minioBucket{m, "backups"}, env: m.Env(), cloud: []string{"--endpoint-url", m.Endpoint},
 		dest: "s3://backups/nightly/pg", prefix: "nightly/pg", server: "main"}
 	w.startSource(t, nil)

@@ -13,7 +13,7 @@ import (
 // Secrets never show: at any verbosity, in success and in failure, in
 // stdout, stderr or the uploaded backup.info.
 func TestSecretsNeverShow(t *testing.T) {
-	m := StartMinIO(t)
+	m := StartMinIO(t, "secrets")
 	src := StartPostgres(t, nil, nil) // trust authentication: the passwords below are ignored
 	secrets := []string{m.SecretKey, "fake-pg-password-1", "fake-conninfo-password-2", "fake-azure-key-3",
 		"fake-sas-signature-4", "fake-azure-connection-5", "fake-wrong-secret-6"}

@@ -15,9 +15,9 @@ import (
 // real store, the second create of a key must fail with ErrExists.
 func TestCreateIsAtomic(t *testing.T) {
 	ctx := context.Background()
-	m := StartMinIO(t)
-	a := StartAzurite(t)
-	StartFakeGCS(t) // sets STORAGE_EMULATOR_HOST for the GCS store
+	m := StartMinIO(t, "locks")
+	a := StartAzurite(t, "locks")
+	StartFakeGCS(t, "locks") // sets STORAGE_EMULATOR_HOST for the GCS store
 	for _, e := range m.Env() {
 		k, v, _ := strings.Cut(e, "=")
 		t.Setenv(k, v)
@@ -38,9 +38,6 @@ func TestCreateIsAtomic(t *testing.T) {
 				t.Fatal(err)
 			}
 			if err := s.Test(ctx); err != nil {
-				t.Fatal(err)
-			}
-			if err := s.EnsureBucket(ctx); err != nil {
 				t.Fatal(err)
 			}
 			if err := s.Create(ctx, "p/x.lock", []byte("first")); err != nil {

@@ -35,7 +35,6 @@ type Azure struct {
 	prefix    string
 	scope     *blob.CPKScopeInfo
 	tags      map[string]string
-	exists    bool
 	secrets   []string
 }
 
@@ -164,7 +163,10 @@ func (a *Azure) redact(err error) error {
 		}
 	}
 	out := error(&redactedError{msg: msg, err: err})
-	if re != nil && transientStatus(re.StatusCode) {
+	switch {
+	case bloberror.HasCode(err, bloberror.ContainerNotFound):
+		out = &BucketMissingError{Bucket: a.container, Err: out}
+	case re != nil && transientStatus(re.StatusCode):
 		out = markTransient(out)
 	}
 	return out
@@ -191,32 +193,20 @@ func (a *Azure) Limits() Limits {
 	return Limits{MinPartSize: 64 << 10, MaxParts: 50000, MaxObjectSize: 1 << 40}
 }
 
-// Test lists one blob, which works even with a container-level SAS token.
-// As in Barman, any error answer means the cloud is unusable (exit 2).
+// Test lists at most one blob under the prefix, which a SAS token for
+// the container alone allows. As in Barman, any other error answer means
+// the cloud is unusable (exit 2).
 func (a *Azure) Test(ctx context.Context) error {
 	one := int32(1)
-	_, err := a.client.NewListBlobsFlatPager(&container.ListBlobsFlatOptions{MaxResults: &one}).NextPage(ctx)
+	prefix := a.prefix
+	_, err := a.client.NewListBlobsFlatPager(&container.ListBlobsFlatOptions{MaxResults: &one, Prefix: &prefix}).NextPage(ctx)
 	switch {
 	case err == nil:
-		a.exists = true
-	case bloberror.HasCode(err, bloberror.ContainerNotFound):
-		a.exists = false
-	default:
-		return fmt.Errorf("%w: %w", ErrUnreachable, a.redact(err))
-	}
-	return nil
-}
-
-// EnsureBucket creates the container when Test found it missing.
-func (a *Azure) EnsureBucket(ctx context.Context) error {
-	if a.exists {
 		return nil
+	case bloberror.HasCode(err, bloberror.ContainerNotFound):
+		return fmt.Errorf("check container %s: %w", a.container, a.redact(err))
 	}
-	if _, err := a.client.Create(ctx, nil); err != nil && !bloberror.HasCode(err, bloberror.ContainerAlreadyExists) {
-		return fmt.Errorf("create container %s: %w", a.container, a.redact(err))
-	}
-	a.exists = true
-	return nil
+	return fmt.Errorf("%w: %w", ErrUnreachable, a.redact(err))
 }
 
 // Put stores data as a block blob in one request.

@@ -36,29 +36,24 @@ func (s *FileStore) Limits() Limits {
 	return Limits{MinPartSize: 5 << 20, MaxParts: 10000, MaxObjectSize: 1 << 40}
 }
 
-// Test checks that the root, or the directory it would be created in, is
-// there.
+// Test checks that the root directory exists. It is never created, as a
+// missing bucket is not: a path whose mount is missing must not fill the
+// local disk instead.
 func (s *FileStore) Test(ctx context.Context) error {
-	dir := s.root
-	for {
-		fi, err := os.Stat(dir)
-		if err == nil {
-			if !fi.IsDir() {
-				return fmt.Errorf("%w: %s is not a directory", ErrUnreachable, dir)
-			}
-			return nil
-		}
-		parent := filepath.Dir(dir)
-		if !errors.Is(err, fs.ErrNotExist) || parent == dir {
-			return fmt.Errorf("%w: %v", ErrUnreachable, err)
-		}
-		dir = parent
-	}
+	return s.checkRoot()
 }
 
-// EnsureBucket creates the root directory.
-func (s *FileStore) EnsureBucket(ctx context.Context) error {
-	return os.MkdirAll(s.root, 0o750)
+func (s *FileStore) checkRoot() error {
+	fi, err := os.Stat(s.root)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return &BucketMissingError{Bucket: s.root, Err: err}
+	case err != nil:
+		return fmt.Errorf("%w: %v", ErrUnreachable, err)
+	case !fi.IsDir():
+		return fmt.Errorf("%w: %s is not a directory", ErrUnreachable, s.root)
+	}
+	return nil
 }
 
 func (s *FileStore) path(key string) string {
@@ -81,6 +76,9 @@ func (s *FileStore) Put(ctx context.Context, key string, data []byte) error {
 
 // Create writes the object only if it does not exist yet.
 func (s *FileStore) Create(ctx context.Context, key string, data []byte) error {
+	if err := s.checkRoot(); err != nil {
+		return err
+	}
 	p := s.path(key)
 	if err := os.MkdirAll(filepath.Dir(p), 0o750); err != nil {
 		return err
@@ -108,6 +106,9 @@ func (s *FileStore) Delete(ctx context.Context, key string) error {
 }
 
 func (s *FileStore) create(key string) (*os.File, error) {
+	if err := s.checkRoot(); err != nil {
+		return nil, err
+	}
 	p := s.path(key)
 	if err := os.MkdirAll(filepath.Dir(p), 0o750); err != nil {
 		return nil, err

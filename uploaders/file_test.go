@@ -16,11 +16,23 @@ func TestFileStoreObjects(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Test(ctx); err != nil {
-		t.Fatalf("a root that can be created is reachable: %v", err)
+	// A missing root is a missing bucket: never created, for every
+	// request, so an unmounted path cannot fill the local disk.
+	var missing *BucketMissingError
+	if err := s.Test(ctx); !errors.As(err, &missing) || missing.Bucket != root {
+		t.Fatalf("missing root: %v", err)
 	}
-	if err := s.EnsureBucket(ctx); err != nil {
+	if err := s.Create(ctx, "srv/base/ID.lock", nil); !errors.Is(err, ErrBucketMissing) {
+		t.Fatalf("create under a missing root: %v", err)
+	}
+	if _, err := s.NewMultipart(ctx, "srv/base/ID/data.tar"); !errors.Is(err, ErrBucketMissing) {
+		t.Fatalf("multipart under a missing root: %v", err)
+	}
+	if err := os.MkdirAll(root, 0o700); err != nil {
 		t.Fatal(err)
+	}
+	if err := s.Test(ctx); err != nil {
+		t.Fatalf("existing root: %v", err)
 	}
 	if err := s.Put(ctx, "srv/base/ID/backup.info", []byte("status=DONE\n")); err != nil {
 		t.Fatal(err)

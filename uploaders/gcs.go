@@ -4,11 +4,9 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
-	"os"
 	"sort"
 	"strings"
 	"sync"
@@ -34,7 +32,6 @@ type GCS struct {
 	name   string
 	prefix string
 	tags   map[string]string
-	exists bool
 }
 
 // NewGCS builds a GCS store for gs://BUCKET/PREFIX. Credentials are
@@ -69,51 +66,20 @@ func (g *GCS) Limits() Limits {
 	return Limits{MinPartSize: 5 << 20, MaxParts: 10000, MaxObjectSize: 1 << 40}
 }
 
-// Test reads the bucket's attributes; as in Barman, any error from the
-// service means it is unusable (exit 2).
+// Test lists at most one object under the prefix, which needs only
+// storage.objects.list; as in Barman, any other error from the service
+// means it is unusable (exit 2).
 func (g *GCS) Test(ctx context.Context) error {
-	_, err := g.bucket.Attrs(ctx)
-	switch {
-	case err == nil:
-		g.exists = true
-	case errors.Is(err, storage.ErrBucketNotExist):
-		g.exists = false
-	default:
-		return fmt.Errorf("%w: %w", ErrUnreachable, err)
-	}
-	return nil
-}
-
-// EnsureBucket creates the bucket, in the project of the credentials or
-// of GOOGLE_CLOUD_PROJECT, when Test found it missing.
-func (g *GCS) EnsureBucket(ctx context.Context) error {
-	if g.exists {
+	it := g.bucket.Objects(ctx, &storage.Query{Prefix: g.prefix})
+	it.PageInfo().MaxSize = 1
+	_, err := it.Next()
+	switch err = g.classify(err); {
+	case err == nil, errors.Is(err, iterator.Done):
 		return nil
+	case errors.Is(err, ErrBucketMissing):
+		return fmt.Errorf("check bucket %s: %w", g.name, err)
 	}
-	err := g.bucket.Create(ctx, gcsProject(), nil)
-	var apiErr *googleapi.Error
-	if err != nil && !(errors.As(err, &apiErr) && apiErr.Code == http.StatusConflict) {
-		return fmt.Errorf("create bucket %s: %w", g.name, err)
-	}
-	g.exists = true
-	return nil
-}
-
-func gcsProject() string {
-	for _, env := range []string{"GOOGLE_CLOUD_PROJECT", "GCLOUD_PROJECT"} {
-		if p := os.Getenv(env); p != "" {
-			return p
-		}
-	}
-	if f := os.Getenv("GOOGLE_APPLICATION_CREDENTIALS"); f != "" {
-		var creds struct {
-			ProjectID string `json:"project_id"`
-		}
-		if b, err := os.ReadFile(f); err == nil && json.Unmarshal(b, &creds) == nil && creds.ProjectID != "" {
-			return creds.ProjectID
-		}
-	}
-	return "barman-cloud-backup"
+	return fmt.Errorf("%w: %w", ErrUnreachable, err)
 }
 
 // write stores data in one request; metadata carries the tags.
@@ -127,18 +93,25 @@ func (g *GCS) writeObject(ctx context.Context, obj *storage.ObjectHandle, key st
 	w.Metadata = metadata
 	if _, err := w.Write(data); err != nil {
 		w.Close()
-		return fmt.Errorf("upload %s: %w", key, gcsClassify(err))
+		return fmt.Errorf("upload %s: %w", key, g.classify(err))
 	}
 	if err := w.Close(); err != nil {
-		return fmt.Errorf("upload %s: %w", key, gcsClassify(err))
+		return fmt.Errorf("upload %s: %w", key, g.classify(err))
 	}
 	return nil
 }
 
-// gcsClassify marks the answers that ask to try again as transient.
-func gcsClassify(err error) error {
+// classify marks the answers that ask to try again as transient, and
+// a missing bucket as such.
+func (g *GCS) classify(err error) error {
 	var apiErr *googleapi.Error
-	if errors.As(err, &apiErr) && transientStatus(apiErr.Code) {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, storage.ErrBucketNotExist),
+		errors.As(err, &apiErr) && apiErr.Code == http.StatusNotFound && strings.Contains(apiErr.Message, "bucket"):
+		return &BucketMissingError{Bucket: g.name, Err: err}
+	case errors.As(err, &apiErr) && transientStatus(apiErr.Code):
 		return markTransient(err)
 	}
 	return err
@@ -164,7 +137,7 @@ func (g *GCS) Create(ctx context.Context, key string, data []byte) error {
 // Delete removes an object.
 func (g *GCS) Delete(ctx context.Context, key string) error {
 	if err := g.bucket.Object(key).Delete(ctx); err != nil && !errors.Is(err, storage.ErrObjectNotExist) {
-		return fmt.Errorf("delete %s: %w", key, gcsClassify(err))
+		return fmt.Errorf("delete %s: %w", key, g.classify(err))
 	}
 	return nil
 }
@@ -179,7 +152,7 @@ func (g *GCS) List(ctx context.Context, prefix string) ([]string, error) {
 			return keys, nil
 		}
 		if err != nil {
-			return nil, fmt.Errorf("list %s: %w", prefix, gcsClassify(err))
+			return nil, fmt.Errorf("list %s: %w", prefix, g.classify(err))
 		}
 		keys = append(keys, o.Name)
 	}
@@ -236,7 +209,7 @@ func (m *gcsMultipart) Complete(ctx context.Context) error {
 			m.mu.Unlock()
 			dst := m.g.bucket.Object(name)
 			if _, err := dst.ComposerFrom(srcs[i:min(i+composeLimit, len(srcs))]...).Run(ctx); err != nil {
-				return fmt.Errorf("compose %s: %w", m.key, gcsClassify(err))
+				return fmt.Errorf("compose %s: %w", m.key, m.g.classify(err))
 			}
 			next = append(next, dst)
 		}
@@ -245,7 +218,7 @@ func (m *gcsMultipart) Complete(ctx context.Context) error {
 	c := m.g.bucket.Object(m.key).ComposerFrom(srcs...)
 	c.Metadata = m.g.tags
 	if _, err := c.Run(ctx); err != nil {
-		return fmt.Errorf("compose %s: %w", m.key, gcsClassify(err))
+		return fmt.Errorf("compose %s: %w", m.key, m.g.classify(err))
 	}
 	if err := m.deleteTemps(ctx); err != nil {
 		zerolog.Ctx(ctx).Warn().Msgf("cleaning up the parts of %s: %v", m.key, err)

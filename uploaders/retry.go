@@ -130,10 +130,6 @@ func (s *retrying) Test(ctx context.Context) error {
 	return r.do(ctx, "connectivity check", func() error { return s.Store.Test(ctx) })
 }
 
-func (s *retrying) EnsureBucket(ctx context.Context) error {
-	return s.r.do(ctx, "creating the bucket", func() error { return s.Store.EnsureBucket(ctx) })
-}
-
 func (s *retrying) Put(ctx context.Context, key string, data []byte) error {
 	return s.r.do(ctx, "upload of "+key, func() error { return s.Store.Put(ctx, key, data) })
 }

@@ -32,7 +32,6 @@ type S3 struct {
 	region string
 	opts   Options
 	put    minio.PutObjectOptions
-	exists bool
 }
 
 // NewS3 builds an S3 store. Credentials are looked up the way boto3 does
@@ -181,42 +180,23 @@ func classify(err error) error {
 		return fmt.Errorf("%w: %w", ErrUnreachable, err)
 	}
 	resp := minio.ToErrorResponse(err)
+	if resp.Code == "NoSuchBucket" {
+		return &BucketMissingError{Bucket: resp.BucketName, Err: err}
+	}
 	if transientStatus(resp.StatusCode) || resp.Code == "RequestTimeout" {
 		return markTransient(err)
 	}
 	return err
 }
 
-// Test checks the endpoint answers for the bucket; a missing bucket is
-// fine, it gets created.
+// Test lists at most one key under the prefix: the endpoint answers and
+// the bucket exists, with no bucket-wide request (HeadBucket needs
+// s3:ListBucket on the whole bucket).
 func (s *S3) Test(ctx context.Context) error {
-	ok, err := s.core.BucketExists(ctx, s.bucket)
+	_, err := s.core.ListObjectsV2(s.bucket, s.prefix, "", "", "/", 1)
 	if err != nil {
 		return fmt.Errorf("check bucket %s: %w", s.bucket, classify(err))
 	}
-	s.exists = ok
-	return nil
-}
-
-// EnsureBucket creates the bucket when Test found it missing.
-func (s *S3) EnsureBucket(ctx context.Context) error {
-	if s.exists {
-		return nil
-	}
-	ok, err := s.core.BucketExists(ctx, s.bucket)
-	if err != nil {
-		return fmt.Errorf("check bucket %s: %w", s.bucket, classify(err))
-	}
-	if ok {
-		return nil
-	}
-	if err := s.core.MakeBucket(ctx, s.bucket, minio.MakeBucketOptions{Region: s.region}); err != nil {
-		code := minio.ToErrorResponse(err).Code
-		if code != "BucketAlreadyOwnedByYou" && code != "BucketAlreadyExists" {
-			return fmt.Errorf("create bucket %s: %w", s.bucket, classify(err))
-		}
-	}
-	s.exists = true
 	return nil
 }
 

@@ -14,6 +14,24 @@ import (
 // exit code 2); an answer with an error status is not one.
 var ErrUnreachable = errors.New("can't connect to cloud provider")
 
+// ErrBucketMissing marks a bucket (Azure: container; file://: root
+// directory) that does not exist. It is never created: Barman 3.16 stopped
+// creating buckets, so a typo cannot start a backup into a new, empty
+// bucket, and a user needs no bucket-creation right. Barman exits 1.
+var ErrBucketMissing = errors.New("bucket does not exist")
+
+// BucketMissingError says which bucket is missing, in Barman 3.16's
+// words; errors.Is(err, ErrBucketMissing) holds for it.
+type BucketMissingError struct {
+	Bucket string
+	Err    error
+}
+
+func (e *BucketMissingError) Error() string { return fmt.Sprintf("Bucket %s does not exist", e.Bucket) }
+
+// Unwrap gives ErrBucketMissing and the provider's own error.
+func (e *BucketMissingError) Unwrap() []error { return []error{ErrBucketMissing, e.Err} }
+
 // ErrExists is returned by Create when the object is already there.
 var ErrExists = errors.New("object already exists")
 
@@ -34,10 +52,11 @@ type Store interface {
 	// Prefix is the key prefix every object of the destination starts with.
 	Prefix() string
 	Limits() Limits
-	// Test checks the provider answers; it wraps ErrUnreachable when not.
+	// Test checks that the provider answers and the bucket exists, reading
+	// at most one key under the prefix (so a user allowed only the prefix
+	// passes): ErrUnreachable when no answer comes, ErrBucketMissing
+	// when the bucket is not there.
 	Test(ctx context.Context) error
-	// EnsureBucket creates the bucket (directory) when it is missing.
-	EnsureBucket(ctx context.Context) error
 	// Put stores a small object in one request.
 	Put(ctx context.Context, key string, data []byte) error
 	// Create stores a small object only if none is there, atomically; it

@@ -169,8 +169,15 @@ func report(log *zerolog.Logger, r *runInfo, res *actors.Result, err error, code
 	}
 }
 
+// connectivityError is -t's answer that the cloud cannot be used.
+type connectivityError struct{ err error }
+
+func (e *connectivityError) Error() string { return e.err.Error() }
+func (e *connectivityError) Unwrap() error { return e.err }
+
 // exitCode classifies an error into Barman's exit codes, once, here.
 func exitCode(err error) int {
+	var ce *connectivityError
 	var ue *conf.UsageError
 	var fe *conf.FileError
 	var failed *actors.FailedError
@@ -179,12 +186,15 @@ func exitCode(err error) int {
 		return exitOK
 	case errors.As(err, &ue), errors.As(err, &fe):
 		return exitInput
-	case errors.As(err, &failed):
+	case errors.As(err, &failed), errors.Is(err, uploaders.ErrBucketMissing):
 		// A backup that started fails with 1 whatever the cause, as in
-		// Barman: 2 is only for a cloud unreachable from the start.
+		// Barman; so does a missing bucket, -t included (Barman 3.16).
 		return exitFailed
-	case errors.Is(err, uploaders.ErrUnreachable):
+	case errors.As(err, &ce) && errors.Is(err, uploaders.ErrUnreachable):
+		// Only -t answers 2 (Barman 3.16).
 		return exitNetwork
+	case errors.Is(err, uploaders.ErrUnreachable):
+		return exitFailed
 	case errors.Is(err, errUnrecoverable):
 		return exitAbortStop
 	case errors.Is(err, pg.ErrConnect), errors.Is(err, errCheck), errors.Is(err, actors.ErrClash),
@@ -195,7 +205,10 @@ func exitCode(err error) int {
 }
 
 func describe(err error) string {
+	var missing *uploaders.BucketMissingError
 	switch {
+	case errors.As(err, &missing):
+		return missing.Error()
 	case errors.Is(err, uploaders.ErrUnreachable):
 		return err.Error()
 	case errors.Is(err, pg.ErrConnect):
@@ -234,14 +247,17 @@ func backup(ctx context.Context, r *runInfo) (*actors.Result, error) {
 		return nil, err
 	}
 	store = uploaders.WithRetry(store, uploaders.DefaultRetry)
+	// The same check for -t and before a backup, so that an endpoint
+	// typo or a missing bucket is one line before PostgreSQL is touched.
+	// Since Barman 3.16 only -t answers 2: a backup fails with 1.
 	if err := store.Test(ctx); err != nil {
+		if cfg.Test {
+			return nil, &connectivityError{err}
+		}
 		return nil, err
 	}
 	if cfg.Test {
 		return nil, nil
-	}
-	if err := store.EnsureBucket(ctx); err != nil {
-		return nil, err
 	}
 	if r.hookErr != nil {
 		return nil, r.hookErr
