@@ -320,17 +320,6 @@ func (c *Conn) InRecovery(ctx context.Context) (bool, error) {
 	return r, err
 }
 
-// SwitchWAL closes the current WAL segment so the one holding the backup
-// end gets archived.
-func (c *Conn) SwitchWAL(ctx context.Context) error {
-	fn := "pg_switch_wal()"
-	if c.Version < 100000 {
-		fn = "pg_switch_xlog()"
-	}
-	_, err := c.conn.Exec(ctx, "SELECT "+fn)
-	return err
-}
-
 // CreateRestorePoint creates a named restore point.
 func (c *Conn) CreateRestorePoint(ctx context.Context, name string) error {
 	_, err := c.conn.Exec(ctx, "SELECT pg_create_restore_point($1)", name)
