@@ -179,6 +179,32 @@ func (c *Cluster) start(t testing.TB) {
 	})
 }
 
+// StartStandby makes a streaming standby of primary with PostgreSQL 15's
+// pg_basebackup, each tablespace of primary's moved from its location to
+// a new directory, and starts it with the given extra settings (the rest
+// are primary's, archive_command included).
+func StartStandby(t testing.TB, primary *Cluster, tablespaces []string, settings map[string]string, env []string) *Cluster {
+	t.Helper()
+	c := &Cluster{Dir: postgresDir(t, "bcb-standby-"), Bin: primary.Bin, env: env}
+	c.Data = filepath.Join(c.Dir, "data")
+	args := []string{"-h", "127.0.0.1", "-p", strconv.Itoa(primary.Port), "-U", "postgres", "-D", c.Data,
+		"-R", "-X", "stream", "-c", "fast"}
+	for _, tbs := range tablespaces {
+		args = append(args, "-T", tbs+"="+postgresDir(t, "bcb-standby-tbs-"))
+	}
+	asPostgres(t, nil, pgBin("pg_basebackup"), args...)
+	conf := map[string]string{"unix_socket_directories": "'" + c.Dir + "'"}
+	for k, v := range settings {
+		conf[k] = v
+	}
+	c.appendConf(t, conf)
+	c.start(t)
+	if c.Query(t, "SELECT pg_is_in_recovery()::text") != "true" {
+		t.Fatalf("the standby is not in recovery:\n%s", c.Log())
+	}
+	return c
+}
+
 // RequirePassword makes role log in with its password over TCP, where
 // everyone else is trusted.
 func (c *Cluster) RequirePassword(t testing.TB, role string) {
