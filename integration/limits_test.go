@@ -5,6 +5,8 @@ package integration
 import (
 	"bufio"
 	"fmt"
+	"io"
+	"log"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -224,7 +226,7 @@ func (b *background) wait(t *testing.T) (string, int) {
 }
 
 // uploadGate proxies S3 requests to a server and holds back those that
-// store a backup's tar archives until it is opened. Requests keep the
+// upload a backup's tar archives until it is opened. Requests keep the
 // Host they were signed for.
 type uploadGate struct {
 	Endpoint string
@@ -239,9 +241,13 @@ func startUploadGate(t *testing.T, target string) *uploadGate {
 		t.Fatal(err)
 	}
 	g := &uploadGate{open: make(chan struct{})}
-	proxy := &httputil.ReverseProxy{Director: func(r *http.Request) { r.URL.Scheme, r.URL.Host = u.Scheme, u.Host }}
+	proxy := &httputil.ReverseProxy{Director: func(r *http.Request) { r.URL.Scheme, r.URL.Host = u.Scheme, u.Host },
+		// Uploads cancelled by an interrupted run are expected.
+		ErrorLog: log.New(io.Discard, "", 0)}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if strings.Contains(r.URL.Path, "/base/") && strings.Contains(r.URL.Path, ".tar") {
+		// Uploads only: aborting a multipart upload goes through.
+		if (r.Method == http.MethodPut || r.Method == http.MethodPost) &&
+			strings.Contains(r.URL.Path, "/base/") && strings.Contains(r.URL.Path, ".tar") {
 			select {
 			case <-g.open:
 			case <-r.Context().Done():

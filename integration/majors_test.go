@@ -5,6 +5,7 @@ package integration
 import (
 	"fmt"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -40,6 +41,9 @@ func TestPostgresMajors(t *testing.T) {
 			if want := fmt.Sprintf("PostgreSQL Version     : %d", major); !strings.Contains(show, want) {
 				t.Errorf("barman-cloud-backup-show lacks %q:\n%s", want, show)
 			}
+			if major < 15 {
+				interruptDuringCopy(t, w, m)
+			}
 			w.change(t, 1)
 			restored := w.restoreWithBarman(t, id)
 			w.checkRestored(t, restored)
@@ -63,4 +67,21 @@ func backupFrom(major int, role string) string {
 		role = "master"
 	}
 	return "BACKUP FROM: " + role + `\n`
+}
+
+// interruptDuringCopy stops a backup with SIGTERM while its copy is held
+// (uploads gated): backup mode must be ended by the call of the server's
+// major (pg_stop_backup(false, false) before 15), which the server accepts.
+func interruptDuringCopy(t *testing.T, w *world, m *MinIO) {
+	t.Helper()
+	gate := startUploadGate(t, m.Endpoint)
+	waitNextSecond()
+	b := startBackground(t, w.env, binary, "-vv", "-J", "1", "--immediate-checkpoint", "--endpoint-url", gate.Endpoint,
+		"-h", "127.0.0.1", "-p", fmt.Sprint(w.src.Port), "-U", "postgres", w.dest, w.server)
+	backupSessionIdle(t, w.src, b, 0.5)
+	b.cmd.Process.Signal(syscall.SIGTERM)
+	log, code := b.wait(t)
+	if code != 1 || !strings.Contains(log, "Backup mode ended without waiting for the WAL archive") {
+		t.Errorf("interrupted backup exited %d:\n%s", code, log)
+	}
 }

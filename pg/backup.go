@@ -161,6 +161,8 @@ func (l *LiveBackup) Abort(ctx context.Context) {
 	if err := l.Conn.AbortBackup(ctx); err != nil {
 		// Closing the session aborts the backup anyway.
 		zerolog.Ctx(ctx).Debug().Msgf("ending backup mode: %v", err)
+	} else {
+		zerolog.Ctx(ctx).Debug().Msg("Backup mode ended without waiting for the WAL archive")
 	}
 	l.started = false
 }
