@@ -56,9 +56,9 @@ func TestSessionLimits(t *testing.T) {
 			"-h", "127.0.0.1", "-p", fmt.Sprint(w.src.Port), "-U", "postgres", w.dest, w.server)
 		idle := backupSessionIdle(t, w.src, b, 2)
 		gate.Open()
-		log, code := b.wait(t)
+		stderr, code := b.wait(t)
 		if code != 0 {
-			t.Fatalf("backup exited %d:\n%s", code, log)
+			t.Fatalf("backup exited %d:\n%s", code, stderr)
 		}
 		t.Logf("the backup's session was idle for %.1fs during the copy", idle)
 		// Only pg_backup_start without --immediate-checkpoint asks for
@@ -72,8 +72,8 @@ func TestSessionLimits(t *testing.T) {
 			"Session limits reset to statement_timeout=1s, lock_timeout=1s",
 			"Restore point 'barman_",
 		} {
-			if !strings.Contains(log, want) {
-				t.Errorf("the log lacks %q:\n%s", want, log)
+			if !strings.Contains(stderr, want) {
+				t.Errorf("the log lacks %q:\n%s", want, stderr)
 			}
 		}
 		ids := w.ids(t)
@@ -128,8 +128,8 @@ func backupSessionIdle(t *testing.T, c *Cluster, b *background, secs float64) fl
 			t.Fatalf("the copy ended before the backup's session was idle for %.0fs:\n%s", secs, b.log())
 		}
 		if b.exited() {
-			log, code := b.wait(t)
-			t.Fatalf("backup exited %d before its session was idle for %.0fs:\n%s", code, secs, log)
+			stderr, code := b.wait(t)
+			t.Fatalf("backup exited %d before its session was idle for %.0fs:\n%s", code, secs, stderr)
 		}
 		state := c.Query(t, `SELECT coalesce((SELECT state || ' ' || extract(epoch FROM now() - state_change)::text
 			FROM pg_stat_activity WHERE application_name = 'barman_cloud_backup'), 'gone')`)

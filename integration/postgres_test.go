@@ -180,9 +180,10 @@ func (c *Cluster) start(t testing.TB) {
 }
 
 // StartStandby makes a streaming standby of primary with PostgreSQL 15's
-// pg_basebackup, each tablespace of primary's moved from its location to
-// a new directory, and starts it with the given extra settings (the rest
-// are primary's, archive_command included).
+// pg_basebackup (which streams from 15 and older only), each tablespace
+// of primary's moved from its location to a new directory, and starts it
+// with the given extra settings (the rest are primary's, archive_command
+// included).
 func StartStandby(t testing.TB, primary *Cluster, tablespaces []string, settings map[string]string, env []string) *Cluster {
 	t.Helper()
 	c := &Cluster{Dir: postgresDir(t, "bcb-standby-"), Bin: primary.Bin, env: env}
