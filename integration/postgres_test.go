@@ -23,22 +23,67 @@ type Cluster struct {
 	Dir  string // holds data/, the log and the socket
 	Data string
 	Port int
-	env  []string
+	// Bin holds the server's programs (initdb, pg_ctl, postgres).
+	Bin string
+	env []string
 }
 
-func pgBin(name string) string {
-	dir := os.Getenv("PG_BINDIR")
-	if dir == "" {
-		dir = "/usr/lib/postgresql/15/bin"
+// defaultPGBin is where PostgreSQL 15's programs are: Debian's, unless
+// PG_BINDIR says otherwise.
+func defaultPGBin() string {
+	if dir := os.Getenv("PG_BINDIR"); dir != "" {
+		return dir
 	}
-	return filepath.Join(dir, name)
+	return "/usr/lib/postgresql/15/bin"
 }
 
-// asPostgres runs a PostgreSQL program as the postgres user.
-func asPostgres(t testing.TB, env []string, name string, args ...string) string {
+// pgBin is the path of one of PostgreSQL 15's programs; its client
+// programs (psql, pgbench, pg_basebackup) talk to every major.
+func pgBin(name string) string {
+	return filepath.Join(defaultPGBin(), name)
+}
+
+// PGMajors are the PostgreSQL majors the tests back up and restore: 15
+// is Debian's, the others are the server programs setup.sh installs
+// from npm into the cache.
+var PGMajors = []int{13, 14, 15, 16, 17, 18}
+
+// PGBin returns the directory of major's server programs. Those setup.sh
+// installed live under root's home, which the postgres user cannot enter,
+// so they are hard-linked (copied, across file systems) into a directory
+// of their own, removed when the test ends: after every cluster the test
+// started from it, since cleanups run last-registered first.
+func PGBin(t testing.TB, major int) string {
+	t.Helper()
+	if major == 15 {
+		return defaultPGBin()
+	}
+	home, _ := os.UserHomeDir()
+	cache := os.Getenv("BCB_TOOLS")
+	if cache == "" {
+		cache = filepath.Join(home, ".cache", "bcb-tools")
+	}
+	src := filepath.Join(cache, "pg", strconv.Itoa(major))
+	if _, err := os.Stat(filepath.Join(src, "bin", "postgres")); err != nil {
+		t.Fatalf("no PostgreSQL %d: run integration/setup.sh to install it (%v)", major, err)
+	}
+	dir := filepath.Join(postgresDir(t, fmt.Sprintf("bcb-pg%d-", major)), "pg")
+	if out, err := exec.Command("cp", "-al", src, dir).CombinedOutput(); err != nil {
+		os.RemoveAll(dir)
+		if out, err := exec.Command("cp", "-a", src, dir).CombinedOutput(); err != nil {
+			t.Fatalf("copy PostgreSQL %d: %v\n%s", major, err, out)
+		}
+	} else if len(out) > 0 {
+		t.Logf("cp -al: %s", out)
+	}
+	return filepath.Join(dir, "bin")
+}
+
+// asPostgres runs a PostgreSQL program, a path, as the postgres user.
+func asPostgres(t testing.TB, env []string, program string, args ...string) string {
 	t.Helper()
 	full := append([]string{"-u", "postgres", "--", "env"}, env...)
-	full = append(full, append([]string{pgBin(name)}, args...)...)
+	full = append(full, append([]string{program}, args...)...)
 	return mustRun(t, nil, "runuser", full...)
 }
 
@@ -72,13 +117,26 @@ func chownPostgres(t testing.TB, path string) {
 	})
 }
 
-// StartPostgres initialises and starts a cluster with the given extra
-// settings; env reaches the server and so its archive_command.
+// StartPostgres initialises and starts a PostgreSQL 15 cluster with the
+// given extra settings; env reaches the server and so its
+// archive_command.
 func StartPostgres(t testing.TB, settings map[string]string, env []string) *Cluster {
 	t.Helper()
-	c := &Cluster{Dir: postgresDir(t, "bcb-pg-"), env: env}
+	return StartPostgresBin(t, defaultPGBin(), settings, env)
+}
+
+// StartPostgresMajor is StartPostgres for a cluster of another major.
+func StartPostgresMajor(t testing.TB, major int, settings map[string]string, env []string) *Cluster {
+	t.Helper()
+	return StartPostgresBin(t, PGBin(t, major), settings, env)
+}
+
+// StartPostgresBin is StartPostgres with the server programs in bin.
+func StartPostgresBin(t testing.TB, bin string, settings map[string]string, env []string) *Cluster {
+	t.Helper()
+	c := &Cluster{Dir: postgresDir(t, "bcb-pg-"), Bin: bin, env: env}
 	c.Data = filepath.Join(c.Dir, "data")
-	asPostgres(t, nil, "initdb", "-D", c.Data, "-A", "trust", "-U", "postgres", "-N", "-E", "UTF8")
+	asPostgres(t, nil, c.program("initdb"), "-D", c.Data, "-A", "trust", "-U", "postgres", "-N", "-E", "UTF8")
 	conf := map[string]string{
 		"listen_addresses": "'127.0.0.1'", "wal_level": "replica", "fsync": "off",
 		"unix_socket_directories": "'" + c.Dir + "'", "max_wal_size": "'256MB'",
@@ -89,6 +147,14 @@ func StartPostgres(t testing.TB, settings map[string]string, env []string) *Clus
 	c.appendConf(t, conf)
 	c.start(t)
 	return c
+}
+
+// program is the path of one of the cluster's server programs.
+func (c *Cluster) program(name string) string {
+	if c.Bin == "" {
+		return pgBin(name)
+	}
+	return filepath.Join(c.Bin, name)
 }
 
 func (c *Cluster) appendConf(t testing.TB, conf map[string]string) {
@@ -106,11 +172,38 @@ func (c *Cluster) appendConf(t testing.TB, conf map[string]string) {
 func (c *Cluster) start(t testing.TB) {
 	t.Helper()
 	c.Port = freePort(t)
-	asPostgres(t, c.env, "pg_ctl", "-D", c.Data, "-l", filepath.Join(c.Dir, "server.log"), "-w", "-t", "120",
+	asPostgres(t, c.env, c.program("pg_ctl"), "-D", c.Data, "-l", filepath.Join(c.Dir, "server.log"), "-w", "-t", "120",
 		"-o", fmt.Sprintf("-p %d -k %s", c.Port, c.Dir), "start")
 	t.Cleanup(func() {
-		exec.Command("runuser", "-u", "postgres", "--", pgBin("pg_ctl"), "-D", c.Data, "-m", "immediate", "-w", "stop").Run()
+		exec.Command("runuser", "-u", "postgres", "--", c.program("pg_ctl"), "-D", c.Data, "-m", "immediate", "-w", "stop").Run()
 	})
+}
+
+// StartStandby makes a streaming standby of primary with PostgreSQL 15's
+// pg_basebackup (which streams from 15 and older only), each tablespace
+// of primary's moved from its location to a new directory, and starts it
+// with the given extra settings (the rest are primary's, archive_command
+// included).
+func StartStandby(t testing.TB, primary *Cluster, tablespaces []string, settings map[string]string, env []string) *Cluster {
+	t.Helper()
+	c := &Cluster{Dir: postgresDir(t, "bcb-standby-"), Bin: primary.Bin, env: env}
+	c.Data = filepath.Join(c.Dir, "data")
+	args := []string{"-h", "127.0.0.1", "-p", strconv.Itoa(primary.Port), "-U", "postgres", "-D", c.Data,
+		"-R", "-X", "stream", "-c", "fast"}
+	for _, tbs := range tablespaces {
+		args = append(args, "-T", tbs+"="+postgresDir(t, "bcb-standby-tbs-"))
+	}
+	asPostgres(t, nil, pgBin("pg_basebackup"), args...)
+	conf := map[string]string{"unix_socket_directories": "'" + c.Dir + "'"}
+	for k, v := range settings {
+		conf[k] = v
+	}
+	c.appendConf(t, conf)
+	c.start(t)
+	if c.Query(t, "SELECT pg_is_in_recovery()::text") != "true" {
+		t.Fatalf("the standby is not in recovery:\n%s", c.Log())
+	}
+	return c
 }
 
 // RequirePassword makes role log in with its password over TCP, where
@@ -190,11 +283,18 @@ func (c *Cluster) Archive(t testing.TB) {
 	}
 }
 
-// StartRestored starts a cluster from a restored data directory, replaying
-// WAL with restoreCommand until the archive ends, then promoting.
+// StartRestored starts a PostgreSQL 15 cluster from a restored data
+// directory, replaying WAL with restoreCommand until the archive ends,
+// then promoting.
 func StartRestored(t testing.TB, dir string, restoreCommand string, env []string) *Cluster {
 	t.Helper()
-	c := &Cluster{Dir: dir, Data: filepath.Join(dir, "data"), env: env}
+	return StartRestoredBin(t, defaultPGBin(), dir, restoreCommand, env)
+}
+
+// StartRestoredBin is StartRestored with the server programs in bin.
+func StartRestoredBin(t testing.TB, bin, dir string, restoreCommand string, env []string) *Cluster {
+	t.Helper()
+	c := &Cluster{Dir: dir, Data: filepath.Join(dir, "data"), Bin: bin, env: env}
 	c.appendConf(t, map[string]string{
 		"restore_command":         "'" + strings.ReplaceAll(restoreCommand, "'", "''") + "'",
 		"archive_mode":            "off",

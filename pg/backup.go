@@ -110,10 +110,11 @@ func (l *LiveBackup) Begin(ctx context.Context, info *BackupInfo) (*Layout, erro
 	return layout, nil
 }
 
-// End stops the backup, records its end in info, switches WAL and creates
-// the restore point Barman creates, and returns the backup_label content.
+// End stops the backup, records its end in info, creates the restore
+// point Barman creates, and returns the backup_label content.
 func (l *LiveBackup) End(ctx context.Context, info *BackupInfo) ([]byte, error) {
-	zerolog.Ctx(ctx).Info().Msgf("Stopping backup '%s'", info.ID)
+	log := zerolog.Ctx(ctx)
+	log.Info().Msgf("Stopping backup '%s'", info.ID)
 	stop, err := l.Conn.StopBackup(ctx)
 	if err != nil {
 		return nil, err
@@ -128,16 +129,22 @@ func (l *LiveBackup) End(ctx context.Context, info *BackupInfo) ([]byte, error) 
 	info.EndXLOG = stop.LSN
 	wal, off := WALFileName(lsn, stop.Timeline, *info.XLOGSegmentSize)
 	info.EndWAL, info.EndOffset = wal, Int64(off)
+	// The backup is complete from here on: as in Barman, what follows
+	// cannot fail it. No WAL switch either: on a primary pg_backup_stop has
+	// switched already, and a standby can neither switch WAL nor write a
+	// restore point (its WAL is the primary's).
 	standby, err := l.Conn.InRecovery(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("check recovery state: %w", err)
-	}
-	if !standby {
-		if err := l.Conn.SwitchWAL(ctx); err != nil {
-			return nil, fmt.Errorf("switch WAL: %w", err)
-		}
-		if err := l.Conn.CreateRestorePoint(ctx, "barman_"+info.ID); err != nil {
-			return nil, fmt.Errorf("create restore point: %w", err)
+	switch {
+	case err != nil:
+		log.Warn().Msgf("no restore point: cannot tell whether the server is a standby: %v", err)
+	case standby:
+		log.Info().Msg("Backup taken from a standby: no restore point, which only a primary can write")
+	default:
+		name := "barman_" + info.ID
+		if err := l.Conn.CreateRestorePoint(ctx, name); err != nil {
+			log.Warn().Msgf("creating restore point '%s': %v", name, err)
+		} else {
+			log.Info().Msgf("Restore point '%s' successfully created", name)
 		}
 	}
 	return []byte(stop.Label), nil
@@ -154,6 +161,8 @@ func (l *LiveBackup) Abort(ctx context.Context) {
 	if err := l.Conn.AbortBackup(ctx); err != nil {
 		// Closing the session aborts the backup anyway.
 		zerolog.Ctx(ctx).Debug().Msgf("ending backup mode: %v", err)
+	} else {
+		zerolog.Ctx(ctx).Debug().Msg("Backup mode ended without waiting for the WAL archive")
 	}
 	l.started = false
 }

@@ -257,9 +257,103 @@ func parseNow(s string, offset int) (time.Time, error) {
 	return time.ParseInLocation("2006-01-02 15:04:05.000000", s, time.FixedZone("", offset))
 }
 
+// sessionLimit is a server setting that can end the backup's session, or
+// a statement on it, before the backup is over. The non-exclusive backup
+// API ties the backup to this one session: lose it and the backup is lost.
+type sessionLimit struct {
+	name string
+	// since is the first server_version_num that has the setting.
+	since int
+	// throughStop keeps the limit off until pg_backup_stop has returned.
+	throughStop bool
+}
+
+// sessionLimits are turned off (0) on the backup's session before
+// pg_backup_start and reset afterwards, so each gets back the value the
+// session had: from postgresql.conf, ALTER SYSTEM, ALTER ROLE or
+// DATABASE ... SET, or the conninfo's options (RESET returns to the value
+// the session started with, and this session never SETs them otherwise).
+//
+// Barman 3.5+ turns off idle_session_timeout only, and resets it just
+// before pg_backup_stop: while the files are copied the session sits idle,
+// which is all that setting (and idle_in_transaction_session_timeout, in
+// case a transaction is ever open) watches. statement_timeout must stay
+// off through the stop, though: pg_backup_start waits for a checkpoint,
+// spread over minutes without --immediate-checkpoint, and pg_backup_stop
+// waits until the last WAL segment of the backup is archived, which takes
+// as long as the archive_command does; a statement_timeout shorter than
+// either would cancel the backup at its very end. lock_timeout goes with
+// it: the backup functions take no heavyweight lock today, but a timeout
+// on one would fail the backup just the same.
+var sessionLimits = []sessionLimit{
+	{name: "statement_timeout", throughStop: true},
+	{name: "lock_timeout", throughStop: true},
+	{name: "idle_in_transaction_session_timeout", since: 90600},
+	{name: "idle_session_timeout", since: 140000},
+}
+
+// limitNames lists the session limits a server of version has that are
+// reset before the stop (throughStop false) or after it (true).
+func limitNames(version int, throughStop bool) []string {
+	var names []string
+	for _, l := range sessionLimits {
+		if version >= l.since && l.throughStop == throughStop {
+			names = append(names, l.name)
+		}
+	}
+	return names
+}
+
+// suspendLimits turns every session limit off until resetLimits.
+func (c *Conn) suspendLimits(ctx context.Context) error {
+	names := append(limitNames(c.Version, false), limitNames(c.Version, true)...)
+	was, err := c.limits(ctx, names)
+	if err != nil {
+		return err
+	}
+	_, err = c.conn.Exec(ctx, "SELECT set_config(name, '0', false) FROM unnest($1::text[]) AS name", names)
+	if err != nil {
+		return fmt.Errorf("turn off session limits: %w", err)
+	}
+	zerolog.Ctx(ctx).Debug().Msgf("Session limits off until the backup stops (they were %s)", was)
+	return nil
+}
+
+// limits reads the session's values of names, as name=value pairs.
+func (c *Conn) limits(ctx context.Context, names []string) (string, error) {
+	var s string
+	err := c.conn.QueryRow(ctx, `SELECT string_agg(name || '=' || current_setting(name), ', ' ORDER BY i)
+		FROM unnest($1::text[]) WITH ORDINALITY AS s(name, i)`, names).Scan(&s)
+	if err != nil {
+		return "", fmt.Errorf("read session limits: %w", err)
+	}
+	return s, nil
+}
+
+// resetLimits gives the session back its own value of the limits reset
+// before the stop or after it, and logs what they are now.
+func (c *Conn) resetLimits(ctx context.Context, throughStop bool) error {
+	names := limitNames(c.Version, throughStop)
+	for _, name := range names {
+		// name is one of sessionLimits' constants, never input.
+		if _, err := c.conn.Exec(ctx, "RESET "+name); err != nil {
+			return fmt.Errorf("reset %s: %w", name, err)
+		}
+	}
+	now, err := c.limits(ctx, names)
+	if err != nil {
+		return err
+	}
+	zerolog.Ctx(ctx).Debug().Msgf("Session limits reset to %s", now)
+	return nil
+}
+
 // StartBackup starts a non-exclusive backup; fast asks for an immediate
-// checkpoint.
+// checkpoint. The session's limits are off from here until StopBackup.
 func (c *Conn) StartBackup(ctx context.Context, label string, fast bool) (*Position, error) {
+	if err := c.suspendLimits(ctx); err != nil {
+		return nil, err
+	}
 	call := "pg_backup_start($1, $2)"
 	if c.Version < 150000 {
 		call = "pg_start_backup($1, $2, false)"
@@ -280,8 +374,12 @@ func (c *Conn) StartBackup(ctx context.Context, label string, fast bool) (*Posit
 }
 
 // StopBackup ends the backup, waiting (as Barman does) until PostgreSQL
-// has archived the WAL the backup needs.
+// has archived the WAL the backup needs, and gives the session back its
+// own limits: the idle ones before the stop, the others after it.
 func (c *Conn) StopBackup(ctx context.Context) (*Position, error) {
+	if err := c.resetLimits(ctx, false); err != nil {
+		return nil, err
+	}
 	call := "pg_backup_stop()"
 	if c.Version < 150000 {
 		call = "pg_stop_backup(false)"
@@ -298,6 +396,10 @@ func (c *Conn) StopBackup(ctx context.Context) (*Position, error) {
 	}
 	if p.Time, err = parseNow(now, off); err != nil {
 		return nil, err
+	}
+	// The backup is complete: a session that fails here changes nothing.
+	if err := c.resetLimits(ctx, true); err != nil {
+		zerolog.Ctx(ctx).Warn().Msgf("%v", err)
 	}
 	return &p, nil
 }
@@ -318,17 +420,6 @@ func (c *Conn) InRecovery(ctx context.Context) (bool, error) {
 	var r bool
 	err := c.conn.QueryRow(ctx, "SELECT pg_is_in_recovery()").Scan(&r)
 	return r, err
-}
-
-// SwitchWAL closes the current WAL segment so the one holding the backup
-// end gets archived.
-func (c *Conn) SwitchWAL(ctx context.Context) error {
-	fn := "pg_switch_wal()"
-	if c.Version < 100000 {
-		fn = "pg_switch_xlog()"
-	}
-	_, err := c.conn.Exec(ctx, "SELECT "+fn)
-	return err
 }
 
 // CreateRestorePoint creates a named restore point.
