@@ -29,7 +29,7 @@ import (
 // twice that long). Each is given back to the session after the backup:
 // the server's, the role's, or the conninfo's own value.
 func TestSessionLimits(t *testing.T) {
-	m := StartMinIO(t)
+	m := StartMinIO(t, "backups")
 	w := &world{store: minioBucket{m, "backups"}, env: m.Env(), cloud: []string{"--endpoint-url", m.Endpoint},
 		dest: "s3://backups/limits", prefix: "limits", server: "main"}
 	w.startSource(t, map[string]string{"checkpoint_timeout": "'30s'", "checkpoint_completion_target": "0.1",

@@ -17,7 +17,7 @@ import (
 // by default (Fingerprint reads every page, so each is verified). The
 // majors share one MinIO, each under its own server name.
 func TestPostgresMajors(t *testing.T) {
-	m := StartMinIO(t)
+	m := StartMinIO(t, "backups")
 	times := map[int]time.Duration{}
 	for _, major := range PGMajors {
 		t.Run(fmt.Sprintf("pg%d", major), func(t *testing.T) {
