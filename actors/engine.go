@@ -227,7 +227,8 @@ func Run(ctx context.Context, src Source, opts Options) (*Result, error) {
 	g.Go(func() error { return estimator(gctx, progress, estimate) })
 	g.Go(func() error { return walker(gctx, started, walked, entries) })
 	s := &sealer{codec: opts.Codec, maxSize: maxSize, blockSize: opts.BlockSize, prefix: prefix,
-		bufs: blockBufs, progress: progress, journal: opts.Journal}
+		bufs: blockBufs, progress: progress, journal: opts.Journal,
+		info: info, manifest: newBackupManifest(opts.Manifest != nil)}
 	g.Go(func() error { return s.run(gctx, entries, walked, copied, labels, blocks, ordered) })
 	g.Go(func() error { return compressorPool(gctx, opts.Codec, opts.Compressors, blocks) })
 	g.Go(func() error {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/pgbackup/barman-cloud-backup/pg"
 	"github.com/pgbackup/barman-cloud-backup/tarball"
 )
 
@@ -49,6 +50,9 @@ type sealer struct {
 	bufs      *buffers
 	progress  *Progress
 	journal   *Journal
+	// info is read for backup_manifest once backup_label arrives.
+	info     *pg.BackupInfo
+	manifest *backupManifest
 
 	blocks  chan<- *blockJob
 	ordered chan<- *blockJob
@@ -95,38 +99,57 @@ func (s *sealer) run(ctx context.Context, entries <-chan tarball.Entry, walked <
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+	if e, ok := s.manifest.entry(ctx, s.info); ok {
+		if _, err := s.write(ctx, e); err != nil {
+			return err
+		}
+	}
 	return s.cur.close()
 }
 
 // add writes one entry, reading a regular file to its end before it
 // returns, into the part of its archive that is open, or a new one.
 func (s *sealer) add(ctx context.Context, e tarball.Entry) error {
-	switch {
-	case s.cur == nil || s.cur.part.archive != e.Archive:
-		// The walker finishes an archive before the next begins.
-		if err := s.cur.close(); err != nil {
-			return err
-		}
-		s.cur = s.open(ctx, e.Archive)
-	case s.cur.stored() > s.maxSize:
-		if err := s.cur.close(); err != nil {
-			return err
-		}
-		s.cur = s.open(ctx, e.Archive)
+	if !s.manifest.admit(e) {
+		return nil
 	}
 	regular := e.Header.Typeflag == tar.TypeReg
 	if regular {
 		zerolog.Ctx(ctx).Debug().Msgf("Uploading %s", e.Header.Name)
 	}
-	skipped, err := tarball.Write(s.cur.tw, e)
+	skipped, err := s.write(ctx, e)
 	if err != nil {
-		return fmt.Errorf("archive %s: %w", s.cur.part.key, err)
+		return err
 	}
 	if !skipped && regular {
+		s.manifest.stored(e)
 		s.progress.Read.Add(e.Header.Size)
 		s.journal.record(Event{Kind: EventFileRead, Archive: e.Archive, Name: e.Header.Name, Size: e.Header.Size})
 	}
 	return nil
+}
+
+// write stores e in the part of its archive that is open, or a new one,
+// feeding a regular file's content to the manifest's checksum.
+func (s *sealer) write(ctx context.Context, e tarball.Entry) (skipped bool, err error) {
+	switch {
+	case s.cur == nil || s.cur.part.archive != e.Archive:
+		// The walker finishes an archive before the next begins.
+		if err := s.cur.close(); err != nil {
+			return false, err
+		}
+		s.cur = s.open(ctx, e.Archive)
+	case s.cur.stored() > s.maxSize:
+		if err := s.cur.close(); err != nil {
+			return false, err
+		}
+		s.cur = s.open(ctx, e.Archive)
+	}
+	skipped, err = tarball.WriteSum(s.cur.tw, e, s.manifest.sum())
+	if err != nil {
+		return false, fmt.Errorf("archive %s: %w", s.cur.part.key, err)
+	}
+	return skipped, nil
 }
 
 func (s *sealer) open(ctx context.Context, archive string) *partWriter {

@@ -84,6 +84,12 @@ func (b *BarmanBackup) Begin(ctx context.Context, info *BackupInfo) (*Layout, er
 			Location: filepath.Join(b.Dir, strconv.FormatUint(uint64(t.OID), 10))})
 	}
 	info.Status = StatusStarted
+	// What the backup_manifest needs of Barman's record: its WAL range,
+	// version and system identifier.
+	if f, err := ReadInfo(b.Raw); err == nil {
+		info.BeginXLOG, info.EndXLOG, info.SystemID = f.BeginXLOG, f.EndXLOG, f.SystemID
+		info.Version, info.Timeline = Int64(f.Version), Int64(f.Timeline)
+	}
 	return l, nil
 }
 

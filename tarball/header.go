@@ -96,6 +96,13 @@ func Header(path, name string, fi fs.FileInfo) (*tar.Header, error) {
 // vanished before it could be opened is skipped: skipped is true and
 // nothing was written.
 func Write(tw *tar.Writer, e Entry) (skipped bool, err error) {
+	return WriteSum(tw, e, nil)
+}
+
+// WriteSum is Write that also feeds sum, when not nil, every byte of the
+// member's content as stored, padding included, as it streams through:
+// the file is read once.
+func WriteSum(tw *tar.Writer, e Entry, sum io.Writer) (skipped bool, err error) {
 	var src io.Reader
 	if e.Header.Typeflag == tar.TypeReg {
 		if e.Path == "" {
@@ -118,12 +125,18 @@ func Write(tw *tar.Writer, e Entry) (skipped bool, err error) {
 	if src == nil || e.Header.Size == 0 {
 		return false, nil
 	}
-	n, err := io.Copy(tw, io.LimitReader(src, e.Header.Size))
+	src = io.LimitReader(src, e.Header.Size)
+	var dst io.Writer = tw
+	if sum != nil {
+		src = io.TeeReader(src, sum)
+		dst = io.MultiWriter(tw, sum)
+	}
+	n, err := io.Copy(tw, src)
 	if err != nil {
 		return false, fmt.Errorf("read %s: %w", e.Path, err)
 	}
 	if n < e.Header.Size {
-		if err := writeZeros(tw, e.Header.Size-n); err != nil {
+		if err := writeZeros(dst, e.Header.Size-n); err != nil {
 			return false, err
 		}
 	}

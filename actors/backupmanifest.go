@@ -1,0 +1,134 @@
+package actors
+
+import (
+	"archive/tar"
+	"context"
+	"errors"
+	"fmt"
+	"hash"
+	"strconv"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/pgbackup/barman-cloud-backup/manifest"
+	"github.com/pgbackup/barman-cloud-backup/pg"
+	"github.com/pgbackup/barman-cloud-backup/tarball"
+)
+
+// backupManifest is the sealer's record of what it stored, for the
+// backup_manifest it adds as the last member of the data archive, where
+// pg_basebackup puts it: every regular file with its size and the CRC-32C
+// of its bytes as stored (a file padded or cut by the shrink/grow rule is
+// summed as the archive holds it), computed while the file streams into
+// its archive, so nothing is read twice.
+type backupManifest struct {
+	files *manifest.Builder
+	crc   hash.Hash32
+	// keepSource: the backup is one Barman took (hook mode), whose data/
+	// may already hold the backup_manifest pg_basebackup wrote for it.
+	keepSource bool
+	// fromSource is set once that manifest was stored: it describes the
+	// backup, so none of ours is added.
+	fromSource bool
+	// owner is PGDATA's root entry, whose owner the manifest gets.
+	owner *tar.Header
+}
+
+func newBackupManifest(keepSource bool) *backupManifest {
+	return &backupManifest{files: manifest.NewBuilder(), crc: manifest.NewCRC(), keepSource: keepSource}
+}
+
+// isRootManifest tells whether e is a backup_manifest at PGDATA's root.
+func isRootManifest(e tarball.Entry) bool {
+	return e.Archive == "data" && (e.Header.Name == "./"+manifest.Name || e.Header.Name == manifest.Name)
+}
+
+// admit decides whether the sealer stores e. A live server's PGDATA may
+// hold the backup_manifest of the base backup it was made from, which is
+// not this backup's: it is left out, as pg_basebackup leaves it out
+// (basebackup.c, excludeFiles). In hook mode Barman's is kept, and then it
+// is the backup's manifest.
+func (m *backupManifest) admit(e tarball.Entry) bool {
+	if e.Archive == "data" && e.Header.Name == "./" && m.owner == nil {
+		m.owner = e.Header
+	}
+	if !isRootManifest(e) || e.Header.Typeflag != tar.TypeReg {
+		return true
+	}
+	if m.keepSource {
+		m.fromSource = true
+		return true
+	}
+	return false
+}
+
+// sum is where the sealer feeds a regular file's content as it stores it.
+func (m *backupManifest) sum() hash.Hash32 {
+	m.crc.Reset()
+	return m.crc
+}
+
+// stored records a regular file the sealer stored, summed by sum.
+func (m *backupManifest) stored(e tarball.Entry) {
+	if isRootManifest(e) {
+		return
+	}
+	m.files.Add(manifest.Path(e.Archive, e.Header.Name), e.Header.Size, e.Header.ModTime, m.crc.Sum32())
+}
+
+// entry is the manifest as the data archive's last member, or false when
+// the backup needs none of ours. info must hold the backup's end: the
+// sealer asks only once the controller has handed over backup_label (or
+// closed labels), which it does after the stop.
+func (m *backupManifest) entry(ctx context.Context, info *pg.BackupInfo) (tarball.Entry, bool) {
+	log := zerolog.Ctx(ctx)
+	if m.fromSource {
+		log.Info().Msg("Keeping the backup_manifest Barman's backup holds")
+		return tarball.Entry{}, false
+	}
+	ranges, version, sysid, err := manifestHeader(info)
+	if err != nil {
+		// Without its WAL range a manifest would mislead pg_verifybackup.
+		log.Warn().Msgf("No backup_manifest is written: %v", err)
+		return tarball.Entry{}, false
+	}
+	body := m.files.Bytes(version, sysid, ranges)
+	hdr := &tar.Header{Typeflag: tar.TypeReg, Name: manifest.Name, Size: int64(len(body)), Mode: 0o600,
+		ModTime: time.Now().Truncate(time.Second), Format: tar.FormatPAX}
+	if m.owner != nil {
+		hdr.Uid, hdr.Gid, hdr.Uname, hdr.Gname = m.owner.Uid, m.owner.Gid, m.owner.Uname, m.owner.Gname
+	}
+	log.Info().Msgf("Uploading 'backup_manifest' (%d files, %s) to 'data'", m.files.Len(), prettySize(int64(len(body))))
+	return tarball.Entry{Archive: "data", Header: hdr, Body: body}, true
+}
+
+// manifestHeader reads what the manifest says besides the files from
+// backup.info's fields: the WAL range from the start to the stop on the
+// backup's timeline (a backup cannot change timelines: pg_backup_stop
+// fails on a standby promoted meanwhile), and for PostgreSQL 17 and later
+// version 2 with the system identifier.
+func manifestHeader(info *pg.BackupInfo) ([]manifest.WALRange, int, uint64, error) {
+	if info.Timeline == nil || info.BeginXLOG == "" || info.EndXLOG == "" {
+		return nil, 0, 0, errors.New("the backup's WAL range is unknown")
+	}
+	start, err := manifest.ParseLSN(info.BeginXLOG)
+	if err != nil {
+		return nil, 0, 0, err
+	}
+	end, err := manifest.ParseLSN(info.EndXLOG)
+	if err != nil {
+		return nil, 0, 0, err
+	}
+	version := 1
+	var sysid uint64
+	if info.Version != nil {
+		version = manifest.Version(*info.Version)
+	}
+	if version >= 2 {
+		if sysid, err = strconv.ParseUint(info.SystemID, 10, 64); err != nil {
+			return nil, 0, 0, fmt.Errorf("system identifier %q: %w", info.SystemID, err)
+		}
+	}
+	return []manifest.WALRange{{Timeline: uint32(*info.Timeline), Start: start, End: end}}, version, sysid, nil
+}

@@ -1,0 +1,220 @@
+package actors
+
+import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"context"
+	"hash/crc32"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/pgbackup/barman-cloud-backup/manifest"
+	"github.com/pgbackup/barman-cloud-backup/pg"
+	"github.com/pgbackup/barman-cloud-backup/tarball"
+	"github.com/pgbackup/barman-cloud-backup/uploaders"
+)
+
+// walSource is dirSource with the WAL range and identity a live server
+// reports.
+type walSource struct {
+	*dirSource
+	version int64
+}
+
+func (w *walSource) Begin(ctx context.Context, info *pg.BackupInfo) (*pg.Layout, error) {
+	l, err := w.dirSource.Begin(ctx, info)
+	info.BeginXLOG, info.Timeline = "0/2C000028", pg.Int64(3)
+	info.Version, info.SystemID = pg.Int64(w.version), "7711737989575920341"
+	return l, err
+}
+
+func (w *walSource) End(ctx context.Context, info *pg.BackupInfo) ([]byte, error) {
+	info.EndXLOG = "0/2D000138"
+	return w.dirSource.End(ctx, info)
+}
+
+// member is one regular tar member read back.
+type member struct {
+	archive, name string
+	body          []byte
+}
+
+// members reads every regular member of every part, in stream order.
+func members(t *testing.T, root string, keys []string) []member {
+	t.Helper()
+	var out []member
+	for _, k := range keys {
+		base := filepath.Base(k)
+		if !strings.Contains(base, ".tar") {
+			continue
+		}
+		archive, _, _ := strings.Cut(strings.Split(base, ".")[0], "_")
+		raw, err := os.ReadFile(filepath.Join(root, k))
+		if err != nil {
+			t.Fatal(err)
+		}
+		zr, err := gzip.NewReader(bytes.NewReader(raw))
+		if err != nil {
+			t.Fatal(err)
+		}
+		tr := tar.NewReader(zr)
+		for {
+			h, err := tr.Next()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				t.Fatalf("%s: %v", k, err)
+			}
+			if h.Typeflag == tar.TypeReg {
+				b, _ := io.ReadAll(tr)
+				out = append(out, member{archive, h.Name, b})
+			}
+		}
+	}
+	return out
+}
+
+func backupKeys(t *testing.T, root string) []string {
+	store, _ := uploaders.NewFileStore(root)
+	keys, _ := store.List(context.Background(), "")
+	return keys
+}
+
+// checkManifest asserts the manifest is the data archive's last member and
+// lists every other regular member, by PostgreSQL's path, with its size
+// and the CRC-32C of its bytes as stored.
+func checkManifest(t *testing.T, ms []member) *manifest.Manifest {
+	t.Helper()
+	var last member
+	stored := map[string][]byte{}
+	for _, m := range ms {
+		if m.archive == "data" {
+			last = m
+		}
+		if m.name != manifest.Name {
+			stored[manifest.Path(m.archive, m.name)] = m.body
+		}
+	}
+	if last.name != manifest.Name {
+		t.Fatalf("the data archive's last member is %s, want backup_manifest", last.name)
+	}
+	man, err := manifest.Parse(last.body)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, last.body)
+	}
+	table := crc32.MakeTable(crc32.Castagnoli)
+	for _, f := range man.Files {
+		b, ok := stored[f.Path]
+		switch {
+		case !ok:
+			t.Errorf("%s is in the manifest, in no archive", f.Path)
+		case int64(len(b)) != f.Size || f.Checksum != manifest.CRCHex(crc32.Checksum(b, table)) || f.Algorithm != "CRC32C":
+			t.Errorf("%s: manifest %+v, stored %d bytes", f.Path, f, len(b))
+		}
+		delete(stored, f.Path)
+	}
+	for p := range stored {
+		t.Errorf("%s is stored but not in the manifest", p)
+	}
+	return man
+}
+
+func TestManifestListsWhatIsStored(t *testing.T) {
+	for _, c := range []struct {
+		name    string
+		version int64
+		maxSize int64
+	}{{"pg15", 150004, 100 << 30}, {"pg17-split", 170002, 1 << 20}} {
+		t.Run(c.name, func(t *testing.T) {
+			src := &walSource{dirSource: fixture(t), version: c.version}
+			// A manifest left in PGDATA by the base backup the server was
+			// made from is not this backup's.
+			write(t, filepath.Join(src.pgdata, "backup_manifest"), 100, 42)
+			root, _, err := run(t, src, "gz", c.maxSize)
+			if err != nil {
+				t.Fatal(err)
+			}
+			keys := backupKeys(t, root)
+			ms := members(t, root, keys)
+			n := 0
+			for _, m := range ms {
+				if m.name == manifest.Name || m.name == "./"+manifest.Name {
+					n++
+				}
+			}
+			if n != 1 {
+				t.Errorf("%d backup_manifest members, want ours alone", n)
+			}
+			man := checkManifest(t, ms)
+			if want := []manifest.WALRange{{Timeline: 3, Start: 0x2C000028, End: 0x2D000138}}; len(man.WALRanges) != 1 || man.WALRanges[0] != want[0] {
+				t.Errorf("WAL ranges %+v", man.WALRanges)
+			}
+			if c.version >= 170000 != (man.Version == 2 && man.SystemID == 7711737989575920341) {
+				t.Errorf("version %d, system identifier %d", man.Version, man.SystemID)
+			}
+			paths := map[string]bool{}
+			for _, f := range man.Files {
+				paths[f.Path] = true
+			}
+			for _, p := range []string{"PG_VERSION", "global/pg_control", "base/5/16005", "backup_label",
+				"pg_tblspc/16384/PG_15_202209061/5/16500"} {
+				if !paths[p] {
+					t.Errorf("%s missing from the manifest", p)
+				}
+			}
+		})
+	}
+}
+
+func TestHookModeKeepsBarmansManifest(t *testing.T) {
+	dir := t.TempDir()
+	pgdata, tbs, _ := manyFiles(t)
+	os.Rename(pgdata, filepath.Join(dir, "data"))
+	os.Rename(tbs, filepath.Join(dir, "16384"))
+	info := "status=DONE\nversion=150004\ncompression=None\ntablespaces=[('tbs1', 16384, '/srv/tbs1')]\n" +
+		"begin_xlog=0/5000028\nend_xlog=0/5000100\ntimeline=1\nsystemid=42\n"
+	os.WriteFile(filepath.Join(dir, "backup.info"), []byte(info), 0o600)
+	runHook := func() []member {
+		barman, err := pg.LoadBarmanBackup(dir, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		root := t.TempDir()
+		store, _ := uploaders.NewFileStore(root)
+		codec, _ := tarball.CodecByName("gz", 0)
+		if _, err := Run(context.Background(), barman, Options{
+			Store: store, ServerName: "main", BackupID: "20261124T120000", Codec: codec,
+			MaxArchiveSize: 100 << 30, Jobs: 1, Manifest: []byte(info),
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return members(t, root, backupKeys(t, root))
+	}
+
+	// rsync-made: no manifest in data/, so the engine writes one.
+	man := checkManifest(t, runHook())
+	if man.Version != 1 || man.WALRanges[0] != (manifest.WALRange{Timeline: 1, Start: 0x5000028, End: 0x5000100}) {
+		t.Errorf("manifest from Barman's backup.info: %+v", man)
+	}
+
+	// pg_basebackup-made: its manifest is the backup's, kept as it is.
+	barmans := []byte("Barman's own manifest\n")
+	os.WriteFile(filepath.Join(dir, "data", "backup_manifest"), barmans, 0o600)
+	var found int
+	for _, m := range runHook() {
+		if m.archive == "data" && strings.TrimPrefix(m.name, "./") == manifest.Name {
+			found++
+			if !bytes.Equal(m.body, barmans) {
+				t.Errorf("Barman's manifest changed: %q", m.body)
+			}
+		}
+	}
+	if found != 1 {
+		t.Errorf("%d manifests, want Barman's alone", found)
+	}
+}

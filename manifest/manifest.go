@@ -1,0 +1,212 @@
+// Package manifest writes and reads PostgreSQL's backup_manifest: the
+// JSON file pg_basebackup puts at the root of every backup, listing each
+// file with its size, modification time and checksum, the WAL the backup
+// needs, and a SHA-256 of the manifest itself. PostgreSQL's own
+// pg_verifybackup checks a restored backup against it, and
+// barman-cloud-backup-verify checks the stored archives against it.
+//
+// The format is PostgreSQL's: src/backend/backup/backup_manifest.c writes
+// it, src/common/parse_manifest.c reads it.
+package manifest
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"hash"
+	"hash/crc32"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// Name is the manifest's file name at the root of a backup.
+const Name = "backup_manifest"
+
+// Castagnoli is CRC-32C, the checksum pg_basebackup writes by default
+// (its --manifest-checksums=CRC32C); Go computes it with the CPU's CRC32
+// instruction where there is one.
+var Castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// Version is the manifest version a server of version (server_version_num)
+// writes: PostgreSQL 17 added System-Identifier and numbered that 2;
+// PostgreSQL 13 to 16 write 1.
+func Version(serverVersion int64) int {
+	if serverVersion >= 170000 {
+		return 2
+	}
+	return 1
+}
+
+// WALRange is one entry of WAL-Ranges: the WAL of timeline Timeline from
+// Start to End (LSNs) that a restore of the backup must replay.
+type WALRange struct {
+	Timeline uint32
+	Start    uint64
+	End      uint64
+}
+
+// FormatLSN writes an LSN as PostgreSQL's "%X/%X" does.
+func FormatLSN(lsn uint64) string {
+	return fmt.Sprintf("%X/%X", uint32(lsn>>32), uint32(lsn))
+}
+
+// Path is the path a manifest records for the tar member name of archive
+// ("data", or a tablespace's OID): relative to the data directory, without
+// Barman's "./" prefix for files at the root, and under pg_tblspc/OID/ for
+// a tablespace, as pg_basebackup records tablespace files
+// (backup_manifest.c, AddFileToBackupManifest).
+func Path(archive, member string) string {
+	p := strings.TrimPrefix(member, "./")
+	if archive == "data" {
+		return p
+	}
+	return "pg_tblspc/" + archive + "/" + p
+}
+
+// Builder collects the files of a backup as they are stored and renders
+// the manifest once the backup's WAL range is known. It holds one small
+// record per file: memory grows with the number of files, not their size.
+type Builder struct {
+	files []file
+	// root indexes the entries at the data directory's root: only there
+	// can two members have one path (a configuration file from outside
+	// PGDATA is added under its base name), and as tar extraction keeps
+	// the last, so does the manifest.
+	root map[string]int
+	gone int
+}
+
+type file struct {
+	path  string
+	size  int64
+	mtime int64
+	crc   uint32
+	gone  bool
+}
+
+// NewBuilder starts an empty manifest.
+func NewBuilder() *Builder {
+	return &Builder{root: map[string]int{}}
+}
+
+// Add records a file stored at path (see Path) with its size in bytes,
+// its modification time and the CRC-32C of its stored bytes. A later
+// file at the same root path replaces the earlier one.
+func (b *Builder) Add(path string, size int64, mtime time.Time, crc uint32) {
+	if !strings.Contains(path, "/") {
+		if i, ok := b.root[path]; ok {
+			b.files[i].gone = true
+			b.gone++
+		}
+		b.root[path] = len(b.files)
+	}
+	b.files = append(b.files, file{path: path, size: size, mtime: mtime.Unix(), crc: crc})
+}
+
+// Len is the number of files recorded.
+func (b *Builder) Len() int { return len(b.files) - b.gone }
+
+// Bytes renders the manifest as backup_manifest.c does, byte for byte:
+// the header of version 1 or 2 (see Version; systemID, the cluster's
+// system identifier, is written by version 2 only), one line per file,
+// the WAL ranges, then the SHA-256 of all of that as the last line.
+func (b *Builder) Bytes(version int, systemID uint64, ranges []WALRange) []byte {
+	var buf bytes.Buffer
+	h := sha256.New()
+	w := func(s string) {
+		buf.WriteString(s)
+		h.Write([]byte(s))
+	}
+	if version >= 2 {
+		w(fmt.Sprintf("{ \"PostgreSQL-Backup-Manifest-Version\": 2,\n\"System-Identifier\": %d,\n\"Files\": [", systemID))
+	} else {
+		w("{ \"PostgreSQL-Backup-Manifest-Version\": 1,\n\"Files\": [")
+	}
+	first := true
+	var line strings.Builder
+	for _, f := range b.files {
+		if f.gone {
+			continue
+		}
+		line.Reset()
+		if first {
+			line.WriteString("\n")
+			first = false
+		} else {
+			line.WriteString(",\n")
+		}
+		writeFile(&line, f)
+		w(line.String())
+	}
+	w("\n],\n\"WAL-Ranges\": [\n")
+	for i, r := range ranges {
+		sep := ""
+		if i > 0 {
+			sep = ",\n"
+		}
+		w(fmt.Sprintf("%s{ \"Timeline\": %d, \"Start-LSN\": \"%s\", \"End-LSN\": \"%s\" }",
+			sep, r.Timeline, FormatLSN(r.Start), FormatLSN(r.End)))
+	}
+	w("\n],\n")
+	buf.WriteString("\"Manifest-Checksum\": \"" + hex.EncodeToString(h.Sum(nil)) + "\"}\n")
+	return buf.Bytes()
+}
+
+// writeFile writes one file's object as AddFileToBackupManifest does: a
+// path that is not valid UTF-8 is written hex-encoded as Encoded-Path.
+func writeFile(b *strings.Builder, f file) {
+	if utf8.ValidString(f.path) {
+		b.WriteString("{ \"Path\": ")
+		escapeJSON(b, f.path)
+		b.WriteString(", ")
+	} else {
+		b.WriteString("{ \"Encoded-Path\": \"" + hex.EncodeToString([]byte(f.path)) + "\", ")
+	}
+	fmt.Fprintf(b, "\"Size\": %d, \"Last-Modified\": \"%s\"", f.size,
+		time.Unix(f.mtime, 0).UTC().Format("2006-01-02 15:04:05")+" GMT")
+	fmt.Fprintf(b, ", \"Checksum-Algorithm\": \"CRC32C\", \"Checksum\": \"%s\" }", CRCHex(f.crc))
+}
+
+// CRCHex is a CRC-32C as a manifest writes it: the hex of its four bytes
+// in the order they lie in memory (pg_checksum_final copies the integer),
+// little-endian on the x86 and ARM machines PostgreSQL runs on.
+func CRCHex(crc uint32) string {
+	return hex.EncodeToString([]byte{byte(crc), byte(crc >> 8), byte(crc >> 16), byte(crc >> 24)})
+}
+
+// escapeJSON quotes s as PostgreSQL's escape_json does (utils/adt/json.c):
+// \b \f \n \r \t \" \\ by name, other control characters as \u00XX, and
+// every other byte as it is.
+func escapeJSON(b *strings.Builder, s string) {
+	b.WriteByte('"')
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; c {
+		case '\b':
+			b.WriteString(`\b`)
+		case '\f':
+			b.WriteString(`\f`)
+		case '\n':
+			b.WriteString(`\n`)
+		case '\r':
+			b.WriteString(`\r`)
+		case '\t':
+			b.WriteString(`\t`)
+		case '"':
+			b.WriteString(`\"`)
+		case '\\':
+			b.WriteString(`\\`)
+		default:
+			if c < ' ' {
+				fmt.Fprintf(b, `\u%04x`, c)
+			} else {
+				b.WriteByte(c)
+			}
+		}
+	}
+	b.WriteByte('"')
+}
+
+// NewCRC returns a CRC-32C hash for the bytes of one file.
+func NewCRC() hash.Hash32 { return crc32.New(Castagnoli) }
