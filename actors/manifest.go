@@ -35,5 +35,5 @@ func manifestWriter(ctx context.Context, opts Options, info *pg.BackupInfo, t *t
 		return fmt.Errorf("uploading backup.info file: %w", err)
 	}
 	t.storedManifest(key, len(manifest))
-	return nil
+	return readBack(ctx, opts.Store, opts.ServerName, opts.BackupID, t.stored())
 }

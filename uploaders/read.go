@@ -1,0 +1,308 @@
+package uploaders
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"sync"
+)
+
+// ObjectInfo is one object of a listing.
+type ObjectInfo struct {
+	Key string
+	// Size is in bytes.
+	Size int64
+}
+
+// Listing is what ListDir returns. With a delimiter, keys that hold it
+// again after the prefix are folded into Prefixes, each ending with the
+// delimiter, as S3's ListObjectsV2 returns CommonPrefixes; Barman's
+// catalogue lists backups that way (cloud.py, CloudBackupCatalog).
+type Listing struct {
+	// Objects are sorted by key.
+	Objects []ObjectInfo
+	// Prefixes are sorted.
+	Prefixes []string
+}
+
+// ErrNotFound is an object that is not there.
+var ErrNotFound = errors.New("object not found")
+
+// Reader reads back what a Store wrote: the backup's own check of the
+// catalogue, and barman-cloud-backup-verify. Every Store of this package
+// implements it; ReaderOf finds it.
+type Reader interface {
+	// ListDir lists the objects whose keys start with prefix, with their
+	// sizes; delimiter "/" lists one level as Barman's catalogue does,
+	// "" every key below prefix.
+	ListDir(ctx context.Context, prefix, delimiter string) (Listing, error)
+	// ReadRange streams length bytes of the object from offset (length
+	// < 0: to its end). A missing object is ErrNotFound.
+	ReadRange(ctx context.Context, key string, offset, length int64) (io.ReadCloser, error)
+}
+
+// ReaderOf returns the Reader behind s, with s's retries if s retries
+// (WithRetry), or an error if s cannot read.
+func ReaderOf(s Store) (Reader, error) {
+	var r Retry
+	retries := false
+	if rs, ok := s.(*retrying); ok {
+		s, r, retries = rs.Store, rs.r, true
+	}
+	rd, ok := s.(Reader)
+	if !ok {
+		return nil, fmt.Errorf("%s cannot be read back", s)
+	}
+	if retries {
+		return &retryingReader{Reader: rd, r: r}, nil
+	}
+	return rd, nil
+}
+
+// retryingReader retries listings, and whole range reads: a range is
+// read to its end into memory by ReadChunk, so a retry after a dropped
+// connection starts the range again.
+type retryingReader struct {
+	Reader
+	r Retry
+}
+
+func (s *retryingReader) ListDir(ctx context.Context, prefix, delimiter string) (Listing, error) {
+	var l Listing
+	err := s.r.do(ctx, "listing of "+prefix, func() (err error) {
+		l, err = s.Reader.ListDir(ctx, prefix, delimiter)
+		return err
+	})
+	return l, err
+}
+
+func (s *retryingReader) ReadRange(ctx context.Context, key string, offset, length int64) (io.ReadCloser, error) {
+	var rc io.ReadCloser
+	err := s.r.do(ctx, "download of "+key, func() (err error) {
+		rc, err = s.Reader.ReadRange(ctx, key, offset, length)
+		return err
+	})
+	return rc, err
+}
+
+// retries is the Retry a reader applies to a whole chunk; one attempt
+// for a reader that does not retry.
+func retries(r Reader) Retry {
+	if rr, ok := r.(*retryingReader); ok {
+		return rr.r
+	}
+	return Retry{Attempts: 1}
+}
+
+// ReadChunk reads length bytes of key from offset into buf (grown as
+// needed) and returns them; the whole read is tried again on a transient
+// failure, a connection dropped halfway included. An object shorter than
+// offset+length gives io.ErrUnexpectedEOF.
+func ReadChunk(ctx context.Context, r Reader, key string, offset, length int64, buf []byte) ([]byte, error) {
+	if cap(buf) < int(length) {
+		buf = make([]byte, length)
+	}
+	buf = buf[:length]
+	if length == 0 {
+		return buf, nil
+	}
+	base := r
+	if rr, ok := r.(*retryingReader); ok {
+		base = rr.Reader
+	}
+	err := retries(r).do(ctx, fmt.Sprintf("download of %s at %d", key, offset), func() error {
+		rc, err := base.ReadRange(ctx, key, offset, length)
+		if err != nil {
+			return err
+		}
+		defer rc.Close()
+		if _, err := io.ReadFull(rc, buf); err != nil {
+			if errors.Is(err, io.EOF) {
+				err = io.ErrUnexpectedEOF
+			}
+			return fmt.Errorf("download of %s at %d: %w", key, offset, err)
+		}
+		return nil
+	})
+	return buf, err
+}
+
+// ReadSmall reads a whole object of at most limit bytes (backup.info, a
+// manifest): ErrNotFound when it is missing.
+func ReadSmall(ctx context.Context, r Reader, key string, limit int64) ([]byte, error) {
+	var out []byte
+	base := r
+	if rr, ok := r.(*retryingReader); ok {
+		base = rr.Reader
+	}
+	err := retries(r).do(ctx, "download of "+key, func() error {
+		rc, err := base.ReadRange(ctx, key, 0, -1)
+		if err != nil {
+			return err
+		}
+		defer rc.Close()
+		out, err = io.ReadAll(io.LimitReader(rc, limit+1))
+		if err != nil {
+			return fmt.Errorf("download of %s: %w", key, err)
+		}
+		if int64(len(out)) > limit {
+			return fmt.Errorf("%s is larger than %d bytes", key, limit)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// Downloads is the budget of concurrent range reads shared by every
+// ObjectReader of a run: -J parallel downloads in all.
+type Downloads chan struct{}
+
+// NewDownloads allows n range reads at once.
+func NewDownloads(n int) Downloads { return make(Downloads, max(1, n)) }
+
+// ObjectReader streams an object of known size in order while the chunks
+// after the one being read download in parallel: ahead chunks of
+// chunkSize bytes at most are fetched or held, so memory is
+// (ahead+1)*chunkSize whatever the object's size. Each chunk is retried
+// on its own.
+type ObjectReader struct {
+	cancel  context.CancelFunc
+	results chan chan chunkResult
+	done    chan error
+	cur     []byte
+	pos     int
+	free    chan []byte
+	err     error
+	once    sync.Once
+}
+
+type chunkResult struct {
+	data []byte
+	err  error
+}
+
+// NewObjectReader starts reading key, size bytes long. Close it.
+func NewObjectReader(ctx context.Context, r Reader, dl Downloads, key string, size, chunkSize int64, ahead int) *ObjectReader {
+	ctx, cancel := context.WithCancel(ctx)
+	ahead = max(1, ahead)
+	o := &ObjectReader{cancel: cancel, results: make(chan chan chunkResult, ahead-1),
+		done: make(chan error, 1), free: make(chan []byte, ahead+1)}
+	go func() { o.done <- o.fetch(ctx, r, dl, key, size, chunkSize) }()
+	return o
+}
+
+// fetch hands out one result channel per chunk, in order, and fills each
+// from a goroutine of its own; the channel of channels bounds how far it
+// runs ahead of the reader. It closes results when every chunk is asked
+// for.
+func (o *ObjectReader) fetch(ctx context.Context, r Reader, dl Downloads, key string, size, chunkSize int64) error {
+	defer close(o.results)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for off := int64(0); off < size; off += chunkSize {
+		res := make(chan chunkResult, 1)
+		select {
+		case o.results <- res:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		n := min(chunkSize, size-off)
+		var buf []byte
+		select {
+		case buf = <-o.free:
+		default:
+		}
+		wg.Add(1)
+		go func(off int64, buf []byte) {
+			defer wg.Done()
+			select {
+			case dl <- struct{}{}:
+			case <-ctx.Done():
+				res <- chunkResult{err: ctx.Err()}
+				return
+			}
+			data, err := ReadChunk(ctx, r, key, off, n, buf)
+			<-dl
+			res <- chunkResult{data: data, err: err}
+		}(off, buf)
+	}
+	return nil
+}
+
+// Read reads the object's bytes in order.
+func (o *ObjectReader) Read(p []byte) (int, error) {
+	for o.pos == len(o.cur) {
+		if o.err != nil {
+			return 0, o.err
+		}
+		if o.cur != nil {
+			select {
+			case o.free <- o.cur[:0]:
+			default:
+			}
+			o.cur, o.pos = nil, 0
+		}
+		res, ok := <-o.results
+		if !ok {
+			o.err = io.EOF
+			continue
+		}
+		c := <-res
+		if c.err != nil {
+			o.err = c.err
+			continue
+		}
+		o.cur, o.pos = c.data, 0
+	}
+	n := copy(p, o.cur[o.pos:])
+	o.pos += n
+	return n, nil
+}
+
+// Close stops the downloads still running and waits for them.
+func (o *ObjectReader) Close() error {
+	o.once.Do(func() {
+		o.cancel()
+		for res := range o.results {
+			<-res
+		}
+		<-o.done
+	})
+	return nil
+}
+
+// listLevel folds keys (sorted or not) into a Listing for prefix and
+// delimiter, as an object store's listing does; stores that walk a tree
+// use it.
+func listLevel(objects []ObjectInfo, prefix, delimiter string) Listing {
+	var l Listing
+	seen := map[string]bool{}
+	for _, o := range objects {
+		rest, ok := strings.CutPrefix(o.Key, prefix)
+		if !ok {
+			continue
+		}
+		if delimiter != "" {
+			if i := strings.Index(rest, delimiter); i >= 0 {
+				p := prefix + rest[:i+len(delimiter)]
+				if !seen[p] {
+					seen[p] = true
+					l.Prefixes = append(l.Prefixes, p)
+				}
+				continue
+			}
+		}
+		l.Objects = append(l.Objects, o)
+	}
+	sort.Slice(l.Objects, func(i, j int) bool { return l.Objects[i].Key < l.Objects[j].Key })
+	sort.Strings(l.Prefixes)
+	return l
+}
+
+func sortedPrefixes(p []string) []string {
+	sort.Strings(p)
+	return p
+}
