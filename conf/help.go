@@ -34,10 +34,14 @@ func (o *option) metavarText() string {
 }
 
 // Usage is argparse's usage line for our options.
-func Usage() string {
+func Usage() string { return usageOf(Prog, options, "destination_url", "server_name") }
+
+// usageOf is argparse's usage line for a command's options and
+// positional arguments.
+func usageOf(prog string, table []*option, positionals ...string) string {
 	var words []string
 	used := map[string]bool{}
-	for _, o := range options {
+	for _, o := range table {
 		if o.kind == flagNone {
 			continue
 		}
@@ -47,7 +51,7 @@ func Usage() string {
 			}
 			used[o.exclusive] = true
 			var alt []string
-			for _, x := range options {
+			for _, x := range table {
 				if x.exclusive == o.exclusive && x.kind != flagNone {
 					alt = append(alt, x.usageWords())
 				}
@@ -57,8 +61,8 @@ func Usage() string {
 		}
 		words = append(words, "["+o.usageWords()+"]")
 	}
-	words = append(words, "destination_url", "server_name")
-	return wrap("usage: "+Prog+" ", words, 80)
+	words = append(words, positionals...)
+	return wrap("usage: "+prog+" ", words, 80)
 }
 
 func wrap(lead string, words []string, width int) string {
@@ -97,15 +101,25 @@ func wrapText(text string, indent, width int) []string {
 
 // Help is the --help text, grouped as Barman's.
 func Help() string {
+	return helpOf(Usage(), description, options, [][2]string{
+		{"destination_url", "URL of the destination, such as an S3 bucket and path: s3://bucket/path/to/folder"},
+		{"server_name", "the name of the server as configured in Barman"},
+	})
+}
+
+// helpOf is a command's --help text: usage, description, positional
+// arguments (name and help), then the options by group.
+func helpOf(usage, description string, table []*option, positionals [][2]string) string {
 	var b strings.Builder
-	b.WriteString(Usage())
+	b.WriteString(usage)
 	b.WriteString("\n" + strings.Join(wrapText(description, 0, 80), "\n") + "\n\n")
 	b.WriteString("positional arguments:\n")
-	writeItem(&b, "destination_url", "URL of the destination, such as an S3 bucket and path: s3://bucket/path/to/folder")
-	writeItem(&b, "server_name", "the name of the server as configured in Barman")
+	for _, p := range positionals {
+		writeItem(&b, p[0], p[1])
+	}
 	for _, group := range []string{groupMain, groupS3, groupAzure, groupGCS, groupExt} {
-		b.WriteString("\n" + group + ":\n")
-		for _, o := range options {
+		var items strings.Builder
+		for _, o := range table {
 			g := o.group
 			if g == "" {
 				g = groupMain
@@ -117,7 +131,10 @@ func Help() string {
 			for _, f := range o.flags {
 				flags = append(flags, o.withArg(f))
 			}
-			writeItem(&b, strings.Join(flags, ", "), o.help)
+			writeItem(&items, strings.Join(flags, ", "), o.help)
+		}
+		if items.Len() > 0 {
+			b.WriteString("\n" + group + ":\n" + items.String())
 		}
 	}
 	return b.String()

@@ -25,20 +25,28 @@ const (
 // options, --opt=value, stacked short flags (-vz, -J4), nargs="*" for
 // --tags, mutually exclusive groups, and --help and -V acted on at once.
 func Parse(args []string, cfg *Config) (Action, error) {
-	p := &parser{args: args, cfg: cfg, seen: map[string]*option{}}
+	p := &parser{table: options, args: args, cfg: cfg, seen: map[string]*option{}}
+	if action, err := p.scan(); err != nil || action != ActionRun {
+		return action, err
+	}
+	return ActionRun, p.positionals()
+}
+
+// scan reads every option, and collects the positional arguments.
+func (p *parser) scan() (Action, error) {
 	for ; p.i < len(p.args) && p.action == ActionRun; p.i++ {
 		if err := p.next(); err != nil {
 			return p.action, err
 		}
 	}
-	if p.action != ActionRun {
-		return p.action, nil
-	}
-	return ActionRun, p.positionals()
+	return p.action, nil
 }
 
 // parser is one pass over the command line.
 type parser struct {
+	// table is the command's options: barman-cloud-backup's, or those
+	// another command shares with it.
+	table  []*option
 	args   []string
 	i      int
 	cfg    *Config
@@ -71,7 +79,7 @@ func (p *parser) next() error {
 // long handles --name, --name=value and their unique prefixes.
 func (p *parser) long(a string) error {
 	name, val, hasVal := strings.Cut(a, "=")
-	o, err := findLong(name)
+	o, err := p.findLong(name)
 	if err != nil {
 		return err
 	}
@@ -110,13 +118,13 @@ func (p *parser) long(a string) error {
 // shorts handles -x, stacked flags (-vz) and attached values (-J4).
 func (p *parser) shorts(a string) error {
 	for j := 1; j < len(a); j++ {
-		o := findShort(a[j])
+		o := p.findShort(a[j])
 		if o == nil {
 			if j == 1 {
 				p.unknown = append(p.unknown, a)
 				return nil
 			}
-			return usage("argument %s: ignored explicit argument '%s'", findShort(a[j-1]).name(), a[j:])
+			return usage("argument %s: ignored explicit argument '%s'", p.findShort(a[j-1]).name(), a[j:])
 		}
 		if !o.takesValue() {
 			if err := p.apply(o, ""); err != nil {
@@ -228,10 +236,10 @@ func looksLikeOption(s string) bool {
 
 // findLong finds the option a long spelling or a unique prefix of one
 // names, among every spelling of every option, as argparse does.
-func findLong(name string) (*option, error) {
+func (p *parser) findLong(name string) (*option, error) {
 	var matches []*option
 	var spellings []string
-	for _, o := range options {
+	for _, o := range p.table {
 		for _, f := range o.flags {
 			if f == name {
 				return o, nil
@@ -251,8 +259,8 @@ func findLong(name string) (*option, error) {
 	return nil, usage("ambiguous option: %s could match %s", name, strings.Join(spellings, ", "))
 }
 
-func findShort(c byte) *option {
-	for _, o := range options {
+func (p *parser) findShort(c byte) *option {
+	for _, o := range p.table {
 		for _, f := range o.flags {
 			if f == "-"+string(c) {
 				return o

@@ -1,0 +1,532 @@
+// Package verify reads a backup back from its store and checks it, as
+// barman-cloud-backup-verify does: every archive part is streamed,
+// decompressed and read as tar to its end, every file is checked against
+// the backup's backup_manifest (size and CRC-32C), and backup.info
+// against the manifest and the catalogue's layout; optionally the WAL
+// archive is checked for the segments the backup needs.
+//
+// Nothing is written to disk. Memory is a few download chunks per
+// parallel download plus one small record per file of the backup: it
+// grows with the number of files, never with their size.
+package verify
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/pgbackup/barman-cloud-backup/manifest"
+	"github.com/pgbackup/barman-cloud-backup/pg"
+	"github.com/pgbackup/barman-cloud-backup/tarball"
+	"github.com/pgbackup/barman-cloud-backup/uploaders"
+)
+
+// Options say what to verify, where, and how.
+type Options struct {
+	// Store is the source (its Prefix and String are used); Reader reads
+	// it (uploaders.ReaderOf).
+	Store  uploaders.Store
+	Reader uploaders.Reader
+	Server string
+	// Backup is a backup ID, a backup name, or Barman's latest, last,
+	// oldest, first.
+	Backup string
+	// Jobs is the number of parallel downloads; 0 means 2.
+	Jobs int
+	// CheckWAL also checks the WAL archive.
+	CheckWAL bool
+	// ChunkSize is the size of one ranged download; 0 means 4 MiB.
+	ChunkSize int64
+}
+
+// Problem is one thing found wrong with the backup.
+type Problem struct {
+	// Kind is a stable word for monitoring: "backup.info", "object",
+	// "archive", "manifest", "file", "wal".
+	Kind string `json:"kind"`
+	// Object is the object's name in the backup's folder, if one.
+	Object string `json:"object,omitempty"`
+	// Path is the file's path as backup_manifest records it, if one.
+	Path    string `json:"path,omitempty"`
+	Message string `json:"message"`
+}
+
+// String is the problem's line: where, then what.
+func (p Problem) String() string {
+	var where []string
+	if p.Object != "" {
+		where = append(where, p.Object)
+	}
+	if p.Path != "" {
+		where = append(where, p.Path)
+	}
+	if len(where) == 0 {
+		where = append(where, p.Kind)
+	}
+	return strings.Join(where, ": ") + ": " + p.Message
+}
+
+// ObjectReport is what reading one archive part found.
+type ObjectReport struct {
+	Name string `json:"name"`
+	// Size is the stored (compressed) size in bytes.
+	Size  int64  `json:"size"`
+	Codec string `json:"codec"`
+	// Members and TarBytes are the tar members and tar stream bytes read.
+	Members  int   `json:"members"`
+	TarBytes int64 `json:"tar_bytes"`
+	// OK is false when the part could not be read to a clean end.
+	OK bool `json:"ok"`
+}
+
+// Report is the outcome of a verification.
+type Report struct {
+	Server       string `json:"server"`
+	BackupID     string `json:"backup_id"`
+	BackupName   string `json:"backup_name,omitempty"`
+	Source       string `json:"source"`
+	BackupStatus string `json:"backup_status"`
+	// Sound is true when no problem was found.
+	Sound bool `json:"sound"`
+	// Manifest is "checked", "absent" or "damaged".
+	Manifest string         `json:"manifest"`
+	Objects  []ObjectReport `json:"objects"`
+	// Files is the number of regular files read; FilesChecked those
+	// checked against backup_manifest.
+	Files        int   `json:"files"`
+	FilesChecked int   `json:"files_checked"`
+	StoredBytes  int64 `json:"stored_bytes"`
+	TarBytes     int64 `json:"tar_bytes"`
+	// WALChecked tells whether --check-wal ran; WALSegments is how many
+	// segments the backup needs.
+	WALChecked  bool      `json:"wal_checked"`
+	WALSegments int       `json:"wal_segments,omitempty"`
+	Problems    []Problem `json:"problems"`
+	// Notes are facts worth knowing that are not damage.
+	Notes   []string `json:"notes,omitempty"`
+	Seconds float64  `json:"seconds"`
+}
+
+func (r *Report) problem(kind, object, path, format string, args ...any) {
+	r.Problems = append(r.Problems, Problem{Kind: kind, Object: object, Path: path, Message: fmt.Sprintf(format, args...)})
+}
+
+// ErrNoBackup is a backup the source does not hold; Barman's
+// barman-cloud-backup-show exits 1 for it.
+var ErrNoBackup = errors.New("backup does not exist")
+
+// infoLimit bounds the backup.info read into memory.
+const infoLimit = 16 << 20
+
+// Run verifies one backup. Damage is reported in the Report; an error is
+// returned only when the check itself could not be made (the cloud does
+// not answer, the backup does not exist).
+func Run(ctx context.Context, opts Options) (*Report, error) {
+	start := time.Now()
+	if opts.Jobs < 1 {
+		opts.Jobs = 2
+	}
+	if opts.ChunkSize <= 0 {
+		opts.ChunkSize = 4 << 20
+	}
+	base := tarball.JoinKey(opts.Store.Prefix(), opts.Server, "base") + "/"
+	id, err := resolve(ctx, opts.Reader, base, opts.Server, opts.Backup)
+	if err != nil {
+		return nil, err
+	}
+	rep := &Report{Server: opts.Server, BackupID: id, Source: opts.Store.String(), Problems: []Problem{}}
+	folder := base + id + "/"
+	listing, err := opts.Reader.ListDir(ctx, folder, "/")
+	if err != nil {
+		return nil, err
+	}
+	raw, err := uploaders.ReadSmall(ctx, opts.Reader, folder+"backup.info", infoLimit)
+	switch {
+	case errors.Is(err, uploaders.ErrNotFound) && len(listing.Objects) == 0:
+		return nil, fmt.Errorf("%w: backup %s for server %s", ErrNoBackup, id, opts.Server)
+	case errors.Is(err, uploaders.ErrNotFound):
+		rep.problem("backup.info", "backup.info", "", "missing: the backup's folder holds %d objects but no backup.info, so Barman's tools do not see the backup", len(listing.Objects))
+		rep.finish(start)
+		return rep, nil
+	case err != nil:
+		return nil, err
+	}
+	info, err := pg.ReadInfo(raw)
+	if err != nil {
+		rep.problem("backup.info", "backup.info", "", "unreadable: %v", err)
+		rep.finish(start)
+		return rep, nil
+	}
+	rep.BackupStatus, rep.BackupName = info.Status, info.BackupName
+	if info.Status != pg.StatusDone {
+		rep.problem("backup.info", "backup.info", "", "status is %s, not DONE: Barman's tools neither list nor restore it", info.Status)
+	}
+	parts, incomplete := planParts(rep, info, folder, listing)
+	v := &verifier{opts: opts, rep: rep, seen: map[string]seenFile{}, failed: incomplete}
+	if err := v.readParts(ctx, parts); err != nil {
+		return nil, err
+	}
+	v.check(info)
+	if opts.CheckWAL {
+		if err := checkWAL(ctx, opts.Reader, tarball.JoinKey(opts.Store.Prefix(), opts.Server, "wals")+"/", info, rep); err != nil {
+			return nil, err
+		}
+	}
+	rep.finish(start)
+	return rep, nil
+}
+
+func (r *Report) finish(start time.Time) {
+	r.Seconds = time.Since(start).Seconds()
+	r.Sound = len(r.Problems) == 0
+}
+
+// part is one archive part to read.
+type part struct {
+	name    string
+	key     string
+	archive string
+	number  int
+	size    int64
+	codec   tarball.Codec
+}
+
+// planParts matches the backup folder's objects with the archives
+// backup.info expects, as Barman's restore does (cloud.py,
+// get_backup_files): "data" and one archive per tablespace, each a first
+// part BASE.tar[.EXT] and further parts BASE_NNNN.tar[.EXT]. It reports
+// what a restore would miss or trip on, and returns the parts to read and
+// the archives that lack one.
+func planParts(rep *Report, info *pg.InfoFile, folder string, listing uploaders.Listing) ([]part, map[string]bool) {
+	incomplete := map[string]bool{}
+	expected := map[string]string{"data": "PGDATA"}
+	order := []string{"data"}
+	for _, t := range info.Tablespaces {
+		oid := strconv.FormatUint(uint64(t.OID), 10)
+		expected[oid] = "tablespace " + t.Name
+		order = append(order, oid)
+	}
+	byArchive := map[string]map[int][]part{}
+	for _, o := range listing.Objects {
+		name := strings.TrimPrefix(o.Key, folder)
+		if name == "backup.info" {
+			continue
+		}
+		base, n, ext, ok := tarball.SplitPartName(name)
+		if !ok || expected[base] == "" {
+			rep.problem("object", name, "", "not a part of any archive backup.info lists (%d bytes)", o.Size)
+			continue
+		}
+		codec, known := tarball.CodecByExt(ext)
+		if !known {
+			rep.problem("object", name, "", "unknown extension %q: Barman's restore skips the part and the archive is incomplete", ext)
+			continue
+		}
+		if byArchive[base] == nil {
+			byArchive[base] = map[int][]part{}
+		}
+		byArchive[base][n] = append(byArchive[base][n], part{name: name, key: o.Key, archive: base, number: n, size: o.Size, codec: codec})
+	}
+	for _, p := range listing.Prefixes {
+		rep.problem("object", strings.TrimPrefix(p, folder), "", "a folder inside the backup's folder, which no Barman tool reads")
+	}
+	var parts []part
+	codecs := map[string]bool{}
+	for _, archive := range order {
+		got := byArchive[archive]
+		if len(got[0]) == 0 {
+			incomplete[archive] = true
+			rep.problem("archive", archive+".tar", "", "missing: no first part of the archive of %s (%s.tar[.gz|.bz2|...])", expected[archive], archive)
+		}
+		last := -1
+		for n := range got {
+			last = max(last, n)
+		}
+		for n := 0; n <= last; n++ {
+			ps := got[n]
+			switch {
+			case len(ps) == 0 && n > 0:
+				incomplete[archive] = true
+				rep.problem("archive", tarball.PartName(archive, n, ""), "", "missing: part %d of the archive of %s, between parts that exist", n, expected[archive])
+			case len(ps) > 1:
+				var names []string
+				for _, p := range ps {
+					names = append(names, p.name)
+				}
+				rep.problem("archive", ps[0].name, "", "part %d of %s is stored more than once: %s", n, archive, strings.Join(names, ", "))
+			}
+			for _, p := range ps {
+				parts = append(parts, p)
+				codecs[p.codec.Name] = true
+			}
+		}
+	}
+	for name := range codecs {
+		if c, _ := tarball.CodecByName(name, 0); !c.BarmanRestores() {
+			rep.Notes = append(rep.Notes, fmt.Sprintf("parts compressed with %s (.tar%s): Barman 3.17 and older cannot restore them", name, c.Ext))
+		}
+	}
+	return parts, incomplete
+}
+
+// seenFile is a regular file read from an archive.
+type seenFile struct {
+	size   int64
+	crc    uint32
+	object string
+	// order is where extraction puts it: a later member at the same path
+	// replaces an earlier one, as tar extraction does.
+	order [2]int
+}
+
+// verifier holds what the parts' readers found.
+type verifier struct {
+	opts Options
+	rep  *Report
+	mu   sync.Mutex
+	seen map[string]seenFile
+	// failed marks archives with a part that could not be read to its end.
+	failed map[string]bool
+	// manifest and label are the data archive's, with their order.
+	manifest, label           []byte
+	manifestOrder, labelOrder [2]int
+	manifestFound, labelFound bool
+}
+
+// readParts reads every part, -J downloads at a time; the largest parts
+// start first so the slowest does not start last.
+func (v *verifier) readParts(ctx context.Context, parts []part) error {
+	sort.SliceStable(parts, func(i, j int) bool { return parts[i].size > parts[j].size })
+	downloads := uploaders.NewDownloads(v.opts.Jobs)
+	workers := max(1, min(v.opts.Jobs, runtime.GOMAXPROCS(0)))
+	// Each worker prefetches its share of the downloads ahead of the
+	// decoder, so -J downloads are in flight however many parts there are.
+	ahead := max(2, v.opts.Jobs/workers+1)
+	queue := make(chan part)
+	results := make([]ObjectReport, len(parts))
+	index := map[string]int{}
+	for i, p := range parts {
+		index[p.name] = i
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		defer close(queue)
+		for _, p := range parts {
+			select {
+			case queue <- p:
+			case <-gctx.Done():
+				return gctx.Err()
+			}
+		}
+		return nil
+	})
+	for range workers {
+		g.Go(func() error {
+			for p := range queue {
+				r, err := v.readPart(gctx, p, downloads, ahead)
+				if err != nil {
+					return err
+				}
+				logf(gctx, "Read %s: %d bytes stored, %d members, %d bytes of tar", p.name, r.Size, r.Members, r.TarBytes)
+				results[index[p.name]] = r
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	sort.Slice(results, func(i, j int) bool { return results[i].Name < results[j].Name })
+	v.rep.Objects = results
+	for _, r := range results {
+		v.rep.StoredBytes += r.Size
+		v.rep.TarBytes += r.TarBytes
+	}
+	return nil
+}
+
+// add merges what one part held.
+func (v *verifier) add(p part, files map[string]seenFile, manifestBody, labelBody []byte, manifestAt, labelAt int) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	for path, f := range files {
+		if old, ok := v.seen[path]; ok && later(old.order, f.order) {
+			continue
+		}
+		v.seen[path] = f
+	}
+	if manifestBody != nil && (!v.manifestFound || later([2]int{p.number, manifestAt}, v.manifestOrder)) {
+		v.manifest, v.manifestOrder, v.manifestFound = manifestBody, [2]int{p.number, manifestAt}, true
+	}
+	if labelBody != nil && (!v.labelFound || later([2]int{p.number, labelAt}, v.labelOrder)) {
+		v.label, v.labelOrder, v.labelFound = labelBody, [2]int{p.number, labelAt}, true
+	}
+}
+
+func later(a, b [2]int) bool { return a[0] > b[0] || (a[0] == b[0] && a[1] > b[1]) }
+
+func (v *verifier) fail(p part, format string, args ...any) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.failed[p.archive] = true
+	v.rep.problem("archive", p.name, "", format, args...)
+}
+
+// archiveOf is the archive a manifest path's file is stored in.
+func archiveOf(path string) string {
+	if rest, ok := strings.CutPrefix(path, "pg_tblspc/"); ok {
+		if oid, _, ok := strings.Cut(rest, "/"); ok {
+			return oid
+		}
+	}
+	return "data"
+}
+
+// check compares what was read with backup_manifest and backup.info.
+func (v *verifier) check(info *pg.InfoFile) {
+	rep := v.rep
+	for path := range v.seen {
+		if path != manifest.Name {
+			rep.Files++
+		}
+	}
+	if v.labelFound && info.BackupLabel != "" && string(v.label) != info.BackupLabel {
+		rep.problem("archive", "data", "backup_label", "differs from backup.info's backup_label: the data archive belongs to another backup (its label: %q)",
+			firstLine(string(v.label)))
+	}
+	if !v.labelFound && !v.failed["data"] {
+		rep.problem("archive", "data", "backup_label", "missing from the data archive, whose last member it is "+
+			"(with backup_manifest after it): the archive's last part may be lost, and a restore cannot start")
+	}
+	if !v.manifestFound {
+		rep.Manifest = "absent"
+		note := "no backup_manifest in the data archive (a backup by Barman or by an older barman-cloud-backup): " +
+			"every archive was read to its end, but files were not checked against checksums"
+		if v.failed["data"] || !v.labelFound {
+			note = "no backup_manifest found: the end of the data archive is missing or unreadable"
+		}
+		rep.Notes = append(rep.Notes, note)
+		for _, p := range []string{"PG_VERSION", "global/pg_control"} {
+			if _, ok := v.seen[p]; !ok && !v.failed["data"] {
+				rep.problem("file", "data", p, "missing from the data archive")
+			}
+		}
+		return
+	}
+	m, err := manifest.Parse(v.manifest)
+	if err != nil {
+		rep.Manifest = "damaged"
+		rep.problem("manifest", "data", manifest.Name, "%v: files were not checked against it", err)
+		return
+	}
+	rep.Manifest = "checked"
+	v.checkHeader(m, info)
+	v.checkFiles(m)
+}
+
+func firstLine(s string) string {
+	line, _, _ := strings.Cut(s, "\n")
+	return line
+}
+
+// checkHeader compares the manifest's WAL range and system identifier
+// with backup.info's.
+func (v *verifier) checkHeader(m *manifest.Manifest, info *pg.InfoFile) {
+	rep := v.rep
+	if m.HasSystemID && info.SystemID != "" && strconv.FormatUint(m.SystemID, 10) != info.SystemID {
+		rep.problem("manifest", "data", manifest.Name, "System-Identifier %d, backup.info's systemid %s: the manifest is another cluster's",
+			m.SystemID, info.SystemID)
+	}
+	begin, err1 := manifest.ParseLSN(info.BeginXLOG)
+	end, err2 := manifest.ParseLSN(info.EndXLOG)
+	if err1 != nil || err2 != nil || len(m.WALRanges) == 0 {
+		rep.problem("manifest", "data", manifest.Name, "the WAL range cannot be compared: backup.info's begin_xlog %q and end_xlog %q, %d ranges in the manifest",
+			info.BeginXLOG, info.EndXLOG, len(m.WALRanges))
+		return
+	}
+	// The first range ends the backup; the last starts it, on the
+	// backup's timeline (backup_manifest.c, AddWALInfoToBackupManifest).
+	first, last := m.WALRanges[0], m.WALRanges[len(m.WALRanges)-1]
+	if first.End != end || last.Start != begin || int64(last.Timeline) != info.Timeline {
+		rep.problem("manifest", "data", manifest.Name, "WAL range %s-%s on timeline %d, backup.info's %s-%s on timeline %d: the manifest is another backup's",
+			manifest.FormatLSN(last.Start), manifest.FormatLSN(first.End), last.Timeline, info.BeginXLOG, info.EndXLOG, info.Timeline)
+	}
+}
+
+// checkFiles compares every file of the manifest with what the archives
+// hold.
+func (v *verifier) checkFiles(m *manifest.Manifest) {
+	rep := v.rep
+	listed := make(map[string]bool, len(m.Files))
+	unchecked := map[string]int{}
+	differ := map[string]int{}
+	total := map[string]int{}
+	otherAlgorithms := map[string]int{}
+	for _, f := range m.Files {
+		listed[f.Path] = true
+		s, ok := v.seen[f.Path]
+		archive := archiveOf(f.Path)
+		if !ok {
+			if v.failed[archive] {
+				unchecked[archive]++
+			} else {
+				rep.problem("file", "", f.Path, "missing: in backup_manifest (%d bytes) but in no part of archive %s", f.Size, archive)
+			}
+			continue
+		}
+		total[s.object]++
+		rep.FilesChecked++
+		switch {
+		case s.size != f.Size:
+			differ[s.object]++
+			rep.problem("file", s.object, f.Path, "size %d, backup_manifest says %d", s.size, f.Size)
+		case f.Algorithm == "CRC32C" && manifest.CRCHex(s.crc) != f.Checksum:
+			differ[s.object]++
+			rep.problem("file", s.object, f.Path, "checksum mismatch: CRC32C %s, backup_manifest says %s", manifest.CRCHex(s.crc), f.Checksum)
+		case f.Algorithm != "CRC32C" && f.Algorithm != "":
+			otherAlgorithms[f.Algorithm]++
+		}
+	}
+	var extra []string
+	for path := range v.seen {
+		if !listed[path] && path != manifest.Name && !strings.HasPrefix(path, "pg_wal/") {
+			extra = append(extra, path)
+		}
+	}
+	sort.Strings(extra)
+	for _, path := range extra {
+		rep.problem("file", v.seen[path].object, path, "extra: stored but not in backup_manifest")
+	}
+	for _, archive := range sortedKeys(unchecked) {
+		rep.problem("archive", archive, "", "%d files of backup_manifest were not checked: a part of the archive is missing or could not be read", unchecked[archive])
+	}
+	for _, object := range sortedKeys(differ) {
+		rep.problem("object", object, "", "%d of its %d files differ from backup_manifest: damaged, or an object of another backup", differ[object], total[object])
+	}
+	for _, a := range sortedKeys(otherAlgorithms) {
+		rep.Notes = append(rep.Notes, fmt.Sprintf("%d files have %s checksums, which are not checked here: their sizes are", otherAlgorithms[a], a))
+	}
+}
+
+func sortedKeys(m map[string]int) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// logf logs at info level.
+func logf(ctx context.Context, format string, args ...any) {
+	zerolog.Ctx(ctx).Info().Msgf(format, args...)
+}

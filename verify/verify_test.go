@@ -1,0 +1,354 @@
+package verify
+
+import (
+	"context"
+	"fmt"
+	"math/rand"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/pgbackup/barman-cloud-backup/actors"
+	"github.com/pgbackup/barman-cloud-backup/pg"
+	"github.com/pgbackup/barman-cloud-backup/tarball"
+	"github.com/pgbackup/barman-cloud-backup/uploaders"
+)
+
+// source serves a directory laid out as PGDATA and a tablespace, with
+// the WAL range a live server reports; walRange false leaves it out, as
+// for a backup without a manifest.
+type source struct {
+	pgdata, tbs string
+	walRange    bool
+	label       string
+}
+
+func (s *source) Begin(ctx context.Context, info *pg.BackupInfo) (*pg.Layout, error) {
+	info.PGData, info.Status = s.pgdata, pg.StatusStarted
+	info.Tablespaces = []pg.Tablespace{{Name: "tbs1", OID: 16384, Location: s.tbs}}
+	info.Version, info.SystemID, info.XLOGSegmentSize = pg.Int64(150004), "7711737989575920341", pg.Int64(16<<20)
+	if s.walRange {
+		info.BeginXLOG, info.Timeline = "0/2C000028", pg.Int64(1)
+		info.BeginWAL, info.BeginOffset = "00000001000000000000002C", pg.Int64(40)
+	}
+	return &pg.Layout{PGData: s.pgdata, MajorVersion: "15", Tablespaces: info.Tablespaces}, nil
+}
+
+func (s *source) End(ctx context.Context, info *pg.BackupInfo) ([]byte, error) {
+	if s.walRange {
+		info.EndXLOG, info.EndWAL = "0/2D000138", "00000001000000000000002D"
+	}
+	info.BackupLabel = &s.label
+	return []byte(s.label), nil
+}
+
+func (s *source) Abort(ctx context.Context) {}
+
+func writeFile(t *testing.T, path string, size int, seed int64) {
+	t.Helper()
+	os.MkdirAll(filepath.Dir(path), 0o700)
+	r := rand.New(rand.NewSource(seed))
+	b := make([]byte, size)
+	for i := range b {
+		b[i] = "postgres-page-"[r.Intn(14)]
+	}
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func newSource(t *testing.T, seed int64) *source {
+	dir := t.TempDir()
+	s := &source{pgdata: filepath.Join(dir, "data"), tbs: filepath.Join(dir, "tbs"), walRange: true,
+		label: fmt.Sprintf("START WAL LOCATION: 0/2C000028 (file 00000001000000000000002C)\nLABEL: test %d\n", seed)}
+	writeFile(t, filepath.Join(s.pgdata, "PG_VERSION"), 3, 1)
+	writeFile(t, filepath.Join(s.pgdata, "global", "pg_control"), 8192, 2)
+	for i := range 6 {
+		writeFile(t, filepath.Join(s.pgdata, "base", "5", fmt.Sprint(16000+i)), 300<<10, seed+int64(i))
+	}
+	os.MkdirAll(filepath.Join(s.pgdata, "pg_wal", "archive_status"), 0o700)
+	os.MkdirAll(filepath.Join(s.pgdata, "pg_tblspc"), 0o700)
+	for i := range 3 {
+		writeFile(t, filepath.Join(s.tbs, "PG_15_202209061", "5", fmt.Sprint(16500+i)), 200<<10, seed+10+int64(i))
+	}
+	return s
+}
+
+// backup takes a backup of src into the file store at root.
+func backup(t *testing.T, root, id string, src *source, codec string, maxSize int64) {
+	t.Helper()
+	store, _ := uploaders.NewFileStore(root)
+	c, err := tarball.CodecByName(codec, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := actors.Run(context.Background(), src, actors.Options{
+		Store: store, ServerName: "main", BackupID: id, BackupName: "name-" + id, Codec: c,
+		MaxArchiveSize: maxSize, Jobs: 2, BlockSize: 64 << 10,
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func verifyIn(t *testing.T, root, backup string, checkWAL bool) *Report {
+	t.Helper()
+	store, _ := uploaders.NewFileStore(root)
+	r, _ := uploaders.ReaderOf(store)
+	rep, err := Run(context.Background(), Options{Store: store, Reader: r, Server: "main", Backup: backup,
+		Jobs: 3, CheckWAL: checkWAL, ChunkSize: 100 << 10})
+	if err != nil {
+		t.Fatalf("verify %s: %v", backup, err)
+	}
+	return rep
+}
+
+func problems(rep *Report) string {
+	var lines []string
+	for _, p := range rep.Problems {
+		lines = append(lines, p.String())
+	}
+	return strings.Join(lines, "\n")
+}
+
+const id1, id2 = "20261124T120000", "20261124T130000"
+
+func folder(root, id string) string { return filepath.Join(root, "main", "base", id) }
+
+func TestEveryCodecVerifies(t *testing.T) {
+	for _, codec := range []string{"", "gz", "bz2", "snappy", "lz4", "zstd"} {
+		t.Run("codec="+codec, func(t *testing.T) {
+			root := t.TempDir()
+			backup(t, root, id1, newSource(t, 1), codec, 512<<10)
+			rep := verifyIn(t, root, id1, false)
+			if !rep.Sound || rep.Manifest != "checked" || rep.FilesChecked != 12 || rep.Files != 12 || rep.BackupStatus != "DONE" {
+				t.Fatalf("report %+v\n%s", rep, problems(rep))
+			}
+			if len(rep.Objects) < 3 {
+				t.Errorf("objects %+v: want data split in parts", rep.Objects)
+			}
+			for _, o := range rep.Objects {
+				if !o.OK || o.Members == 0 || o.TarBytes == 0 {
+					t.Errorf("object %+v", o)
+				}
+			}
+			if notes := strings.Join(rep.Notes, "\n"); (codec == "lz4" || codec == "zstd") != strings.Contains(notes, "cannot restore") {
+				t.Errorf("notes %q", notes)
+			}
+		})
+	}
+}
+
+// damageCase changes one stored backup and names the problem line it must
+// cause.
+type damageCase struct {
+	name   string
+	damage func(t *testing.T, dir string)
+	want   []string
+}
+
+func flip(t *testing.T, path string, at func(n int) int) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[at(len(b))] ^= 0x20
+	os.WriteFile(path, b, 0o600)
+}
+
+func TestDamageIsReported(t *testing.T) {
+	cases := []damageCase{
+		{"flipped-byte", func(t *testing.T, dir string) {
+			flip(t, filepath.Join(dir, "data.tar.gz"), func(n int) int { return n / 2 })
+		}, []string{"data.tar.gz: corrupt"}},
+		{"truncated", func(t *testing.T, dir string) {
+			p := filepath.Join(dir, "16384.tar.gz")
+			fi, _ := os.Stat(p)
+			os.Truncate(p, fi.Size()*2/3)
+		}, []string{"16384.tar.gz: truncated", "files of backup_manifest were not checked"}},
+		{"missing-split-part", func(t *testing.T, dir string) {
+			if _, err := os.Stat(filepath.Join(dir, "data_0002.tar.gz")); err != nil {
+				t.Fatalf("data is not split in three parts or more: %v", err)
+			}
+			os.Remove(filepath.Join(dir, "data_0001.tar.gz"))
+		}, []string{"data_0001.tar: missing: part 1 of the archive of PGDATA", "files of backup_manifest were not checked"}},
+		{"missing-last-part", func(t *testing.T, dir string) {
+			last := ""
+			for i := range 20 {
+				if n := tarball.PartName("data", i, ".gz"); fileExists(filepath.Join(dir, n)) {
+					last = n
+				}
+			}
+			os.Remove(filepath.Join(dir, last))
+		}, []string{"data: backup_label: missing from the data archive, whose last member it is"}},
+		{"missing-tablespace", func(t *testing.T, dir string) {
+			for i := range 50 {
+				os.Remove(filepath.Join(dir, tarball.PartName("16384", i, ".gz")))
+			}
+		}, []string{"16384.tar: missing: no first part of the archive of tablespace tbs1", "16384: 3 files of backup_manifest were not checked"}},
+		{"tablespace-of-another-backup", func(t *testing.T, dir string) {
+			replaceArchive(t, dir, "16384")
+		}, []string{"pg_tblspc/16384/PG_15_202209061/5/16500: checksum mismatch", "files differ from backup_manifest: damaged, or an object of another backup"}},
+		{"data-of-another-backup", func(t *testing.T, dir string) {
+			replaceArchive(t, dir, "data")
+		}, []string{"data: backup_label: differs from backup.info's backup_label", "checksum mismatch"}},
+		{"not-done", func(t *testing.T, dir string) {
+			p := filepath.Join(dir, "backup.info")
+			b, _ := os.ReadFile(p)
+			os.WriteFile(p, []byte(strings.Replace(string(b), "status=DONE", "status=FAILED", 1)), 0o600)
+		}, []string{"backup.info: status is FAILED, not DONE"}},
+		{"stray-object", func(t *testing.T, dir string) {
+			os.WriteFile(filepath.Join(dir, "data.tar.xz"), []byte("x"), 0o600)
+			os.WriteFile(filepath.Join(dir, "16385.tar"), []byte("x"), 0o600)
+		}, []string{`data.tar.xz: unknown extension ".xz"`, "16385.tar: not a part of any archive backup.info lists"}},
+		{"trailing-garbage", func(t *testing.T, dir string) {
+			f, _ := os.OpenFile(filepath.Join(dir, "16384.tar.gz"), os.O_APPEND|os.O_WRONLY, 0)
+			f.Write([]byte("garbage"))
+			f.Close()
+		}, []string{"16384.tar.gz: 7 bytes after the end of the compressed stream"}},
+		{"backup-info-missing", func(t *testing.T, dir string) {
+			os.Remove(filepath.Join(dir, "backup.info"))
+		}, []string{"backup.info: missing"}},
+	}
+	// Two backups, taken once; each case damages a copy.
+	template := t.TempDir()
+	backup(t, template, id1, newSource(t, 1), "gz", 128<<10)
+	backup(t, template, id2, newSource(t, 2), "gz", 128<<10)
+	if rep := verifyIn(t, template, id1, false); !rep.Sound {
+		t.Fatalf("before the damage:\n%s", problems(rep))
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			root := t.TempDir()
+			if err := os.CopyFS(root, os.DirFS(template)); err != nil {
+				t.Fatal(err)
+			}
+			c.damage(t, folder(root, id1))
+			rep := verifyIn(t, root, id1, false)
+			got := problems(rep)
+			if rep.Sound {
+				t.Fatalf("damage not found; report %+v", rep)
+			}
+			for _, want := range c.want {
+				if !strings.Contains(got, want) {
+					t.Errorf("no line with %q in:\n%s", want, got)
+				}
+			}
+			t.Logf("%s:\n%s", c.name, got)
+			if rep := verifyIn(t, root, id2, false); !rep.Sound {
+				t.Errorf("the other backup:\n%s", problems(rep))
+			}
+		})
+	}
+}
+
+func copyFile(t *testing.T, from, to string) {
+	t.Helper()
+	b, err := os.ReadFile(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(to, b, 0o600)
+}
+
+func TestWithoutManifestTheRestIsChecked(t *testing.T) {
+	root := t.TempDir()
+	src := newSource(t, 1)
+	src.walRange = false
+	backup(t, root, id1, src, "bz2", 100<<30)
+	rep := verifyIn(t, root, id1, false)
+	if !rep.Sound || rep.Manifest != "absent" || !strings.Contains(strings.Join(rep.Notes, " "), "not checked against checksums") {
+		t.Fatalf("report %+v\n%s", rep, problems(rep))
+	}
+	// pg_control lost: found even without a manifest.
+	dir := folder(root, id1)
+	raw, _ := os.ReadFile(filepath.Join(dir, "data.tar.bz2"))
+	os.WriteFile(filepath.Join(dir, "data.tar.bz2"), raw[:len(raw)/3], 0o600)
+	if rep := verifyIn(t, root, id1, false); rep.Sound || !strings.Contains(problems(rep), "data.tar.bz2: truncated") {
+		t.Errorf("a cut archive without a manifest:\n%s", problems(rep))
+	}
+}
+
+func TestCheckWAL(t *testing.T) {
+	root := t.TempDir()
+	backup(t, root, id1, newSource(t, 1), "gz", 100<<30)
+	store, _ := uploaders.NewFileStore(root)
+	for _, n := range []string{"00000001000000000000002C.gz", "00000001000000000000002D"} {
+		store.Put(context.Background(), "main/wals/0000000100000000/"+n, []byte("wal"))
+	}
+	rep := verifyIn(t, root, id1, true)
+	if !rep.Sound || !rep.WALChecked || rep.WALSegments != 2 {
+		t.Fatalf("report %+v\n%s", rep, problems(rep))
+	}
+	store.Delete(context.Background(), "main/wals/0000000100000000/00000001000000000000002D")
+	rep = verifyIn(t, root, id1, true)
+	if got := problems(rep); rep.Sound || !strings.Contains(got, "wals/0000000100000000/00000001000000000000002D: missing from the WAL archive") {
+		t.Errorf("missing segment:\n%s", got)
+	}
+}
+
+func TestSegmentsAcrossLogs(t *testing.T) {
+	begin, _ := parseSegment("0000000200000003000000FE")
+	if begin.name() != "0000000200000003000000FE" || begin.dir() != "0000000200000003" {
+		t.Fatal(begin)
+	}
+	rep := &Report{}
+	info := &pg.InfoFile{BeginWAL: "0000000200000003000000FE", EndWAL: "000000020000000400000001", SegmentSize: 16 << 20}
+	root := t.TempDir()
+	store, _ := uploaders.NewFileStore(root)
+	for _, n := range []string{"0000000200000003/0000000200000003000000FE", "0000000200000003/0000000200000003000000FF.zst",
+		"0000000200000004/000000020000000400000000", "0000000200000004/000000020000000400000001.lz4", "00000002.history"} {
+		store.Put(context.Background(), "wals/"+n, nil)
+	}
+	if err := checkWAL(context.Background(), store, "wals/", info, rep); err != nil {
+		t.Fatal(err)
+	}
+	if rep.WALSegments != 4 || len(rep.Problems) != 0 {
+		t.Errorf("segments %d, problems %v", rep.WALSegments, rep.Problems)
+	}
+	store.Delete(context.Background(), "wals/00000002.history")
+	checkWAL(context.Background(), store, "wals/", info, rep)
+	if len(rep.Problems) != 1 || rep.Problems[0].Path != "wals/00000002.history" {
+		t.Errorf("problems %v", rep.Problems)
+	}
+}
+
+func TestBackupNamesAndWords(t *testing.T) {
+	root := t.TempDir()
+	backup(t, root, id1, newSource(t, 1), "", 100<<30)
+	backup(t, root, id2, newSource(t, 2), "", 100<<30)
+	store, _ := uploaders.NewFileStore(root)
+	for word, want := range map[string]string{"latest": id2, "last": id2, "oldest": id1, "first": id1, "name-" + id1: id1} {
+		r, _ := uploaders.ReaderOf(store)
+		rep, err := Run(context.Background(), Options{Store: store, Reader: r, Server: "main", Backup: word})
+		if err != nil || rep.BackupID != want {
+			t.Errorf("%s: %v, %v; want %s", word, rep, err, want)
+		}
+	}
+	r, _ := uploaders.ReaderOf(store)
+	for _, missing := range []string{"nosuchname", "20200101T000000"} {
+		if _, err := Run(context.Background(), Options{Store: store, Reader: r, Server: "main", Backup: missing}); err == nil {
+			t.Errorf("%s: no error", missing)
+		}
+	}
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
+
+// replaceArchive puts the parts of archive from the other backup (id2)
+// in place of those of the backup in dir.
+func replaceArchive(t *testing.T, dir, archive string) {
+	t.Helper()
+	other := filepath.Join(filepath.Dir(dir), id2)
+	for i := range 50 {
+		n := tarball.PartName(archive, i, ".gz")
+		os.Remove(filepath.Join(dir, n))
+		if fileExists(filepath.Join(other, n)) {
+			copyFile(t, filepath.Join(other, n), filepath.Join(dir, n))
+		}
+	}
+}
