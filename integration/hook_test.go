@@ -75,6 +75,10 @@ post_backup_retry_script = %[4]s
 	}
 	w.change(t, 40)
 	w.checkRestored(t, w.restoreWithBarman(t, id))
+	checkHookManifests(t, w, "pg", id, dir, func(id string) []string {
+		return append(append([]string{}, w.env...), "BARMAN_HOOK=backup_retry_script", "BARMAN_PHASE=post",
+			"BARMAN_BACKUP_ID="+id, "BARMAN_STATUS=DONE", "BARMAN_SERVER=pg")
+	})
 
 	t.Run("meta-layout", func(t *testing.T) {
 		// A Barman server from 3.13.2 on keeps backup.info, with keys

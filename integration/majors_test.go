@@ -49,6 +49,7 @@ func TestPostgresMajors(t *testing.T) {
 			if want := fmt.Sprintf("PostgreSQL Version     : %d", major); !strings.Contains(show, want) {
 				t.Errorf("barman-cloud-backup-show lacks %q:\n%s", want, show)
 			}
+			checkRestoredManifest(t, w, id, major)
 			if major < 15 {
 				interruptDuringCopy(t, w, m)
 			}

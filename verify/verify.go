@@ -455,8 +455,10 @@ func (v *verifier) checkHeader(m *manifest.Manifest, info *pg.InfoFile) {
 	}
 	// The first range ends the backup; the last starts it, on the
 	// backup's timeline (backup_manifest.c, AddWALInfoToBackupManifest).
+	// Ours end at end_xlog; Barman's backup.info of a pg_basebackup backup
+	// ends at the next segment boundary, after the manifest's end.
 	first, last := m.WALRanges[0], m.WALRanges[len(m.WALRanges)-1]
-	if first.End != end || last.Start != begin || int64(last.Timeline) != info.Timeline {
+	if last.Start != begin || first.End > end || first.End < last.Start || int64(last.Timeline) != info.Timeline {
 		rep.problem("manifest", "data", manifest.Name, "WAL range %s-%s on timeline %d, backup.info's %s-%s on timeline %d: the manifest is another backup's",
 			manifest.FormatLSN(last.Start), manifest.FormatLSN(first.End), last.Timeline, info.BeginXLOG, info.EndXLOG, info.Timeline)
 	}
