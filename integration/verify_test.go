@@ -196,7 +196,7 @@ func TestVerifyBackups(t *testing.T) {
 
 	stop := writeLoad(t, w.src)
 	time.Sleep(time.Second)
-	id, log := w.backupLog(t, "-z", "-S", "2MB", "-v")
+	id, log := w.backupLog(t, "-z", "-S", "1MB", "-v")
 	stop()
 	if n := w.src.Query(t, "SELECT count(*)::text FROM pgbench_history"); n == "0" {
 		t.Fatal("pgbench wrote nothing during the backup: it was not taken under a write load")
@@ -249,7 +249,9 @@ func TestVerifyBackups(t *testing.T) {
 
 	t.Run("sound", func(t *testing.T) {
 		out := w.mustVerify(t, w.server, id, "--check-wal", "-J", "3")
-		if !regexp.MustCompile(`\d+ of \d+ files checked against backup_manifest, [1-9]\d* WAL segments needed`).MatchString(out) {
+		t.Logf("%s", out)
+		m := regexp.MustCompile(`(\d+) of (\d+) files of backup_manifest checked, [1-9]\d* WAL segments? archived`).FindStringSubmatch(out)
+		if m == nil || m[1] != m[2] {
 			t.Errorf("summary:\n%s", out)
 		}
 		r := w.verify(t, w.server, "latest", "--json")
@@ -283,7 +285,7 @@ func TestVerifyBackups(t *testing.T) {
 		// A second backup after more writes, whose objects are "another
 		// backup's" below.
 		w.change(t, 1)
-		other := w.backup(t, "-z", "-S", "2MB")
+		other := w.backup(t, "-z", "-S", "1MB")
 		damaged := func(t *testing.T, server string) string {
 			copyBackup(t, m, "backups", w.basePrefix(id), "v/"+server+"/base/"+id+"/")
 			return "v/" + server + "/base/" + id + "/"
@@ -345,6 +347,7 @@ func TestVerifyBackups(t *testing.T) {
 				if r.code != 1 || !strings.Contains(r.stdout, c.want) || !strings.Contains(r.stdout, "DAMAGED (") {
 					t.Errorf("exit %d, want 1 with %q:\n%s%s", r.code, c.want, r.stdout, r.stderr)
 				}
+				t.Logf("%s", r.stdout)
 			})
 		}
 		w.mustVerify(t, w.server, other)
@@ -381,7 +384,7 @@ func TestVerifyBackups(t *testing.T) {
 				p.w.server, p.w.src = "prov-"+p.name, w.src
 				id := p.w.backupTo(t, p.args...)
 				out := p.w.mustVerify(t, p.w.server, id, "-J", "4")
-				if !strings.Contains(out, "files checked against backup_manifest") {
+				if !strings.Contains(out, "files of backup_manifest checked") {
 					t.Errorf("output:\n%s", out)
 				}
 			})
@@ -546,7 +549,7 @@ func checkHookManifests(t *testing.T, w *world, server, id, dir string, hookEnv 
 		t.Fatalf("Barman's backup_method = postgres keeps pg_basebackup's manifest in data/: %v", err)
 	}
 	out := w.mustVerify(t, server, id)
-	if !strings.Contains(out, "files checked against backup_manifest") {
+	if !strings.Contains(out, "files of backup_manifest checked") {
 		t.Errorf("Barman's manifest was not checked:\n%s", out)
 	}
 	t.Run("without-manifest", func(t *testing.T) {
@@ -561,7 +564,7 @@ func checkHookManifests(t *testing.T, w *world, server, id, dir string, hookEnv 
 			t.Fatalf("hook exited %d:\n%s", r.code, r.stderr)
 		}
 		out := w.mustVerify(t, server, other)
-		if !strings.Contains(out, "files checked against backup_manifest") {
+		if !strings.Contains(out, "files of backup_manifest checked") {
 			t.Errorf("no manifest written for a Barman backup without one:\n%s", out)
 		}
 	})

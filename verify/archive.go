@@ -108,7 +108,7 @@ func (v *verifier) readPart(ctx context.Context, p part, dl uploaders.Downloads,
 			break
 		}
 		if err != nil {
-			return rep, damage("%s after member %q (tar byte %d, stored byte %d of %d)", describe(err), last, stream.n, raw.n, p.size)
+			return rep, damage("%s after member %q (tar byte %d, near stored byte %d of %d)", describe(err), last, stream.n, raw.n-int64(buf.Buffered()), p.size)
 		}
 		last = h.Name
 		rep.Members++
@@ -131,7 +131,7 @@ func (v *verifier) readPart(ctx context.Context, p part, dl uploaders.Downloads,
 		}
 		n, err := io.Copy(w, tr)
 		if err != nil {
-			return rep, damage("%s in member %q (tar byte %d, stored byte %d of %d)", describe(err), h.Name, stream.n, raw.n, p.size)
+			return rep, damage("%s in member %q (tar byte %d, near stored byte %d of %d)", describe(err), h.Name, stream.n, raw.n-int64(buf.Buffered()), p.size)
 		}
 		files[path] = seenFile{size: n, crc: sum.Sum32(), object: p.name, order: [2]int{p.number, index}}
 		switch {

@@ -3,7 +3,6 @@ package verify
 import (
 	"context"
 	"errors"
-	"fmt"
 	"regexp"
 	"sort"
 	"strings"
@@ -56,7 +55,7 @@ func resolve(ctx context.Context, r uploaders.Reader, base, server, name string)
 				return id, nil
 			}
 		}
-		return "", fmt.Errorf("%w: no backup for server %s to be the %s", ErrNoBackup, server, name)
+		return "", noBackup("No backup of server %s to be the %s one", server, name)
 	}
 	var found []string
 	for _, id := range ids {
@@ -73,9 +72,9 @@ func resolve(ctx context.Context, r uploaders.Reader, base, server, name string)
 	}
 	switch len(found) {
 	case 0:
-		return "", fmt.Errorf("%w: unknown backup '%s' for server '%s'", ErrNoBackup, name, server)
+		return "", noBackup("Unknown backup '%s' for server '%s'", name, server)
 	case 1:
 		return found[0], nil
 	}
-	return "", fmt.Errorf("%w: more than one backup of server '%s' is named '%s': %s", ErrNoBackup, server, name, strings.Join(found, ", "))
+	return "", noBackup("More than one backup of server '%s' is named '%s': %s", server, name, strings.Join(found, ", "))
 }

@@ -102,10 +102,12 @@ type Report struct {
 	Objects  []ObjectReport `json:"objects"`
 	// Files is the number of regular files read; FilesChecked those
 	// checked against backup_manifest.
-	Files        int   `json:"files"`
-	FilesChecked int   `json:"files_checked"`
-	StoredBytes  int64 `json:"stored_bytes"`
-	TarBytes     int64 `json:"tar_bytes"`
+	Files        int `json:"files"`
+	FilesChecked int `json:"files_checked"`
+	// ManifestFiles is the number of files backup_manifest lists.
+	ManifestFiles int   `json:"manifest_files"`
+	StoredBytes   int64 `json:"stored_bytes"`
+	TarBytes      int64 `json:"tar_bytes"`
 	// WALChecked tells whether --check-wal ran; WALSegments is how many
 	// segments the backup needs.
 	WALChecked  bool      `json:"wal_checked"`
@@ -121,8 +123,21 @@ func (r *Report) problem(kind, object, path, format string, args ...any) {
 }
 
 // ErrNoBackup is a backup the source does not hold; Barman's
-// barman-cloud-backup-show exits 1 for it.
+// barman-cloud-backup-show exits 1 for it. errors.Is finds it in a
+// NoBackupError.
 var ErrNoBackup = errors.New("backup does not exist")
+
+// NoBackupError says which backup is not there, in Barman's words.
+type NoBackupError struct{ Msg string }
+
+func (e *NoBackupError) Error() string { return e.Msg }
+
+// Is makes errors.Is(err, ErrNoBackup) hold.
+func (e *NoBackupError) Is(target error) bool { return target == ErrNoBackup }
+
+func noBackup(format string, args ...any) error {
+	return &NoBackupError{Msg: fmt.Sprintf(format, args...)}
+}
 
 // infoLimit bounds the backup.info read into memory.
 const infoLimit = 16 << 20
@@ -152,7 +167,7 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	raw, err := uploaders.ReadSmall(ctx, opts.Reader, folder+"backup.info", infoLimit)
 	switch {
 	case errors.Is(err, uploaders.ErrNotFound) && len(listing.Objects) == 0:
-		return nil, fmt.Errorf("%w: backup %s for server %s", ErrNoBackup, id, opts.Server)
+		return nil, noBackup("Backup %s for server %s does not exist", id, opts.Server)
 	case errors.Is(err, uploaders.ErrNotFound):
 		rep.problem("backup.info", "backup.info", "", "missing: the backup's folder holds %d objects but no backup.info, so Barman's tools do not see the backup", len(listing.Objects))
 		rep.finish(start)
@@ -429,6 +444,7 @@ func (v *verifier) check(info *pg.InfoFile) {
 		return
 	}
 	rep.Manifest = "checked"
+	rep.ManifestFiles = len(m.Files)
 	v.checkHeader(m, info)
 	v.checkFiles(m)
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/pgbackup/barman-cloud-backup/actors"
+	"github.com/pgbackup/barman-cloud-backup/manifest"
 	"github.com/pgbackup/barman-cloud-backup/pg"
 	"github.com/pgbackup/barman-cloud-backup/tarball"
 	"github.com/pgbackup/barman-cloud-backup/uploaders"
@@ -349,6 +350,32 @@ func replaceArchive(t *testing.T, dir, archive string) {
 		os.Remove(filepath.Join(dir, n))
 		if fileExists(filepath.Join(other, n)) {
 			copyFile(t, filepath.Join(other, n), filepath.Join(dir, n))
+		}
+	}
+}
+
+func TestWALRangeAgainstBackupInfo(t *testing.T) {
+	m := &manifest.Manifest{Version: 2, HasSystemID: true, SystemID: 42,
+		WALRanges: []manifest.WALRange{{Timeline: 1, Start: 0x5000028, End: 0x5000100}}}
+	for _, c := range []struct {
+		name              string
+		begin, end, sysid string
+		timeline          int64
+		want              string
+	}{
+		{"ours", "0/5000028", "0/5000100", "42", 1, ""},
+		// Barman's pg_basebackup backups end at the next segment.
+		{"barman", "0/5000028", "0/6000000", "42", 1, ""},
+		{"other-start", "0/4000028", "0/5000100", "42", 1, "the manifest is another backup's"},
+		{"ends-before", "0/5000028", "0/50000F0", "42", 1, "the manifest is another backup's"},
+		{"timeline", "0/5000028", "0/5000100", "42", 2, "on timeline 2"},
+		{"cluster", "0/5000028", "0/5000100", "43", 1, "the manifest is another cluster's"},
+	} {
+		rep := &Report{}
+		v := &verifier{rep: rep}
+		v.checkHeader(m, &pg.InfoFile{BeginXLOG: c.begin, EndXLOG: c.end, SystemID: c.sysid, Timeline: c.timeline})
+		if got := problems(rep); (c.want == "") != (got == "") || !strings.Contains(got, c.want) {
+			t.Errorf("%s: %q, want %q", c.name, got, c.want)
 		}
 	}
 }

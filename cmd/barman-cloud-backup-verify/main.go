@@ -157,7 +157,7 @@ func describe(err error) string {
 	case errors.Is(err, context.Canceled):
 		return "Barman cloud backup verify was interrupted by the user"
 	case errors.Is(err, verify.ErrNoBackup):
-		return strings.ToUpper(err.Error()[:1]) + err.Error()[1:]
+		return err.Error()
 	}
 	return "Barman cloud backup verify exception: " + err.Error()
 }
@@ -177,25 +177,32 @@ func writeReport(w io.Writer, rep *verify.Report) {
 func summary(rep *verify.Report) string {
 	verdict := "SOUND"
 	if !rep.Sound {
-		verdict = fmt.Sprintf("DAMAGED (%d problems)", len(rep.Problems))
+		verdict = fmt.Sprintf("DAMAGED (%s)", plural(len(rep.Problems), "problem"))
 	}
 	name := ""
 	if rep.BackupName != "" {
 		name = " (" + rep.BackupName + ")"
 	}
-	s := fmt.Sprintf("%s: backup %s%s of server %s: %d objects, %s stored, %s of tar read in %.1fs (%s/s)",
-		verdict, rep.BackupID, name, rep.Server, len(rep.Objects), size(rep.StoredBytes), size(rep.TarBytes),
-		rep.Seconds, size(int64(float64(rep.StoredBytes)/max(rep.Seconds, 0.001))))
+	s := fmt.Sprintf("%s: backup %s%s of server %s: %s, %s stored, %s of tar read in %.1fs (%s/s)",
+		verdict, rep.BackupID, name, rep.Server, plural(len(rep.Objects), "object"), size(rep.StoredBytes), size(rep.TarBytes),
+		rep.Seconds, size(int64(float64(rep.TarBytes)/max(rep.Seconds, 0.001))))
 	switch rep.Manifest {
 	case "checked":
-		s += fmt.Sprintf(", %d of %d files checked against backup_manifest", rep.FilesChecked, rep.Files)
+		s += fmt.Sprintf(", %d of %d files of backup_manifest checked", rep.FilesChecked, rep.ManifestFiles)
 	default:
-		s += fmt.Sprintf(", %d files, backup_manifest %s", rep.Files, rep.Manifest)
+		s += fmt.Sprintf(", %s, backup_manifest %s", plural(rep.Files, "file"), rep.Manifest)
 	}
 	if rep.WALChecked {
-		s += fmt.Sprintf(", %d WAL segments needed", rep.WALSegments)
+		s += fmt.Sprintf(", %s archived", plural(rep.WALSegments, "WAL segment"))
 	}
 	return s
+}
+
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }
 
 // size prints bytes as Barman's pretty_size does.

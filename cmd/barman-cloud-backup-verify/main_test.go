@@ -62,8 +62,8 @@ func TestExitCodesAndOutput(t *testing.T) {
 	root := stored(t)
 	url := "file://" + root
 	code, out, errs := runVerify(url, "pg", "latest")
-	if code != 0 || !strings.Contains(out, "\nSOUND: backup 20261124T120000 of server pg: 1 objects,") ||
-		!strings.Contains(out, "4 of 4 files checked against backup_manifest") || !strings.Contains(out, "note: parts compressed with zstd") {
+	if code != 0 || !strings.Contains(out, "\nSOUND: backup 20261124T120000 of server pg: 1 object,") ||
+		!strings.Contains(out, "4 of 4 files of backup_manifest checked") || !strings.Contains(out, "note: parts compressed with zstd") {
 		t.Fatalf("sound backup: exit %d\n%s%s", code, out, errs)
 	}
 	code, out, _ = runVerify("--json", url, "pg", "20261124T120000")
@@ -81,7 +81,7 @@ func TestExitCodesAndOutput(t *testing.T) {
 		code int
 		out  string
 	}{
-		{"no-such-backup", []string{url, "pg", "20200101T000000"}, 1, "Backup does not exist: backup 20200101T000000 for server pg"},
+		{"no-such-backup", []string{url, "pg", "20200101T000000"}, 1, "Backup 20200101T000000 for server pg does not exist"},
 		{"no-such-directory", []string{"file:///nonexistent/bcb", "pg", "latest"}, 1, "Bucket /nonexistent/bcb does not exist"},
 		{"usage", []string{url, "pg"}, 3, "the following arguments are required: backup_id"},
 		{"provider-option", []string{"--cloud-provider", "google-cloud-storage", "--endpoint-url", "http://x", url, "pg", "x"}, 3,
