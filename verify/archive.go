@@ -126,7 +126,8 @@ func (v *verifier) readPart(ctx context.Context, p part, dl uploaders.Downloads,
 		isManifest := p.archive == "data" && path == manifest.Name
 		isLabel := p.archive == "data" && path == "backup_label"
 		if (isManifest && h.Size <= maxManifest) || (isLabel && h.Size <= 1<<20) {
-			body = bytes.NewBuffer(make([]byte, 0, h.Size))
+			// The header's size may be damaged: grow as the bytes come.
+			body = bytes.NewBuffer(make([]byte, 0, min(h.Size, 16<<20)))
 			w = io.MultiWriter(sum, body)
 		}
 		n, err := io.Copy(w, tr)
