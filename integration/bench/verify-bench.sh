@@ -2,8 +2,9 @@
 # What backup_manifest costs, and how fast a backup is read back: on the
 # cluster bench.sh builds (pgbench at the given scale plus an md5 table in
 # a tablespace) and one MinIO,
-#   1. backs up with a baseline build (default: the main branch, without
-#      backup_manifest) and with this tree, alternately, RUNS times each,
+#   1. backs up with a baseline build (default: where this branch left
+#      main, without backup_manifest) and with this tree, alternately, RUNS
+#      times each,
 #      uncompressed and gzip: wall time and peak RSS;
 #   2. reads this tree's backups back with barman-cloud-backup-verify and
 #      restores them with Barman's barman-cloud-restore: wall time, peak
@@ -12,8 +13,10 @@
 #   bash integration/bench/verify-bench.sh [PGBENCH_SCALE] [JOBS]
 #
 # BASELINE=/path/to/barman-cloud-backup compares with another build;
-# BASELINE_REF=REF builds the baseline from a git ref (default main).
-# RUNS (default 3) sets the repetitions.
+# BASELINE_REF=REF builds the baseline from a git ref (default: the merge
+# base of HEAD and main, so the two builds differ by this branch alone).
+# RUNS (default 3) sets the repetitions, CODECS (default "none gzip") the
+# codecs.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 scale=${1:-50}
@@ -29,7 +32,7 @@ verify=$bindir/barman-cloud-backup-verify
 baseline=${BASELINE:-}
 if [[ -z $baseline ]]; then
   src=$(mktemp -d /tmp/bcb-vbench-src.XXXXXX)
-  git archive "${BASELINE_REF:-main}" | tar -x -C "$src"
+  git archive "${BASELINE_REF:-$(git merge-base HEAD main)}" | tar -x -C "$src"
   (cd "$src" && go build -o "$bindir/baseline" ./cmd/barman-cloud-backup)
   rm -rf "$src"
   baseline=$bindir/baseline
@@ -68,11 +71,13 @@ endpoint=(--endpoint-url "http://127.0.0.1:$s3port")
 common=(-J "$jobs" --immediate-checkpoint "${endpoint[@]}" -h 127.0.0.1 -p "$pgport" -U postgres)
 /usr/bin/python3 -c "import boto3; boto3.client('s3', endpoint_url='http://127.0.0.1:$s3port').create_bucket(Bucket='bench')"
 
-# timed OUT CMD...: runs CMD, prints "seconds rss_kb" or fails.
+# timed OUT CMD...: runs CMD, prints "seconds rss_kb cpu_seconds" or
+# fails. CPU time (user + system) varies less than wall time when other
+# work shares the machine.
 timed() {
   local out=$1; shift
-  /usr/bin/time -f "%e %M" -o "$work/time" "$@" >"$out" 2>&1 || { echo "failed: $*" >&2; tail -5 "$out" >&2; exit 1; }
-  cat "$work/time"
+  /usr/bin/time -f "%e %M %U %S" -o "$work/time" "$@" >"$out" 2>&1 || { echo "failed: $*" >&2; tail -5 "$out" >&2; exit 1; }
+  awk '{printf "%s %s %.2f\n", $1, $2, $3 + $4}' "$work/time"
 }
 stored() {
   /usr/bin/python3 - "$1" "$s3port" <<'PY'
@@ -90,24 +95,24 @@ maxkb() { awk '{if ($1>m) m=$1} END {printf "%.0f", m/1024}'; }
 echo "backup_manifest and verify benchmark: $size of data (pgbench scale $scale + a tablespace), -J $jobs, MinIO on loopback, $runs runs"
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, $(uname -r); Barman $(barman-cloud-backup -V 2>&1 | awk '{print $2}')"
 echo
-printf '%-6s | %-26s | %-26s | %s\n' codec "without manifest: s / RSS MB" "with manifest: s / RSS MB" "time, RSS ratio"
-for codec in none gzip; do
+printf '%-6s | %-34s | %-34s | %s\n' codec "without manifest: s / CPU s / RSS MB" "with manifest: s / CPU s / RSS MB" "time, CPU, RSS ratio"
+for codec in ${CODECS:-none gzip}; do
   flag=(); [[ $codec == gzip ]] && flag=(-z)
   : >"$work/base.t"; : >"$work/ours.t"
   for i in $(seq "$runs"); do
     sleep 1; timed "$work/out" "$baseline" "${common[@]}" "${flag[@]}" "s3://bench/base-$codec" pg >>"$work/base.t"
     sleep 1; timed "$work/out" "$ours" "${common[@]}" "${flag[@]}" "s3://bench/ours-$codec" pg >>"$work/ours.t"
   done
-  bs=$(cut -d' ' -f1 "$work/base.t" | mean); br=$(cut -d' ' -f2 "$work/base.t" | maxkb)
-  os=$(cut -d' ' -f1 "$work/ours.t" | mean); or=$(cut -d' ' -f2 "$work/ours.t" | maxkb)
-  printf '%-6s | %8s s / %5s MB        | %8s s / %5s MB        | %s\n' "$codec" "$bs" "$br" "$os" "$or" \
-    "$(awk -v a="$os" -v b="$bs" -v x="$or" -v y="$br" 'BEGIN{printf "%.2fx time, %.2fx RSS", a/b, x/y}')"
+  bs=$(cut -d' ' -f1 "$work/base.t" | mean); br=$(cut -d' ' -f2 "$work/base.t" | maxkb); bc=$(cut -d' ' -f3 "$work/base.t" | mean)
+  os=$(cut -d' ' -f1 "$work/ours.t" | mean); or=$(cut -d' ' -f2 "$work/ours.t" | maxkb); oc=$(cut -d' ' -f3 "$work/ours.t" | mean)
+  printf '%-6s | %7s s / %6s s / %5s MB       | %7s s / %6s s / %5s MB       | %s\n' "$codec" "$bs" "$bc" "$br" "$os" "$oc" "$or" \
+    "$(awk -v a="$os" -v b="$bs" -v c="$oc" -v d="$bc" -v x="$or" -v y="$br" 'BEGIN{printf "%.2fx time, %.2fx CPU, %.2fx RSS", a/b, c/d, x/y}')"
   echo "  (runs: without $(cut -d' ' -f1 "$work/base.t" | tr '\n' ' ')/ with $(cut -d' ' -f1 "$work/ours.t" | tr '\n' ' '))"
 done
 echo
 echo "MB/s: of data (the tar streams), whatever the compression"
 printf '%-6s | %-17s | %-30s | %-30s | %s\n' codec "stored / data MB" "verify: s / RSS MB / MB/s" "barman-cloud-restore: s / RSS MB / MB/s" "verify speedup"
-for codec in none gzip; do
+for codec in ${CODECS:-none gzip}; do
   read -r id bytes <<<"$("$verify" "${endpoint[@]}" --json "s3://bench/ours-$codec" pg latest |
     python3 -c 'import json,sys; r=json.load(sys.stdin); print(r["backup_id"], r["tar_bytes"])')"
   storedb=$(stored "ours-$codec/pg/base/$id/")
