@@ -64,6 +64,15 @@ type Options struct {
 	Progress *Progress
 	// Journal, when set, records each file read and the stop request.
 	Journal *Journal
+	// MinChunkSize is --min-chunk-size: the smallest upload part, in
+	// bytes (Barman 3.9); 0 leaves it to the provider.
+	MinChunkSize int64
+	// MaxBandwidth is --max-bandwidth: bytes per second over all upload
+	// workers together (Barman 3.10); 0 is no limit.
+	MaxBandwidth int64
+	// MemoryLimit, when set, is given the run's memory budget once the
+	// part size is known (debug.SetMemoryLimit in the binary).
+	MemoryLimit func(bytes int64)
 }
 
 // StoredObject is one object a run wrote.
@@ -125,49 +134,16 @@ func claim(ctx context.Context, store uploaders.Store, prefix, id string) (relea
 	return release, nil
 }
 
-// ChunkSize is Barman's upload part size for an archive size limit.
-func ChunkSize(maxArchiveSize int64, l uploaders.Limits) int64 {
-	return max(l.MinPartSize, 2*(maxArchiveSize/int64(l.MaxParts)))
-}
-
-// smallPart is the upload part size objects start with. Memory holds one
-// part per upload worker plus one, so small parts keep it low.
-const smallPart = 8 << 20
-
-// PartSizer gives the size of each upload part of an object. Barman uses
-// one size for all, big enough for an object twice the archive size limit.
-// We keep the same capacity but start small: the first half of the parts
-// are 8 MiB and only the second half, used by objects above about 40 GiB,
-// are bigger, so memory does not grow with the database.
-type PartSizer struct {
-	small, large int64
-	half         int
-}
-
-// NewPartSizer returns the part sizes for an archive size limit.
-func NewPartSizer(maxArchiveSize int64, l uploaders.Limits) PartSizer {
-	barman := ChunkSize(maxArchiveSize, l)
-	small := max(l.MinPartSize, min(smallPart, barman))
-	return PartSizer{small: small, large: 2*barman - small, half: l.MaxParts / 2}
-}
-
-// Size is the size of part number n (from 1).
-func (p PartSizer) Size(n int) int64 {
-	if n <= p.half {
-		return p.small
-	}
-	return p.large
-}
-
-// MemoryBudget is the heap a run needs by design: one upload part per
-// upload worker plus one, the block buffers, the compressors' state, and
-// room for the rest of the program. The binary uses it as the garbage
-// collector's soft limit, so the heap stays near what is really held.
-func MemoryBudget(jobs, compressors int) int64 {
+// MemoryBudget is the heap a run needs by design, in bytes: one upload
+// part of partSize bytes per upload worker plus one, the block buffers,
+// the compressors' state, and room for the rest of the program. It is
+// the garbage collector's soft limit (Options.MemoryLimit), so the heap
+// stays near what is really held.
+func MemoryBudget(jobs, compressors int, partSize int64) int64 {
 	if compressors < 1 {
 		compressors = runtime.GOMAXPROCS(0)
 	}
-	return int64(jobs+1)*smallPart + int64(4*compressors+4)<<20 + 24<<20
+	return int64(jobs+1)*partSize + int64(4*compressors+4)<<20 + 24<<20
 }
 
 // Run takes one backup from src into opts.Store.
@@ -183,7 +159,6 @@ func Run(ctx context.Context, src Source, opts Options) (*Result, error) {
 		opts.BlockSize = 1 << 20
 	}
 	limits := opts.Store.Limits()
-	parts := NewPartSizer(opts.MaxArchiveSize, limits)
 	maxSize := opts.MaxArchiveSize
 	if maxSize >= limits.MaxObjectSize {
 		log.Warn().Msgf("max-archive-size too big. Capping it to to %s", prettySize(limits.MaxObjectSize))
@@ -204,8 +179,7 @@ func Run(ctx context.Context, src Source, opts Options) (*Result, error) {
 	tracker := newTracker(opts.Store, progress)
 	copyStart := time.Now()
 
-	started := make(chan *pg.Layout, 1)
-	estimate := make(chan *pg.Layout, 1)
+	pl := newPlan()
 	walked := make(chan struct{})
 	copied := make(chan struct{})
 	labels := make(chan tarball.Entry, 1)
@@ -217,23 +191,29 @@ func Run(ctx context.Context, src Source, opts Options) (*Result, error) {
 	ordered := make(chan *blockJob, 2*opts.Compressors+2)
 	chunks := make(chan *uploadJob)
 	blockBufs := newBuffers(cap(blocks)+cap(ordered)+opts.Compressors+2, opts.BlockSize)
-	chunkBufs := newBuffers(opts.Jobs+1, int(parts.Size(1)))
+	chunkBufs := newBuffers(opts.Jobs+1, 0) // sized by the assembler from the plan
 	finished := make(chan struct{})
 
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error {
-		return controller(gctx, src, info, progress, opts.Journal, started, estimate, copied, labels)
-	})
-	g.Go(func() error { return estimator(gctx, progress, estimate) })
-	g.Go(func() error { return walker(gctx, started, walked, entries) })
+	c := control{src: src, info: info, progress: progress, journal: opts.Journal, plan: pl, limits: limits,
+		partSize: func(dataSize int64) int64 { return PartSize(maxSize, dataSize, opts.MinChunkSize, limits) },
+		planned: func(partSize int64) {
+			if opts.MemoryLimit != nil {
+				opts.MemoryLimit(MemoryBudget(opts.Jobs, opts.Compressors, partSize))
+			}
+		}}
+	g.Go(func() error { return controller(gctx, c, copied, labels) })
+	g.Go(func() error { return walker(gctx, pl, walked, entries) })
 	s := &sealer{codec: opts.Codec, maxSize: maxSize, blockSize: opts.BlockSize, prefix: prefix,
-		bufs: blockBufs, progress: progress, journal: opts.Journal}
+		bufs: blockBufs, progress: progress, journal: opts.Journal, plan: pl}
 	g.Go(func() error { return s.run(gctx, entries, walked, copied, labels, blocks, ordered) })
 	g.Go(func() error { return compressorPool(gctx, opts.Codec, opts.Compressors, blocks) })
 	g.Go(func() error {
-		return assembler(gctx, tracker, opts.Codec, parts, blockBufs, chunkBufs, ordered, chunks)
+		return assembler(gctx, tracker, opts.Codec, pl, blockBufs, chunkBufs, ordered, chunks)
 	})
-	g.Go(func() error { return uploaderPool(gctx, tracker, opts.Jobs, chunkBufs, chunks, finished) })
+	g.Go(func() error {
+		return uploaderPool(gctx, tracker, opts.Jobs, newBandwidth(opts.MaxBandwidth), chunkBufs, chunks, finished)
+	})
 	g.Go(func() error {
 		return manifestWriter(gctx, opts, info, tracker, copyStart, prefix, finished)
 	})

@@ -7,17 +7,54 @@ import (
 
 	"github.com/rs/zerolog"
 	"golang.org/x/sync/errgroup"
+	"golang.org/x/time/rate"
 )
+
+// bandwidth is --max-bandwidth, shared by every upload worker: a worker
+// takes a part's bytes from it before sending the part. Nil is no limit.
+type bandwidth struct{ limiter *rate.Limiter }
+
+// bandwidthStep is the most taken at once: the bucket holds one step, so
+// the rate over a run is exact to within a MiB.
+const bandwidthStep = 1 << 20
+
+// newBandwidth returns a limit of bytesPerSecond over all workers, or nil
+// for none.
+func newBandwidth(bytesPerSecond int64) *bandwidth {
+	if bytesPerSecond <= 0 {
+		return nil
+	}
+	burst := int(min(bytesPerSecond, bandwidthStep))
+	return &bandwidth{limiter: rate.NewLimiter(rate.Limit(bytesPerSecond), burst)}
+}
+
+// take waits until n bytes may be sent.
+func (b *bandwidth) take(ctx context.Context, n int) error {
+	if b == nil {
+		return nil
+	}
+	for n > 0 {
+		k := min(n, b.limiter.Burst())
+		if err := b.limiter.WaitN(ctx, k); err != nil {
+			return err
+		}
+		n -= k
+	}
+	return nil
+}
 
 // uploaderPool runs n upload workers. A completion request waits for the
 // object's parts, all of which were queued before it; finished is closed
 // once every object is stored.
-func uploaderPool(ctx context.Context, t *tracker, n int, bufs *buffers, jobs <-chan *uploadJob, finished chan<- struct{}) error {
+func uploaderPool(ctx context.Context, t *tracker, n int, bw *bandwidth, bufs *buffers, jobs <-chan *uploadJob, finished chan<- struct{}) error {
 	g, ctx := errgroup.WithContext(ctx)
 	for range n {
 		g.Go(func() error {
 			for j := range jobs {
-				err := upload(ctx, t, j)
+				err := bw.take(ctx, len(j.data))
+				if err == nil {
+					err = upload(ctx, t, j)
+				}
 				if j.data != nil {
 					// Sent (or failed): the chunk can be filled again.
 					bufs.put(j.data)

@@ -32,6 +32,8 @@ type GCS struct {
 	name   string
 	prefix string
 	tags   map[string]string
+	// kmsKey is --kms-key-name: the Cloud KMS key of every object written.
+	kmsKey string
 }
 
 // NewGCS builds a GCS store for gs://BUCKET/PREFIX. Credentials are
@@ -53,7 +55,7 @@ func NewGCS(ctx context.Context, rawURL string, opts Options) (*GCS, error) {
 	// One attempt per call: WithRetry decides what is tried again.
 	bucket := client.Bucket(name).Retryer(storage.WithPolicy(storage.RetryNever))
 	return &GCS{client: client, bucket: bucket, name: name,
-		prefix: strings.Trim(prefix, "/"), tags: tagMap(opts.Tags)}, nil
+		prefix: strings.Trim(prefix, "/"), tags: tagMap(opts.Tags), kmsKey: opts.KMSKeyName}, nil
 }
 
 func (g *GCS) String() string { return "gs://" + g.name + "/" + g.prefix }
@@ -91,6 +93,7 @@ func (g *GCS) writeObject(ctx context.Context, obj *storage.ObjectHandle, key st
 	w := obj.NewWriter(ctx)
 	w.ChunkSize = 0 // the data is in memory: one request, no resumable session
 	w.Metadata = metadata
+	w.KMSKeyName = g.kmsKey
 	if _, err := w.Write(data); err != nil {
 		w.Close()
 		return fmt.Errorf("upload %s: %w", key, g.classify(err))
@@ -208,7 +211,9 @@ func (m *gcsMultipart) Complete(ctx context.Context) error {
 			m.temps = append(m.temps, name)
 			m.mu.Unlock()
 			dst := m.g.bucket.Object(name)
-			if _, err := dst.ComposerFrom(srcs[i:min(i+composeLimit, len(srcs))]...).Run(ctx); err != nil {
+			c := dst.ComposerFrom(srcs[i:min(i+composeLimit, len(srcs))]...)
+			c.KMSKeyName = m.g.kmsKey
+			if _, err := c.Run(ctx); err != nil {
 				return fmt.Errorf("compose %s: %w", m.key, m.g.classify(err))
 			}
 			next = append(next, dst)
@@ -217,6 +222,7 @@ func (m *gcsMultipart) Complete(ctx context.Context) error {
 	}
 	c := m.g.bucket.Object(m.key).ComposerFrom(srcs...)
 	c.Metadata = m.g.tags
+	c.KMSKeyName = m.g.kmsKey
 	if _, err := c.Run(ctx); err != nil {
 		return fmt.Errorf("compose %s: %w", m.key, m.g.classify(err))
 	}

@@ -3,8 +3,12 @@ package uploaders
 import (
 	"bytes"
 	"context"
+	"crypto/md5"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -20,6 +24,7 @@ import (
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
 	"github.com/minio/minio-go/v7/pkg/encrypt"
+	"github.com/minio/minio-go/v7/pkg/s3utils"
 	"github.com/minio/minio-go/v7/pkg/tags"
 	"gopkg.in/ini.v1"
 )
@@ -32,6 +37,9 @@ type S3 struct {
 	region string
 	opts   Options
 	put    minio.PutObjectOptions
+	// signPayload sends each body's SHA-256 in the signature; otherwise
+	// the payload goes as UNSIGNED-PAYLOAD. Content-MD5 is sent either way.
+	signPayload bool
 }
 
 // NewS3 builds an S3 store. Credentials are looked up the way boto3 does
@@ -69,11 +77,23 @@ func NewS3(ctx context.Context, bucket, prefix string, opts Options) (*S3, error
 		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 	}
 	region := s3Region(opts.Profile)
+	if region == "" {
+		region = endpointRegion(endpoint)
+	}
+	settings, err := loadS3Settings(opts.Profile)
+	if err != nil {
+		return nil, err
+	}
+	lookup := map[string]minio.BucketLookupType{"path": minio.BucketLookupPath, "virtual": minio.BucketLookupDNS}[settings.addressingStyle]
+	if err := checkEndpointBucket(endpoint, bucket, lookup); err != nil {
+		return nil, err
+	}
 	core, err := minio.NewCore(endpoint, &minio.Options{
-		Creds:     creds,
-		Secure:    secure,
-		Region:    region,
-		Transport: tr,
+		Creds:        creds,
+		Secure:       secure,
+		Region:       region,
+		BucketLookup: lookup,
+		Transport:    tr,
 		// One attempt per call: WithRetry decides what is tried again,
 		// the same way for every provider.
 		MaxRetries: 1,
@@ -81,7 +101,10 @@ func NewS3(ctx context.Context, bucket, prefix string, opts Options) (*S3, error
 	if err != nil {
 		return nil, fmt.Errorf("S3 client for %s: %w", endpoint, err)
 	}
-	s := &S3{core: core, bucket: bucket, prefix: prefix, region: region, opts: opts}
+	// As botocore does for Barman: a payload sent in clear is signed with
+	// its SHA-256; over https it goes unsigned unless the profile asks.
+	s := &S3{core: core, bucket: bucket, prefix: prefix, region: region, opts: opts,
+		signPayload: !secure || settings.payloadSigning}
 	if len(opts.Tags) > 0 {
 		m := make(map[string]string, len(opts.Tags))
 		for _, kv := range opts.Tags {
@@ -99,7 +122,9 @@ func NewS3(ctx context.Context, bucket, prefix string, opts Options) (*S3, error
 	case "AES256":
 		s.put.ServerSideEncryption = encrypt.NewSSE()
 	case "aws:kms":
-		s.put.ServerSideEncryption, _ = encrypt.NewSSEKMS("", nil)
+		if s.put.ServerSideEncryption, err = encrypt.NewSSEKMS(opts.SSEKMSKeyID, nil); err != nil {
+			return nil, fmt.Errorf("--sse-kms-key-id: %w", err)
+		}
 	default:
 		return nil, fmt.Errorf("invalid encryption %q: use AES256 or aws:kms", opts.Encryption)
 	}
@@ -195,16 +220,38 @@ func classify(err error) error {
 func (s *S3) Test(ctx context.Context) error {
 	_, err := s.core.ListObjectsV2(s.bucket, s.prefix, "", "", "/", 1)
 	if err != nil {
-		return fmt.Errorf("check bucket %s: %w", s.bucket, classify(err))
+		return fmt.Errorf("check bucket %s (ListObjectsV2 under %q): %w", s.bucket, s.prefix, classify(err))
 	}
 	return nil
 }
 
+// digests are a body's integrity headers: Content-MD5 always, which every
+// S3 store checks and AWS requires on buckets with Object Lock, and the
+// SHA-256 that signs the payload when it is to be signed. The body goes
+// with a plain Content-Length: no aws-chunked encoding, no checksum
+// trailer, which several stores and gateways refuse.
+func (s *S3) digests(data []byte) (md5Base64, sha256Hex string) {
+	sum := md5.Sum(data)
+	md5Base64 = base64.StdEncoding.EncodeToString(sum[:])
+	if s.signPayload {
+		h := sha256.Sum256(data)
+		sha256Hex = hex.EncodeToString(h[:])
+	}
+	return md5Base64, sha256Hex
+}
+
+// putObject stores data in one PutObject request with opts.
+func (s *S3) putObject(ctx context.Context, key string, data []byte, opts minio.PutObjectOptions) error {
+	md5Base64, sha256Hex := s.digests(data)
+	opts.DisableContentSha256 = true // no streaming signature
+	_, err := s.core.PutObject(ctx, s.bucket, key, bytes.NewReader(data), int64(len(data)), md5Base64, sha256Hex, opts)
+	return err
+}
+
 // Put stores data under key in one request, with the tags and encryption.
 func (s *S3) Put(ctx context.Context, key string, data []byte) error {
-	_, err := s.core.Client.PutObject(ctx, s.bucket, key, bytes.NewReader(data), int64(len(data)), s.put)
-	if err != nil {
-		return fmt.Errorf("upload %s: %w", key, classify(err))
+	if err := s.putObject(ctx, key, data, s.put); err != nil {
+		return fmt.Errorf("upload %s (PutObject): %w", key, classify(err))
 	}
 	return nil
 }
@@ -213,12 +260,12 @@ func (s *S3) Put(ctx context.Context, key string, data []byte) error {
 func (s *S3) Create(ctx context.Context, key string, data []byte) error {
 	opts := s.put
 	opts.SetMatchETagExcept("*")
-	_, err := s.core.Client.PutObject(ctx, s.bucket, key, bytes.NewReader(data), int64(len(data)), opts)
+	err := s.putObject(ctx, key, data, opts)
 	if code := minio.ToErrorResponse(err).StatusCode; code == http.StatusPreconditionFailed || code == http.StatusConflict {
 		return ErrExists
 	}
 	if err != nil {
-		return fmt.Errorf("create %s: %w", key, classify(err))
+		return fmt.Errorf("create %s (PutObject If-None-Match): %w", key, classify(err))
 	}
 	return nil
 }
@@ -226,7 +273,7 @@ func (s *S3) Create(ctx context.Context, key string, data []byte) error {
 // Delete removes an object.
 func (s *S3) Delete(ctx context.Context, key string) error {
 	if err := s.core.Client.RemoveObject(ctx, s.bucket, key, minio.RemoveObjectOptions{}); err != nil {
-		return fmt.Errorf("delete %s: %w", key, classify(err))
+		return fmt.Errorf("delete %s (DeleteObject): %w", key, classify(err))
 	}
 	return nil
 }
@@ -236,7 +283,7 @@ func (s *S3) List(ctx context.Context, prefix string) ([]string, error) {
 	var keys []string
 	for obj := range s.core.Client.ListObjects(ctx, s.bucket, minio.ListObjectsOptions{Prefix: prefix, Recursive: true}) {
 		if obj.Err != nil {
-			return nil, fmt.Errorf("list %s: %w", prefix, classify(obj.Err))
+			return nil, fmt.Errorf("list %s (ListObjectsV2): %w", prefix, classify(obj.Err))
 		}
 		keys = append(keys, obj.Key)
 	}
@@ -247,7 +294,7 @@ func (s *S3) List(ctx context.Context, prefix string) ([]string, error) {
 func (s *S3) NewMultipart(ctx context.Context, key string) (Multipart, error) {
 	id, err := s.core.NewMultipartUpload(ctx, s.bucket, key, s.put)
 	if err != nil {
-		return nil, fmt.Errorf("start multipart upload %s: %w", key, classify(err))
+		return nil, fmt.Errorf("start multipart upload %s (CreateMultipartUpload): %w", key, classify(err))
 	}
 	return &s3Multipart{s: s, key: key, id: id}, nil
 }
@@ -261,10 +308,12 @@ type s3Multipart struct {
 }
 
 func (m *s3Multipart) Upload(ctx context.Context, number int, offset int64, data []byte) error {
+	md5Base64, sha256Hex := m.s.digests(data)
 	p, err := m.s.core.PutObjectPart(ctx, m.s.bucket, m.key, m.id, number,
-		bytes.NewReader(data), int64(len(data)), minio.PutObjectPartOptions{})
+		bytes.NewReader(data), int64(len(data)), minio.PutObjectPartOptions{
+			Md5Base64: md5Base64, Sha256Hex: sha256Hex, DisableContentSha256: true})
 	if err != nil {
-		return fmt.Errorf("upload %s part %d: %w", m.key, number, classify(err))
+		return fmt.Errorf("upload %s part %d (UploadPart): %w", m.key, number, classify(err))
 	}
 	m.mu.Lock()
 	m.parts = append(m.parts, minio.CompletePart{PartNumber: number, ETag: p.ETag})
@@ -278,14 +327,48 @@ func (m *s3Multipart) Complete(ctx context.Context) error {
 	m.mu.Unlock()
 	sort.Slice(parts, func(i, j int) bool { return parts[i].PartNumber < parts[j].PartNumber })
 	if _, err := m.s.core.CompleteMultipartUpload(ctx, m.s.bucket, m.key, m.id, parts, m.s.put); err != nil {
-		return fmt.Errorf("complete %s: %w", m.key, classify(err))
+		return fmt.Errorf("complete %s (CompleteMultipartUpload): %w", m.key, classify(err))
 	}
 	return nil
 }
 
 func (m *s3Multipart) Abort(ctx context.Context) error {
 	if err := m.s.core.AbortMultipartUpload(ctx, m.s.bucket, m.key, m.id); err != nil {
-		return fmt.Errorf("abort %s: %w", m.key, classify(err))
+		return fmt.Errorf("abort %s (AbortMultipartUpload): %w", m.key, classify(err))
 	}
 	return nil
+}
+
+// endpointRegion is the region to sign for when neither the environment
+// nor the profile names one. AWS's regional endpoints name it; for any
+// other endpoint it is us-east-1, as boto3 signs for a custom endpoint
+// without a region. Only AWS's global endpoint is left to minio-go, which
+// then asks the bucket (GetBucketLocation, a bucket-wide right).
+func endpointRegion(endpoint string) string {
+	u := url.URL{Scheme: "https", Host: endpoint}
+	if s3utils.IsAmazonEndpoint(u) {
+		return s3utils.GetRegionFromURL(u)
+	}
+	return "us-east-1"
+}
+
+// checkEndpointBucket refuses an endpoint URL whose host already starts
+// with the bucket's name when requests go path-style: every key would land
+// under an extra folder named after the bucket, where Barman's tools never
+// look (path-style is the default for any endpoint but AWS's and Google's).
+func checkEndpointBucket(endpoint, bucket string, lookup minio.BucketLookupType) error {
+	host, _, err := net.SplitHostPort(endpoint)
+	if err != nil {
+		host = endpoint
+	}
+	first, rest, ok := strings.Cut(host, ".")
+	if !ok || first != bucket || lookup == minio.BucketLookupDNS {
+		return nil
+	}
+	u := url.URL{Scheme: "https", Host: endpoint}
+	if lookup == minio.BucketLookupAuto && (s3utils.IsAmazonEndpoint(u) || s3utils.IsGoogleEndpoint(u)) {
+		return nil // virtual-host style there by default
+	}
+	return fmt.Errorf("--endpoint-url %s already names bucket %s: use the store's endpoint without the bucket (%s), "+
+		"or addressing_style = virtual in the profile's s3 settings", endpoint, bucket, rest)
 }

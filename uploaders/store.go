@@ -95,6 +95,10 @@ type Options struct {
 	Credential string
 	// EncryptionScope is Azure's --encryption-scope.
 	EncryptionScope string
+	// SSEKMSKeyID is S3's --sse-kms-key-id, with Encryption aws:kms.
+	SSEKMSKeyID string
+	// KMSKeyName is GCS's --kms-key-name.
+	KMSKeyName string
 }
 
 // New returns the store for a destination URL.

@@ -60,14 +60,7 @@ func uploadBarmanBackup(ctx context.Context, r *runInfo, store uploaders.Store, 
 		return nil, fmt.Errorf("%w: backup in '%s' is compressed (%s): a compressed Barman backup cannot be uploaded",
 			errUnrecoverable, dir, backup.Compression)
 	}
-	return actors.Run(ctx, backup, actors.Options{
-		Store:          store,
-		ServerName:     cfg.ServerName,
-		BackupID:       r.id, // BARMAN_BACKUP_ID
-		Codec:          codec,
-		MaxArchiveSize: cfg.MaxArchiveSize,
-		Jobs:           cfg.Jobs,
-		Manifest:       backup.Raw,
-		Progress:       r.progress,
-	})
+	opts := r.engineOptions(store, codec) // the backup ID is BARMAN_BACKUP_ID
+	opts.Manifest = backup.Raw
+	return actors.Run(ctx, backup, opts)
 }

@@ -69,11 +69,6 @@ func run(args []string) int {
 		hook: hook, hookErr: hookErr}
 	sink := &logSink{w: os.Stderr}
 	log := newLogger(&cfg, sink, r.id)
-	if os.Getenv("GOMEMLIMIT") == "" {
-		// Without a limit the heap may grow to twice what is live before a
-		// collection; the engine's memory is bounded, so tell the runtime.
-		debug.SetMemoryLimit(actors.MemoryBudget(cfg.Jobs, 0))
-	}
 	signalled, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	go func() {
@@ -242,6 +237,8 @@ func backup(ctx context.Context, r *runInfo) (*actors.Result, error) {
 		Jobs:            cfg.Jobs,
 		Credential:      cfg.Credential,
 		EncryptionScope: cfg.EncryptionScope,
+		SSEKMSKeyID:     cfg.SSEKMSKeyID,
+		KMSKeyName:      cfg.KMSKeyName,
 	})
 	if err != nil {
 		return nil, err
@@ -272,14 +269,30 @@ func backup(ctx context.Context, r *runInfo) (*actors.Result, error) {
 	if err := conn.Check(ctx); err != nil {
 		return nil, fmt.Errorf("%w: %v", errCheck, err)
 	}
-	return actors.Run(ctx, &pg.LiveBackup{Conn: conn, Fast: cfg.ImmediateCheckpoint}, actors.Options{
+	opts := r.engineOptions(store, codec)
+	opts.BackupName = cfg.BackupName
+	return actors.Run(ctx, &pg.LiveBackup{Conn: conn, Fast: cfg.ImmediateCheckpoint}, opts)
+}
+
+// engineOptions are the engine's settings for a live backup and a hook
+// alike.
+func (r *runInfo) engineOptions(store uploaders.Store, codec tarball.Codec) actors.Options {
+	opts := actors.Options{
 		Store:          store,
-		ServerName:     cfg.ServerName,
+		ServerName:     r.cfg.ServerName,
 		BackupID:       r.id,
-		BackupName:     cfg.BackupName,
 		Codec:          codec,
-		MaxArchiveSize: cfg.MaxArchiveSize,
-		Jobs:           cfg.Jobs,
+		MaxArchiveSize: r.cfg.MaxArchiveSize,
+		MinChunkSize:   r.cfg.MinChunkSize,
+		MaxBandwidth:   r.cfg.MaxBandwidth,
+		Jobs:           r.cfg.Jobs,
 		Progress:       r.progress,
-	})
+	}
+	if os.Getenv("GOMEMLIMIT") == "" {
+		// Without a limit the heap may grow to twice what is live before
+		// a collection; the engine's memory is bounded, so tell the
+		// runtime once the part size is known.
+		opts.MemoryLimit = func(n int64) { debug.SetMemoryLimit(n) }
+	}
+	return opts
 }

@@ -6,7 +6,8 @@
 #
 #   bash integration/bench/bench.sh [PGBENCH_SCALE] [JOBS]
 #
-# BENCH_BARMAN=0 skips Barman's runs (to measure ours on large clusters).
+# BENCH_BARMAN=0 skips Barman's runs (to measure ours on large clusters);
+# BENCH_CODECS and BENCH_EXTRA_CODECS choose the codecs (Barman's, ours).
 # Scale 50 (the default) makes about 800 MB: pgbench's tables plus a less
 # compressible table (md5 text) in a tablespace. Everything lives under a
 # temporary directory on loopback and is removed at the end.
@@ -48,6 +49,9 @@ $psql -c "CHECKPOINT"
 size=$($psql -c "SELECT pg_size_pretty(sum(pg_database_size(datname))) FROM pg_database")
 
 export AWS_ACCESS_KEY_ID=$MINIO_ROOT_USER AWS_SECRET_ACCESS_KEY=$MINIO_ROOT_PASSWORD AWS_DEFAULT_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true
+# barman-cloud-backup never creates the bucket (as Barman 3.16+).
+until curl -sf "http://127.0.0.1:$s3port/minio/health/live" >/dev/null; do sleep 0.2; done
+/usr/bin/python3 -c 'import boto3, sys; boto3.client("s3", endpoint_url=sys.argv[1]).create_bucket(Bucket="bench")' "http://127.0.0.1:$s3port"
 common=(-J "$jobs" --immediate-checkpoint --endpoint-url "http://127.0.0.1:$s3port" -h 127.0.0.1 -p "$pgport" -U postgres)
 
 # stored BUCKET PREFIX: bytes stored under the prefix.
@@ -83,7 +87,7 @@ printf '%-8s | %-22s | %-22s | %-18s | %s\n' codec "ours: s / RSS MB" "Barman: s
 printf '%s\n' "---------|------------------------|------------------------|--------------------|--------------------"
 mb() { [[ $1 == - ]] && echo - || awk -v b="$1" 'BEGIN{printf "%.1f", b/1048576}'; }
 kb() { [[ $1 == - ]] && echo - || awk -v k="$1" 'BEGIN{printf "%.0f", k/1024}'; }
-for codec in none gzip bzip2 snappy; do
+for codec in ${BENCH_CODECS:-none gzip bzip2 snappy}; do
   case $codec in none) flag=() ;; gzip) flag=(-z) ;; bzip2) flag=(-j) ;; snappy) flag=(--snappy) ;; esac
   read -r os or ob ost <<<"$(run "ours-$codec" "$ours" "${common[@]}" "${flag[@]}")"
   if [[ ${BENCH_BARMAN:-1} == 0 ]]; then
@@ -101,7 +105,7 @@ for codec in none gzip bzip2 snappy; do
     "$codec" "$os" "$(kb "$or")" "$bs" "$(kb "$br")" "$(mb "$ob")" "$(mb "$bb")" "$ratio"
 done
 # Codecs Barman 3.4 does not have, against its uncompressed run.
-for codec in lz4 zstd; do
+for codec in ${BENCH_EXTRA_CODECS:-lz4 zstd}; do
   read -r os or ob ost <<<"$(run "ours-$codec" "$ours" "${common[@]}" "--$codec")"
   printf '%-8s | %6s s / %5s MB      | %-22s | %7s / %-8s | %s\n' "$codec" "$os" "$(kb "$or")" "(none in Barman 3.4)" \
     "$(mb "$ob")" "-" "$(awk -v a="$os" -v b="${barman_none:--}" 'BEGIN{if (b == "-") print "-"; else printf "%.1fx faster than Barman uncompressed", b/a}')"
