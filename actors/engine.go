@@ -14,6 +14,7 @@ package actors
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"os"
@@ -101,6 +102,11 @@ func (e *FailedError) Unwrap() error { return e.Err }
 // touches anything, so nothing of the other backup is overwritten.
 var ErrClash = errors.New("backup ID clash")
 
+// ErrClaim is a backup ID that could not be locked: a clash, or the store
+// refusing the lock. The run stops before it touches anything; Barman
+// exits 1 for a backup the store refuses.
+var ErrClaim = errors.New("cannot lock the backup ID")
+
 // claim reserves the backup ID with a lock object beside the backup's
 // folder (Barman's tools ignore files there), created only if absent,
 // and refuses an ID whose folder already holds objects. release removes
@@ -108,12 +114,16 @@ var ErrClash = errors.New("backup ID clash")
 func claim(ctx context.Context, store uploaders.Store, prefix, id string) (release func(), err error) {
 	lock := prefix + ".lock"
 	host, _ := os.Hostname()
-	note := fmt.Sprintf("pid=%d host=%s started=%s\n", os.Getpid(), host, time.Now().Format(time.RFC3339))
+	// The nonce makes the note ours alone: a create whose answer was lost
+	// is recognised by reading the note back (uploaders.WithRetry).
+	var nonce [8]byte
+	rand.Read(nonce[:])
+	note := fmt.Sprintf("pid=%d host=%s started=%s nonce=%x\n", os.Getpid(), host, time.Now().Format(time.RFC3339), nonce)
 	switch err := store.Create(ctx, lock, []byte(note)); {
 	case errors.Is(err, uploaders.ErrExists):
-		return nil, fmt.Errorf("%w: another run is taking backup %s now (lock %s)", ErrClash, id, lock)
+		return nil, fmt.Errorf("%w: %w: another run is taking backup %s now (lock %s)", ErrClaim, ErrClash, id, lock)
 	case err != nil:
-		return nil, fmt.Errorf("lock backup %s: %w", id, err)
+		return nil, fmt.Errorf("%w %s: %w", ErrClaim, id, err)
 	}
 	release = func() {
 		cleanup, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
@@ -125,11 +135,11 @@ func claim(ctx context.Context, store uploaders.Store, prefix, id string) (relea
 	existing, err := store.List(ctx, prefix+"/")
 	if err != nil {
 		release()
-		return nil, err
+		return nil, fmt.Errorf("%w %s: %w", ErrClaim, id, err)
 	}
 	if len(existing) > 0 {
 		release()
-		return nil, fmt.Errorf("%w: backup %s already exists in the destination", ErrClash, id)
+		return nil, fmt.Errorf("%w: %w: backup %s already exists in the destination", ErrClaim, ErrClash, id)
 	}
 	return release, nil
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -219,6 +220,19 @@ func (a *Azure) Put(ctx context.Context, key string, data []byte) error {
 	return nil
 }
 
+// Get reads a small blob whole.
+func (a *Azure) Get(ctx context.Context, key string) ([]byte, error) {
+	resp, err := a.client.NewBlockBlobClient(key).DownloadStream(ctx, &blob.DownloadStreamOptions{CPKScopeInfo: a.scope})
+	if err == nil {
+		defer resp.Body.Close()
+		var b []byte
+		if b, err = io.ReadAll(resp.Body); err == nil {
+			return b, nil
+		}
+	}
+	return nil, fmt.Errorf("read %s: %w", key, a.redact(err))
+}
+
 // Create stores data only if no blob has the name (If-None-Match: *).
 func (a *Azure) Create(ctx context.Context, key string, data []byte) error {
 	anyTag := azcore.ETagAny
@@ -265,11 +279,12 @@ func (a *Azure) NewMultipart(ctx context.Context, key string) (Multipart, error)
 }
 
 type azureMultipart struct {
-	a   *Azure
-	key string
-	bb  *blockblob.Client
-	mu  sync.Mutex
-	max int
+	a    *Azure
+	key  string
+	bb   *blockblob.Client
+	mu   sync.Mutex
+	max  int
+	size int64
 }
 
 // blockID is Barman's block ID: the part number zero-padded to five
@@ -286,8 +301,25 @@ func (m *azureMultipart) Upload(ctx context.Context, number int, offset int64, d
 	}
 	m.mu.Lock()
 	m.max = max(m.max, number)
+	m.size += int64(len(data))
 	m.mu.Unlock()
 	return nil
+}
+
+// Completed checks the blob is there with the size of the blocks. A
+// retried commit succeeds anyway (the latest block list finds the blocks
+// among the committed ones), so this is rarely needed.
+func (m *azureMultipart) Completed(ctx context.Context) (bool, error) {
+	props, err := m.bb.GetProperties(ctx, nil)
+	if bloberror.HasCode(err, bloberror.BlobNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("properties of %s: %w", m.key, m.a.redact(err))
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return props.ContentLength != nil && *props.ContentLength == m.size, nil
 }
 
 func (m *azureMultipart) Complete(ctx context.Context) error {

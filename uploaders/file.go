@@ -97,6 +97,15 @@ func (s *FileStore) Create(ctx context.Context, key string, data []byte) error {
 	return err
 }
 
+// Get reads an object whole.
+func (s *FileStore) Get(ctx context.Context, key string) ([]byte, error) {
+	b, err := os.ReadFile(s.path(key))
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", key, err)
+	}
+	return b, nil
+}
+
 // Delete removes the object's file.
 func (s *FileStore) Delete(ctx context.Context, key string) error {
 	if err := os.Remove(s.path(key)); err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -185,6 +194,12 @@ func (m *fileMultipart) Upload(ctx context.Context, number int, offset int64, da
 
 func (m *fileMultipart) Complete(ctx context.Context) error {
 	return m.store.commit(m.f, m.key)
+}
+
+// Completed checks the file is there: a local rename has no lost answer.
+func (m *fileMultipart) Completed(ctx context.Context) (bool, error) {
+	_, err := os.Stat(m.store.path(m.key))
+	return err == nil, nil
 }
 
 func (m *fileMultipart) Abort(ctx context.Context) error {

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"sort"
 	"strings"
@@ -137,6 +138,19 @@ func (g *GCS) Create(ctx context.Context, key string, data []byte) error {
 	return err
 }
 
+// Get reads a small object whole.
+func (g *GCS) Get(ctx context.Context, key string) ([]byte, error) {
+	r, err := g.bucket.Object(key).NewReader(ctx)
+	if err == nil {
+		defer r.Close()
+		var b []byte
+		if b, err = io.ReadAll(r); err == nil {
+			return b, nil
+		}
+	}
+	return nil, fmt.Errorf("read %s: %w", key, g.classify(err))
+}
+
 // Delete removes an object.
 func (g *GCS) Delete(ctx context.Context, key string) error {
 	if err := g.bucket.Object(key).Delete(ctx); err != nil && !errors.Is(err, storage.ErrObjectNotExist) {
@@ -177,6 +191,7 @@ type gcsMultipart struct {
 	mu    sync.Mutex
 	parts []int
 	temps []string
+	size  int64
 }
 
 func (m *gcsMultipart) Upload(ctx context.Context, number int, offset int64, data []byte) error {
@@ -189,8 +204,25 @@ func (m *gcsMultipart) Upload(ctx context.Context, number int, offset int64, dat
 	}
 	m.mu.Lock()
 	m.parts = append(m.parts, number)
+	m.size += int64(len(data))
 	m.mu.Unlock()
 	return nil
+}
+
+// Completed checks the object is there with the size of the parts. A
+// retried compose succeeds anyway (its sources are deleted only after),
+// so this is rarely needed.
+func (m *gcsMultipart) Completed(ctx context.Context) (bool, error) {
+	attrs, err := m.g.bucket.Object(m.key).Attrs(ctx)
+	if errors.Is(err, storage.ErrObjectNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("attributes of %s: %w", m.key, m.g.classify(err))
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return attrs.Size == m.size, nil
 }
 
 // Complete composes the parts into the object, 32 at a time in as many
@@ -211,20 +243,28 @@ func (m *gcsMultipart) Complete(ctx context.Context) error {
 			m.temps = append(m.temps, name)
 			m.mu.Unlock()
 			dst := m.g.bucket.Object(name)
-			c := dst.ComposerFrom(srcs[i:min(i+composeLimit, len(srcs))]...)
-			c.KMSKeyName = m.g.kmsKey
-			if _, err := c.Run(ctx); err != nil {
+			if _, err := dst.ComposerFrom(srcs[i:min(i+composeLimit, len(srcs))]...).Run(ctx); err != nil {
 				return fmt.Errorf("compose %s: %w", m.key, m.g.classify(err))
 			}
 			next = append(next, dst)
 		}
 		srcs = next
 	}
-	c := m.g.bucket.Object(m.key).ComposerFrom(srcs...)
+	dst := m.g.bucket.Object(m.key)
+	c := dst.ComposerFrom(srcs...)
 	c.Metadata = m.g.tags
-	c.KMSKeyName = m.g.kmsKey
 	if _, err := c.Run(ctx); err != nil {
 		return fmt.Errorf("compose %s: %w", m.key, m.g.classify(err))
+	}
+	if m.g.kmsKey != "" {
+		// The client sends no KMS key with a compose (it is not part of
+		// the destination it serializes), so the composed object takes the
+		// key by being rewritten onto itself: a server-side copy.
+		cp := dst.CopierFrom(dst)
+		cp.DestinationKMSKeyName = m.g.kmsKey
+		if _, err := cp.Run(ctx); err != nil {
+			return fmt.Errorf("rewrite %s with its KMS key: %w", m.key, m.g.classify(err))
+		}
 	}
 	if err := m.deleteTemps(ctx); err != nil {
 		zerolog.Ctx(ctx).Warn().Msgf("cleaning up the parts of %s: %v", m.key, err)

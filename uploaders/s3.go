@@ -11,6 +11,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -26,6 +27,7 @@ import (
 	"github.com/minio/minio-go/v7/pkg/encrypt"
 	"github.com/minio/minio-go/v7/pkg/s3utils"
 	"github.com/minio/minio-go/v7/pkg/tags"
+	"github.com/rs/zerolog"
 	"gopkg.in/ini.v1"
 )
 
@@ -40,6 +42,12 @@ type S3 struct {
 	// signPayload sends each body's SHA-256 in the signature; otherwise
 	// the payload goes as UNSIGNED-PAYLOAD. Content-MD5 is sent either way.
 	signPayload bool
+
+	mu sync.Mutex
+	// unsure are the keys whose CreateMultipartUpload failed in a way
+	// that may have hidden a success: an upload may be open there that
+	// nobody knows the ID of.
+	unsure map[string]bool
 }
 
 // NewS3 builds an S3 store. Credentials are looked up the way boto3 does
@@ -85,7 +93,7 @@ func NewS3(ctx context.Context, bucket, prefix string, opts Options) (*S3, error
 		return nil, err
 	}
 	lookup := map[string]minio.BucketLookupType{"path": minio.BucketLookupPath, "virtual": minio.BucketLookupDNS}[settings.addressingStyle]
-	if err := checkEndpointBucket(endpoint, bucket, lookup); err != nil {
+	if err := checkEndpointBucket(opts.EndpointURL, bucket, lookup); err != nil {
 		return nil, err
 	}
 	core, err := minio.NewCore(endpoint, &minio.Options{
@@ -270,6 +278,20 @@ func (s *S3) Create(ctx context.Context, key string, data []byte) error {
 	return nil
 }
 
+// Get reads a small object whole.
+func (s *S3) Get(ctx context.Context, key string) ([]byte, error) {
+	obj, err := s.core.Client.GetObject(ctx, s.bucket, key, minio.GetObjectOptions{})
+	if err == nil {
+		var b []byte
+		if b, err = io.ReadAll(obj); err == nil {
+			obj.Close()
+			return b, nil
+		}
+		obj.Close()
+	}
+	return nil, fmt.Errorf("read %s (GetObject): %w", key, classify(err))
+}
+
 // Delete removes an object.
 func (s *S3) Delete(ctx context.Context, key string) error {
 	if err := s.core.Client.RemoveObject(ctx, s.bucket, key, minio.RemoveObjectOptions{}); err != nil {
@@ -290,13 +312,55 @@ func (s *S3) List(ctx context.Context, prefix string) ([]string, error) {
 	return keys, nil
 }
 
-// NewMultipart starts a multipart upload.
+// NewMultipart starts a multipart upload. CreateMultipartUpload is not
+// idempotent: when an attempt fails with no answer (the store may have
+// created an upload and lost the reply), the next success aborts every
+// other upload of the key, so none is left open. No other run writes the
+// key: the backup ID is locked. This one listing needs
+// s3:ListBucketMultipartUploads, and only after such a failure.
 func (s *S3) NewMultipart(ctx context.Context, key string) (Multipart, error) {
 	id, err := s.core.NewMultipartUpload(ctx, s.bucket, key, s.put)
 	if err != nil {
-		return nil, fmt.Errorf("start multipart upload %s (CreateMultipartUpload): %w", key, classify(err))
+		err = classify(err)
+		if Transient(err) {
+			s.mu.Lock()
+			if s.unsure == nil {
+				s.unsure = map[string]bool{}
+			}
+			s.unsure[key] = true
+			s.mu.Unlock()
+		}
+		return nil, fmt.Errorf("start multipart upload %s (CreateMultipartUpload): %w", key, err)
+	}
+	s.mu.Lock()
+	unsure := s.unsure[key]
+	delete(s.unsure, key)
+	s.mu.Unlock()
+	if unsure {
+		s.abortOthers(ctx, key, id)
 	}
 	return &s3Multipart{s: s, key: key, id: id}, nil
+}
+
+// abortOthers aborts the multipart uploads of key but keep. Failing to is
+// a warning: the backup itself is sound.
+func (s *S3) abortOthers(ctx context.Context, key, keep string) {
+	log := zerolog.Ctx(ctx)
+	res, err := s.core.ListMultipartUploads(ctx, s.bucket, key, "", "", "", 1000)
+	if err != nil {
+		log.Warn().Msgf("an upload of %s may be left open (ListMultipartUploads: %v)", key, classify(err))
+		return
+	}
+	for _, u := range res.Uploads {
+		if u.Key != key || u.UploadID == keep {
+			continue
+		}
+		if err := s.core.AbortMultipartUpload(ctx, s.bucket, key, u.UploadID); err != nil {
+			log.Warn().Msgf("an upload of %s is left open (AbortMultipartUpload %s: %v)", key, u.UploadID, classify(err))
+			continue
+		}
+		log.Info().Msgf("Aborted an upload of %s whose start was answered too late", key)
+	}
 }
 
 type s3Multipart struct {
@@ -305,6 +369,7 @@ type s3Multipart struct {
 	id    string
 	mu    sync.Mutex
 	parts []minio.CompletePart
+	size  int64
 }
 
 func (m *s3Multipart) Upload(ctx context.Context, number int, offset int64, data []byte) error {
@@ -317,8 +382,23 @@ func (m *s3Multipart) Upload(ctx context.Context, number int, offset int64, data
 	}
 	m.mu.Lock()
 	m.parts = append(m.parts, minio.CompletePart{PartNumber: number, ETag: p.ETag})
+	m.size += int64(len(data))
 	m.mu.Unlock()
 	return nil
+}
+
+// Completed checks the object is there with the size of the parts.
+func (m *s3Multipart) Completed(ctx context.Context) (bool, error) {
+	st, err := m.s.core.StatObject(ctx, m.s.bucket, m.key, minio.StatObjectOptions{})
+	if minio.ToErrorResponse(err).StatusCode == http.StatusNotFound {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("stat %s (HeadObject): %w", m.key, classify(err))
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return st.Size == m.size, nil
 }
 
 func (m *s3Multipart) Complete(ctx context.Context) error {
@@ -356,19 +436,23 @@ func endpointRegion(endpoint string) string {
 // with the bucket's name when requests go path-style: every key would land
 // under an extra folder named after the bucket, where Barman's tools never
 // look (path-style is the default for any endpoint but AWS's and Google's).
-func checkEndpointBucket(endpoint, bucket string, lookup minio.BucketLookupType) error {
-	host, _, err := net.SplitHostPort(endpoint)
-	if err != nil {
-		host = endpoint
-	}
-	first, rest, ok := strings.Cut(host, ".")
-	if !ok || first != bucket || lookup == minio.BucketLookupDNS {
+func checkEndpointBucket(endpointURL, bucket string, lookup minio.BucketLookupType) error {
+	u, err := url.Parse(endpointURL)
+	if endpointURL == "" || err != nil || lookup == minio.BucketLookupDNS {
 		return nil
 	}
-	u := url.URL{Scheme: "https", Host: endpoint}
-	if lookup == minio.BucketLookupAuto && (s3utils.IsAmazonEndpoint(u) || s3utils.IsGoogleEndpoint(u)) {
+	first, rest, ok := strings.Cut(u.Hostname(), ".")
+	if !ok || first != bucket {
+		return nil
+	}
+	if lookup == minio.BucketLookupAuto && (s3utils.IsAmazonEndpoint(*u) || s3utils.IsGoogleEndpoint(*u)) {
 		return nil // virtual-host style there by default
 	}
-	return fmt.Errorf("--endpoint-url %s already names bucket %s: use the store's endpoint without the bucket (%s), "+
-		"or addressing_style = virtual in the profile's s3 settings", endpoint, bucket, rest)
+	fixed := *u
+	fixed.Host = rest
+	if u.Port() != "" {
+		fixed.Host = net.JoinHostPort(rest, u.Port())
+	}
+	return fmt.Errorf("--endpoint-url %s already names bucket %s: use --endpoint-url %s, "+
+		"or addressing_style = virtual in the profile's s3 settings", endpointURL, bucket, fixed.String())
 }

@@ -170,9 +170,17 @@ type connectivityError struct{ err error }
 func (e *connectivityError) Error() string { return e.err.Error() }
 func (e *connectivityError) Unwrap() error { return e.err }
 
+// storeError is a backup the cloud cannot take, found before PostgreSQL
+// is touched: Barman 3.16 finds it at the first upload and exits 1.
+type storeError struct{ err error }
+
+func (e *storeError) Error() string { return e.err.Error() }
+func (e *storeError) Unwrap() error { return e.err }
+
 // exitCode classifies an error into Barman's exit codes, once, here.
 func exitCode(err error) int {
 	var ce *connectivityError
+	var se *storeError
 	var ue *conf.UsageError
 	var fe *conf.FileError
 	var failed *actors.FailedError
@@ -181,7 +189,7 @@ func exitCode(err error) int {
 		return exitOK
 	case errors.As(err, &ue), errors.As(err, &fe):
 		return exitInput
-	case errors.As(err, &failed), errors.Is(err, uploaders.ErrBucketMissing):
+	case errors.As(err, &failed), errors.As(err, &se), errors.Is(err, uploaders.ErrBucketMissing), errors.Is(err, actors.ErrClaim):
 		// A backup that started fails with 1 whatever the cause, as in
 		// Barman; so does a missing bucket, -t included (Barman 3.16).
 		return exitFailed
@@ -251,7 +259,7 @@ func backup(ctx context.Context, r *runInfo) (*actors.Result, error) {
 		if cfg.Test {
 			return nil, &connectivityError{err}
 		}
-		return nil, err
+		return nil, &storeError{err}
 	}
 	if cfg.Test {
 		return nil, nil
