@@ -31,9 +31,9 @@ type MinIO struct {
 	port, console int
 	// domain is MINIO_DOMAIN: virtual-host requests for BUCKET.domain.
 	domain string
-	mu            sync.Mutex
-	cmd           *exec.Cmd
-	log           *os.File
+	mu     sync.Mutex
+	cmd    *exec.Cmd
+	log    *os.File
 }
 
 // minioPath finds the server: $MINIO_BIN, the PATH, or the cache that

@@ -124,7 +124,9 @@ func TestLostReplies(t *testing.T) {
 		{"CreateMultipartUpload", func(r *http.Request) bool { return r.Method == http.MethodPost && r.URL.Query().Has("uploads") }},
 		{"UploadPart", IsPart},
 		{"CompleteMultipartUpload", func(r *http.Request) bool { return r.Method == http.MethodPost && r.URL.Query().Has("uploadId") }},
-		{"lock", func(r *http.Request) bool { return r.Method == http.MethodPut && strings.HasSuffix(r.URL.Path, ".lock") }},
+		{"lock", func(r *http.Request) bool {
+			return r.Method == http.MethodPut && strings.HasSuffix(r.URL.Path, ".lock")
+		}},
 		{"backup.info", func(r *http.Request) bool {
 			return r.Method == http.MethodPut && strings.HasSuffix(r.URL.Path, "/backup.info")
 		}},
@@ -180,7 +182,9 @@ func TestLostReplies(t *testing.T) {
 		p     *FaultProxy
 		match func(r *http.Request) bool
 	}{
-		{"azure-lock", azure, ap, func(r *http.Request) bool { return r.Method == http.MethodPut && strings.HasSuffix(r.URL.Path, ".lock") }},
+		{"azure-lock", azure, ap, func(r *http.Request) bool {
+			return r.Method == http.MethodPut && strings.HasSuffix(r.URL.Path, ".lock")
+		}},
 		{"azure-block", azure, ap, func(r *http.Request) bool { return r.URL.Query().Get("comp") == "block" }},
 		{"azure-commit", azure, ap, func(r *http.Request) bool { return r.URL.Query().Get("comp") == "blocklist" }},
 		{"gcs-lock", gcs, gp, func(r *http.Request) bool { return r.URL.Query().Get("ifGenerationMatch") == "0" }},
