@@ -222,7 +222,7 @@ func Run(ctx context.Context, src Source, opts Options) (*Result, error) {
 		return assembler(gctx, tracker, opts.Codec, pl, blockBufs, chunkBufs, ordered, chunks)
 	})
 	g.Go(func() error {
-		return uploaderPool(gctx, tracker, opts.Jobs, newBandwidth(opts.MaxBandwidth), chunkBufs, chunks, finished)
+		return uploaderPool(gctx, tracker, opts.Jobs, opts.MaxBandwidth, pl, chunkBufs, chunks, finished)
 	})
 	g.Go(func() error {
 		return manifestWriter(gctx, opts, info, tracker, copyStart, prefix, finished)

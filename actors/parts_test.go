@@ -135,3 +135,18 @@ func TestObjectCapacity(t *testing.T) {
 		}
 	}
 }
+
+// --max-bandwidth's bucket holds one part, so tokens gather while one
+// worker sends, and starts empty, so no run goes above the rate at first.
+func TestBandwidthBucket(t *testing.T) {
+	if newBandwidth(0, 8<<20) != nil {
+		t.Error("no limit made a limiter")
+	}
+	b := newBandwidth(50<<20, 8<<20)
+	if b.limiter.Burst() != 8<<20 || b.limiter.Tokens() > 1<<20 {
+		t.Errorf("burst %d, tokens at start %.0f: want one part, and empty", b.limiter.Burst(), b.limiter.Tokens())
+	}
+	if err := b.take(context.Background(), 0); err != nil {
+		t.Error(err)
+	}
+}

@@ -14,39 +14,37 @@ import (
 // takes a part's bytes from it before sending the part. Nil is no limit.
 type bandwidth struct{ limiter *rate.Limiter }
 
-// bandwidthStep is the most taken at once: the bucket holds one step, so
-// the rate over a run is exact to within a MiB.
-const bandwidthStep = 1 << 20
-
 // newBandwidth returns a limit of bytesPerSecond over all workers, or nil
-// for none.
-func newBandwidth(bytesPerSecond int64) *bandwidth {
+// for none. The bucket holds one upload part, so that tokens gather while
+// a part is being sent and one worker alone still reaches the rate; it
+// starts empty, so the run never goes above the rate, even at first.
+func newBandwidth(bytesPerSecond, partSize int64) *bandwidth {
 	if bytesPerSecond <= 0 {
 		return nil
 	}
-	burst := int(min(bytesPerSecond, bandwidthStep))
-	return &bandwidth{limiter: rate.NewLimiter(rate.Limit(bytesPerSecond), burst)}
+	burst := int(partSize)
+	l := rate.NewLimiter(rate.Limit(bytesPerSecond), burst)
+	l.AllowN(time.Now(), burst)
+	return &bandwidth{limiter: l}
 }
 
-// take waits until n bytes may be sent.
+// take waits until n bytes, at most one part, may be sent.
 func (b *bandwidth) take(ctx context.Context, n int) error {
-	if b == nil {
+	if b == nil || n == 0 {
 		return nil
 	}
-	for n > 0 {
-		k := min(n, b.limiter.Burst())
-		if err := b.limiter.WaitN(ctx, k); err != nil {
-			return err
-		}
-		n -= k
-	}
-	return nil
+	return b.limiter.WaitN(ctx, min(n, b.limiter.Burst()))
 }
 
 // uploaderPool runs n upload workers. A completion request waits for the
 // object's parts, all of which were queued before it; finished is closed
 // once every object is stored.
-func uploaderPool(ctx context.Context, t *tracker, n int, bw *bandwidth, bufs *buffers, jobs <-chan *uploadJob, finished chan<- struct{}) error {
+func uploaderPool(ctx context.Context, t *tracker, n int, maxBandwidth int64, pl *plan, bufs *buffers,
+	jobs <-chan *uploadJob, finished chan<- struct{}) error {
+	if err := pl.wait(ctx); err != nil {
+		return err
+	}
+	bw := newBandwidth(maxBandwidth, pl.partSize)
 	g, ctx := errgroup.WithContext(ctx)
 	for range n {
 		g.Go(func() error {
