@@ -28,10 +28,12 @@ import (
 type dirSource struct {
 	pgdata, tbs string
 	endErr      error
+	begun       bool
 	aborted     bool
 }
 
 func (d *dirSource) Begin(ctx context.Context, info *pg.BackupInfo) (*pg.Layout, error) {
+	d.begun = true
 	info.PGData, info.Status = d.pgdata, pg.StatusStarted
 	info.Tablespaces = []pg.Tablespace{{Name: "tbs1", OID: 16384, Location: d.tbs}}
 	return &pg.Layout{PGData: d.pgdata, MajorVersion: "15", Tablespaces: info.Tablespaces}, nil
@@ -339,11 +341,15 @@ func TestRunRefusesATakenBackupID(t *testing.T) {
 	// A run in progress holds the lock.
 	store.Create(context.Background(), "main/base/20261124T130000.lock", []byte("x"))
 	opts.BackupID = "20261124T130000"
-	if _, err := Run(context.Background(), fixture(t), opts); err == nil || !strings.Contains(err.Error(), "another run") {
+	locked := fixture(t)
+	if _, err := Run(context.Background(), locked, opts); err == nil || !strings.Contains(err.Error(), "another run") {
 		t.Fatalf("locked ID: %v", err)
 	}
-	if src.aborted {
-		t.Error("a refused run must not touch PostgreSQL")
+	// Neither refused run may touch PostgreSQL: no backup started.
+	for name, s := range map[string]*dirSource{"taken ID": src, "locked ID": locked} {
+		if s.begun || s.aborted {
+			t.Errorf("%s: the refused run began (%v) or aborted (%v) a backup", name, s.begun, s.aborted)
+		}
 	}
 }
 

@@ -2,7 +2,9 @@ package actors
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -20,6 +22,11 @@ type smallStore struct {
 	limits uploaders.Limits
 	mu     sync.Mutex
 	parts  map[string][]int // part sizes by key, by part number
+	// failPart fails that part number of every object; failComplete
+	// fails every completion. Both are permanent refusals.
+	failPart     int
+	failComplete bool
+	aborted      []string
 }
 
 func (s *smallStore) Limits() uploaders.Limits { return s.limits }
@@ -36,6 +43,9 @@ type recordedMultipart struct {
 }
 
 func (m *recordedMultipart) Upload(ctx context.Context, number int, offset int64, data []byte) error {
+	if number == m.store.failPart {
+		return fmt.Errorf("upload %s part %d: AccessDenied", m.key, number)
+	}
 	m.store.mu.Lock()
 	sizes := m.store.parts[m.key]
 	for len(sizes) < number {
@@ -45,6 +55,20 @@ func (m *recordedMultipart) Upload(ctx context.Context, number int, offset int64
 	m.store.parts[m.key] = sizes
 	m.store.mu.Unlock()
 	return m.Multipart.Upload(ctx, number, offset, data)
+}
+
+func (m *recordedMultipart) Complete(ctx context.Context) error {
+	if m.store.failComplete {
+		return fmt.Errorf("complete %s: InvalidPart", m.key)
+	}
+	return m.Multipart.Complete(ctx)
+}
+
+func (m *recordedMultipart) Abort(ctx context.Context) error {
+	m.store.mu.Lock()
+	m.store.aborted = append(m.store.aborted, m.key)
+	m.store.mu.Unlock()
+	return m.Multipart.Abort(ctx)
 }
 
 func newSmallStore(t *testing.T, minPart int64, maxParts int) (*smallStore, string) {
@@ -148,5 +172,49 @@ func TestBandwidthBucket(t *testing.T) {
 	}
 	if err := b.take(context.Background(), 0); err != nil {
 		t.Error(err)
+	}
+}
+
+// A part refused for good, or a completion, fails the run: every upload
+// left open is aborted (no temporary file stays in the file store),
+// backup.info says FAILED with the store's words, and backup mode ends.
+func TestMultipartFailureAbortsEverything(t *testing.T) {
+	for _, c := range []struct {
+		name         string
+		failPart     int
+		failComplete bool
+		words        string
+	}{
+		{"part 3 refused", 3, false, "part 3: AccessDenied"},
+		{"completion refused", 0, true, "InvalidPart"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			store, root := newSmallStore(t, 4096, 40)
+			store.failPart, store.failComplete = c.failPart, c.failComplete
+			src := smallFiles(t, 0)
+			codec, _ := tarball.CodecByName("", 0)
+			_, err := Run(context.Background(), src, Options{Store: store, ServerName: "main",
+				BackupID: "20261124T120000", Codec: codec, MaxArchiveSize: 400 << 10, Jobs: 2, BlockSize: 16 << 10})
+			var fe *FailedError
+			if !errors.As(err, &fe) || !strings.Contains(err.Error(), c.words) {
+				t.Fatalf("run: %v, want a failure saying %q", err, c.words)
+			}
+			if len(store.aborted) == 0 {
+				t.Error("no multipart upload was aborted")
+			}
+			if !src.aborted {
+				t.Error("backup mode was not ended")
+			}
+			info, _ := os.ReadFile(filepath.Join(root, "main/base/20261124T120000/backup.info"))
+			if !strings.Contains(string(info), "status=FAILED\n") || !strings.Contains(string(info), c.words) {
+				t.Errorf("backup.info:\n%s", info)
+			}
+			filepath.Walk(root, func(p string, fi os.FileInfo, err error) error {
+				if err == nil && strings.Contains(fi.Name(), ".tmp-") {
+					t.Errorf("left open: %s", p)
+				}
+				return nil
+			})
+		})
 	}
 }
