@@ -87,7 +87,12 @@ func awsConfigError(profile string, err error) error {
 		// boto3's words, which Barman prints.
 		return fmt.Errorf("The config profile (%s) could not be found", profile)
 	}
-	return fmt.Errorf("AWS configuration for profile %s: %s", profile, scrubAWS(err.Error()))
+	msg := scrubAWS(err.Error())
+	if b := os.Getenv("AWS_CA_BUNDLE"); b != "" && (strings.Contains(msg, b) || strings.Contains(msg, "CA bundle")) {
+		// The SDK reads boto3's AWS_CA_BUNDLE too, for its own calls.
+		return fmt.Errorf("AWS_CA_BUNDLE: %s", msg)
+	}
+	return fmt.Errorf("AWS configuration for profile %s: %s", profile, msg)
 }
 
 // awsProvider hands the SDK's credentials to minio-go.

@@ -102,6 +102,12 @@ func TestAWSCredentialsMissing(t *testing.T) {
 	if err == nil || err.Error() != "The config profile (nosuch) could not be found" {
 		t.Fatalf("err = %v", err)
 	}
+	t.Setenv("AWS_CA_BUNDLE", "/nonexistent/ca.pem")
+	_, _, err = awsCredentials(context.Background(), "")
+	if err == nil || !strings.HasPrefix(err.Error(), "AWS_CA_BUNDLE: ") {
+		t.Fatalf("err = %v", err)
+	}
+	t.Setenv("AWS_CA_BUNDLE", "")
 	// A profile without keys falls through to the metadata service too.
 	writeFile(t, credsFile, "[empty]\nregion = eu-west-1\n")
 	_, _, err = awsCredentials(context.Background(), "empty")
