@@ -201,9 +201,14 @@ func awsSourceNames(sources []aws.CredentialSource) string {
 	return strings.Join(names, " then ")
 }
 
-// awsSecretPattern matches what could be a secret in an SDK message:
-// a parameter that names one, whatever quotes its value.
-var awsSecretPattern = regexp.MustCompile(`(?i)((?:secret|token|password|signature|credential)[a-z_]*["']?\s*[:=]\s*["']?)[^\s"',&}]+`)
+// awsSecretPatterns match what could be a secret in an SDK message: the
+// value of a parameter (name=value) or a JSON field ("name": "value")
+// whose name says it is one. Error codes such as InvalidIdentityToken
+// followed by their text are left alone.
+var awsSecretPatterns = []*regexp.Regexp{
+	regexp.MustCompile(`(?i)(\b[a-z_-]*(?:secret|token|password|signature|credential)[a-z_-]*=)[^\s&"',}]+`),
+	regexp.MustCompile(`(?i)("[a-z_-]*(?:secret|token|password|signature|credential)[a-z_-]*"\s*:\s*")[^"]+`),
+}
 
 // scrubAWS makes one line of an SDK message and keeps secrets out: the
 // ones in the environment, and any value given to a secret's name.
@@ -215,5 +220,8 @@ func scrubAWS(msg string) string {
 			msg = strings.ReplaceAll(msg, v, "REDACTED")
 		}
 	}
-	return awsSecretPattern.ReplaceAllString(msg, "${1}REDACTED")
+	for _, re := range awsSecretPatterns {
+		msg = re.ReplaceAllString(msg, "${1}REDACTED")
+	}
+	return msg
 }

@@ -207,17 +207,20 @@ func TestAWSProviderRefreshes(t *testing.T) {
 func TestAWSProviderErrorIsOneLineWithoutSecrets(t *testing.T) {
 	t.Setenv("AWS_SESSION_TOKEN", "env-session-token-9")
 	failing := aws.NewCredentialsCache(aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
-		return aws.Credentials{}, fmt.Errorf("refused env-session-token-9\nSecretAccessKey: abc/def+1 and \"token\": \"xyz\"")
+		return aws.Credentials{}, fmt.Errorf("refused env-session-token-9\nGET /?X-Amz-Security-Token=abc/def%%2B1&Action=x and " +
+			"{\"SecretAccessKey\": \"xyz\"}: InvalidIdentityToken: Couldn't verify")
 	}))
 	_, err := credentials.New(&awsProvider{creds: failing, profile: "p"}).Get()
 	msg := fmt.Sprint(err)
-	for _, secret := range []string{"env-session-token-9", "abc/def+1", "xyz", "\n"} {
+	for _, secret := range []string{"env-session-token-9", "abc/def", "xyz", "\n"} {
 		if strings.Contains(msg, secret) {
 			t.Errorf("%q in %q", secret, msg)
 		}
 	}
-	if !strings.Contains(msg, "profile p") {
-		t.Errorf("no profile in %q", msg)
+	for _, want := range []string{"profile p", "Action=x", "InvalidIdentityToken: Couldn't verify"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("%q not in %q", want, msg)
+		}
 	}
 }
 
