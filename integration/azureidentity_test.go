@@ -25,8 +25,9 @@ import (
 type AzureIdentity struct {
 	TenantID, ClientID string
 	// FederatedToken is the workload identity token Kubernetes would
-	// project into the pod; IdentityHeader the secret App Service gives.
-	FederatedToken, IdentityHeader string
+	// project into the pod; IdentityHeader the secret App Service gives;
+	// ClientSecret a service principal's.
+	FederatedToken, IdentityHeader, ClientSecret string
 	// MSIEndpoint is IDENTITY_ENDPOINT.
 	MSIEndpoint string
 
@@ -39,7 +40,8 @@ type AzureIdentity struct {
 func StartAzureIdentity(t testing.TB, f *CloudFront) *AzureIdentity {
 	t.Helper()
 	a := &AzureIdentity{TenantID: "72f988bf-0000-4000-8000-00000000bcb1", ClientID: "0d2c6a3e-0000-4000-8000-00000000bcb2",
-		FederatedToken: "eyJ-federated-k8s-token-41d7", IdentityHeader: "app-service-identity-header-e3f0", calls: map[string]int{}}
+		FederatedToken: "eyJ-federated-k8s-token-41d7", IdentityHeader: "app-service-identity-header-e3f0",
+		ClientSecret: "sp~client-secret-0a9f", calls: map[string]int{}}
 	aad := http.NewServeMux()
 	host := "https://login.microsoftonline.com"
 	aad.HandleFunc("GET /common/discovery/instance", func(w http.ResponseWriter, r *http.Request) {
@@ -58,11 +60,17 @@ func StartAzureIdentity(t testing.TB, f *CloudFront) *AzureIdentity {
 		})
 	})
 	aad.HandleFunc("POST /{tenant}/oauth2/v2.0/token", func(w http.ResponseWriter, r *http.Request) {
-		a.count("workload")
 		r.ParseForm()
+		// A workload identity presents its federated token as a client
+		// assertion; a service principal its secret.
+		kind, proof := "workload", r.Form.Get("client_assertion") == a.FederatedToken &&
+			r.Form.Get("client_assertion_type") == "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+		if r.Form.Has("client_secret") {
+			kind, proof = "service-principal", r.Form.Get("client_secret") == a.ClientSecret
+		}
+		a.count(kind)
 		if r.PathValue("tenant") != a.TenantID || r.Form.Get("grant_type") != "client_credentials" ||
-			r.Form.Get("client_id") != a.ClientID || r.Form.Get("client_assertion") != a.FederatedToken ||
-			r.Form.Get("client_assertion_type") != "urn:ietf:params:oauth:client-assertion-type:jwt-bearer" ||
+			r.Form.Get("client_id") != a.ClientID || !proof ||
 			!strings.Contains(r.Form.Get("scope"), "https://storage.azure.com/.default") {
 			w.Header().Set("Content-Type", "application/json")
 			w.WriteHeader(http.StatusUnauthorized)
@@ -115,8 +123,9 @@ func (a *AzureIdentity) count(what string) {
 	a.mu.Unlock()
 }
 
-// Calls is how often tokens were asked for: "workload", or "managed-identity
-// CLIENT_ID" ("managed-identity " for the system-assigned identity).
+// Calls is how often tokens were asked for: "workload",
+// "service-principal", or "managed-identity CLIENT_ID" ("managed-identity "
+// for the system-assigned identity).
 func (a *AzureIdentity) Calls(what string) int {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -127,7 +136,7 @@ func (a *AzureIdentity) Calls(what string) int {
 func (a *AzureIdentity) Secrets() []string {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	return append([]string{a.FederatedToken, a.IdentityHeader}, a.tokens...)
+	return append([]string{a.FederatedToken, a.IdentityHeader, a.ClientSecret}, a.tokens...)
 }
 
 // Issued reports whether token is one handed out.

@@ -374,6 +374,9 @@ func testAzureSources(t *testing.T, w *world) {
 			{name: "managed-identity-user-assigned", args: []string{"--azure-credential", "managed-identity"},
 				env: append(msi, "AZURE_CLIENT_ID="+ident.ClientID), calls: "managed-identity " + ident.ClientID},
 			{name: "workload-identity-default", args: []string{"--azure-credential", "default"}, env: workload, calls: "workload"},
+			// The default chain's first source, without the option.
+			{name: "service-principal-secret", calls: "service-principal", env: []string{"AZURE_TENANT_ID=" + ident.TenantID,
+				"AZURE_CLIENT_ID=" + ident.ClientID, "AZURE_CLIENT_SECRET=" + ident.ClientSecret}},
 			// Neither the option nor a storage secret: the default chain,
 			// here down to the system-assigned managed identity.
 			{name: "default-chain-managed-identity", env: msi, calls: "managed-identity "},
