@@ -19,8 +19,8 @@ import (
 // are fetched again: time for the requests signed with them to arrive.
 const awsExpiryWindow = 5 * time.Minute
 
-// awsResolveTimeout bounds the first lookup, so that an identity service
-// that never answers fails the run instead of holding it.
+// awsResolveTimeout bounds a lookup, so that an identity service that
+// never answers fails the run instead of holding it.
 const awsResolveTimeout = 2 * time.Minute
 
 // awsCredentials finds S3 credentials and the region as the AWS CLI and
@@ -112,6 +112,10 @@ func (p *awsProvider) RetrieveWithCredContext(cc *credentials.CredContext) (cred
 	if cc != nil && cc.Context != nil {
 		ctx = cc.Context
 	}
+	// minio-go gives no deadline (nor its request's context), and the
+	// SDK's HTTP clients wait for an answer as long as it takes.
+	ctx, cancel := context.WithTimeout(ctx, awsResolveTimeout)
+	defer cancel()
 	return p.retrieve(ctx)
 }
 
