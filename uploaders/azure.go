@@ -18,7 +18,6 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/streaming"
-	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/blob"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/bloberror"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/blockblob"
@@ -83,15 +82,11 @@ func NewAzure(rawURL string, opts Options) (*Azure, error) {
 		if emulated {
 			return nil, fmt.Errorf("--credential %s needs an account URL on %s, not emulated storage", opts.Credential, azureDomain)
 		}
-		var cred azcore.TokenCredential
-		if opts.Credential == "azure-cli" {
-			cred, err = azidentity.NewAzureCLICredential(nil)
-		} else {
-			cred, err = azidentity.NewManagedIdentityCredential(nil)
+		cred, cerr := azureTokenCredential(opts.Credential)
+		if cerr != nil {
+			return nil, fmt.Errorf("azure credential %s: %w", opts.Credential, cerr)
 		}
-		if err != nil {
-			return nil, fmt.Errorf("azure credential %s: %w", opts.Credential, err)
-		}
+		a.secrets = append(a.secrets, azureIdentitySecrets()...)
 		a.client, err = container.NewClient(containerURL, cred, clientOpts)
 	case hasConnStr:
 		a.secrets = append(a.secrets, connStr)
@@ -114,10 +109,11 @@ func NewAzure(rawURL string, opts Options) (*Azure, error) {
 		}
 		a.client, err = container.NewClientWithSharedKeyCredential(containerURL, cred, clientOpts)
 	default:
-		cred, cerr := azidentity.NewDefaultAzureCredential(nil)
+		cred, cerr := azureTokenCredential("default")
 		if cerr != nil {
 			return nil, fmt.Errorf("azure default credential: %w", cerr)
 		}
+		a.secrets = append(a.secrets, azureIdentitySecrets()...)
 		a.client, err = container.NewClient(containerURL, cred, clientOpts)
 	}
 	if err != nil {

@@ -16,19 +16,16 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/minio/minio-go/v7"
-	"github.com/minio/minio-go/v7/pkg/credentials"
 	"github.com/minio/minio-go/v7/pkg/encrypt"
 	"github.com/minio/minio-go/v7/pkg/s3utils"
 	"github.com/minio/minio-go/v7/pkg/tags"
 	"github.com/rs/zerolog"
-	"gopkg.in/ini.v1"
 )
 
 // S3 stores objects in an S3 bucket, on AWS or any S3-compatible service.
@@ -50,9 +47,8 @@ type S3 struct {
 	unsure map[string]bool
 }
 
-// NewS3 builds an S3 store. Credentials are looked up the way boto3 does
-// for Barman: the environment, then the shared credentials file (with
-// -P/--profile, only that profile), then the instance role.
+// NewS3 builds an S3 store. Credentials and region are found as boto3
+// finds them for Barman: see awsCredentials.
 func NewS3(ctx context.Context, bucket, prefix string, opts Options) (*S3, error) {
 	endpoint, secure := "s3.amazonaws.com", true
 	if opts.EndpointURL != "" {
@@ -62,7 +58,7 @@ func NewS3(ctx context.Context, bucket, prefix string, opts Options) (*S3, error
 		}
 		endpoint, secure = u.Host, u.Scheme == "https"
 	}
-	creds, err := s3Credentials(opts.Profile)
+	creds, region, err := awsCredentials(ctx, opts.Profile)
 	if err != nil {
 		return nil, err
 	}
@@ -84,7 +80,6 @@ func NewS3(ctx context.Context, bucket, prefix string, opts Options) (*S3, error
 		}
 		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 	}
-	region := s3Region(opts.Profile)
 	if region == "" {
 		region = endpointRegion(endpoint)
 	}
@@ -137,57 +132,6 @@ func NewS3(ctx context.Context, bucket, prefix string, opts Options) (*S3, error
 		return nil, fmt.Errorf("invalid encryption %q: use AES256 or aws:kms", opts.Encryption)
 	}
 	return s, nil
-}
-
-func s3Credentials(profile string) (*credentials.Credentials, error) {
-	var chain []credentials.Provider
-	if profile == "" {
-		chain = append(chain, &credentials.EnvAWS{})
-	}
-	chain = append(chain, &credentials.FileAWSCredentials{Profile: profile})
-	// Tests and hosts off EC2 turn the metadata service off, as with boto3.
-	if !strings.EqualFold(os.Getenv("AWS_EC2_METADATA_DISABLED"), "true") {
-		chain = append(chain, &credentials.IAM{})
-	}
-	creds := credentials.NewChainCredentials(chain)
-	v, err := creds.GetWithContext(&credentials.CredContext{Client: http.DefaultClient})
-	if err != nil || v.AccessKeyID == "" {
-		if profile != "" {
-			return nil, fmt.Errorf("Unable to locate credentials for profile %q", profile)
-		}
-		return nil, errors.New("Unable to locate credentials")
-	}
-	return creds, nil
-}
-
-// s3Region follows boto3: AWS_REGION, AWS_DEFAULT_REGION, then the
-// profile's region in the shared config file.
-func s3Region(profile string) string {
-	for _, env := range []string{"AWS_REGION", "AWS_DEFAULT_REGION"} {
-		if r := os.Getenv(env); r != "" {
-			return r
-		}
-	}
-	file := os.Getenv("AWS_CONFIG_FILE")
-	if file == "" {
-		home, err := os.UserHomeDir()
-		if err != nil {
-			return ""
-		}
-		file = filepath.Join(home, ".aws", "config")
-	}
-	cfg, err := ini.Load(file)
-	if err != nil {
-		return ""
-	}
-	if profile == "" {
-		profile = os.Getenv("AWS_PROFILE")
-	}
-	section := "default"
-	if profile != "" && profile != "default" {
-		section = "profile " + profile
-	}
-	return cfg.Section(section).Key("region").String()
 }
 
 func (s *S3) String() string { return "s3://" + s.bucket + "/" + s.prefix }
