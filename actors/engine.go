@@ -158,7 +158,6 @@ func MemoryBudget(jobs, compressors int, partSize int64) int64 {
 
 // Run takes one backup from src into opts.Store.
 func Run(ctx context.Context, src Source, opts Options) (*Result, error) {
-	log := zerolog.Ctx(ctx)
 	if opts.Jobs < 1 {
 		opts.Jobs = 1
 	}
@@ -169,11 +168,7 @@ func Run(ctx context.Context, src Source, opts Options) (*Result, error) {
 		opts.BlockSize = 1 << 20
 	}
 	limits := opts.Store.Limits()
-	maxSize := opts.MaxArchiveSize
-	if maxSize >= limits.MaxObjectSize {
-		log.Warn().Msgf("max-archive-size too big. Capping it to to %s", prettySize(limits.MaxObjectSize))
-		maxSize = limits.MaxObjectSize
-	}
+	maxSize := min(opts.MaxArchiveSize, limits.MaxObjectSize)
 	info := &pg.BackupInfo{ID: opts.BackupID, ServerName: "cloud", BackupName: opts.BackupName}
 	prefix := tarball.JoinKey(opts.Store.Prefix(), opts.ServerName, "base", opts.BackupID)
 	release, err := claim(ctx, opts.Store, prefix, opts.BackupID)
@@ -270,16 +265,4 @@ func logEnd(ctx context.Context, info *pg.BackupInfo, start time.Time) {
 	}
 	log.Info().Msgf("Backup completed (start time: %s, elapsed time: %s)",
 		start.Format("2006-01-02 15:04:05.000000"), time.Since(start).Round(time.Second))
-}
-
-// prettySize prints sizes as Barman's pretty_size does.
-func prettySize(n int64) string {
-	units := []string{"B", "KiB", "MiB", "GiB", "TiB", "PiB"}
-	f := float64(n)
-	i := 0
-	for f >= 1024 && i < len(units)-1 {
-		f /= 1024
-		i++
-	}
-	return fmt.Sprintf("%.1f %s", f, units[i])
 }

@@ -11,7 +11,6 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"runtime/pprof"
-	"strings"
 	"syscall"
 	"time"
 
@@ -181,6 +180,7 @@ func (e *storeError) Unwrap() error { return e.err }
 func exitCode(err error) int {
 	var ce *connectivityError
 	var se *storeError
+	var unrecoverable *unrecoverableError
 	var ue *conf.UsageError
 	var fe *conf.FileError
 	var failed *actors.FailedError
@@ -198,7 +198,7 @@ func exitCode(err error) int {
 		return exitNetwork
 	case errors.Is(err, uploaders.ErrUnreachable):
 		return exitFailed
-	case errors.Is(err, errUnrecoverable):
+	case errors.As(err, &unrecoverable):
 		return exitAbortStop
 	case errors.Is(err, pg.ErrConnect), errors.Is(err, errCheck), errors.Is(err, actors.ErrClash),
 		errors.Is(err, context.Canceled):
@@ -215,11 +215,9 @@ func describe(err error) string {
 	case errors.Is(err, uploaders.ErrUnreachable):
 		return err.Error()
 	case errors.Is(err, pg.ErrConnect):
-		return "C" + err.Error()[1:]
+		return err.Error() // Barman's "Cannot connect to postgres: ..."
 	case errors.Is(err, context.Canceled):
 		return "Barman cloud backup was interrupted by the user"
-	case errors.Is(err, errUnrecoverable):
-		return "Barman cloud backup exception: " + strings.TrimPrefix(err.Error(), errUnrecoverable.Error()+": ")
 	}
 	return "Barman cloud backup exception: " + err.Error()
 }
@@ -277,20 +275,26 @@ func backup(ctx context.Context, r *runInfo) (*actors.Result, error) {
 	if err := conn.Check(ctx); err != nil {
 		return nil, fmt.Errorf("%w: %v", errCheck, err)
 	}
-	opts := r.engineOptions(store, codec)
+	opts := r.engineOptions(ctx, store, codec)
 	opts.BackupName = cfg.BackupName
 	return actors.Run(ctx, &pg.LiveBackup{Conn: conn, Fast: cfg.ImmediateCheckpoint}, opts)
 }
 
 // engineOptions are the engine's settings for a live backup and a hook
 // alike.
-func (r *runInfo) engineOptions(store uploaders.Store, codec tarball.Codec) actors.Options {
+func (r *runInfo) engineOptions(ctx context.Context, store uploaders.Store, codec tarball.Codec) actors.Options {
+	maxSize := r.cfg.MaxArchiveSize
+	if l := store.Limits(); maxSize >= l.MaxObjectSize {
+		// Barman's warning, words and doubled "to" included (cloud.py).
+		zerolog.Ctx(ctx).Warn().Msgf("max-archive-size too big. Capping it to to %s", prettySize(l.MaxObjectSize))
+		maxSize = l.MaxObjectSize
+	}
 	opts := actors.Options{
 		Store:          store,
 		ServerName:     r.cfg.ServerName,
 		BackupID:       r.id,
 		Codec:          codec,
-		MaxArchiveSize: r.cfg.MaxArchiveSize,
+		MaxArchiveSize: maxSize,
 		MinChunkSize:   r.cfg.MinChunkSize,
 		MaxBandwidth:   r.cfg.MaxBandwidth,
 		Jobs:           r.cfg.Jobs,
