@@ -18,12 +18,18 @@ type uploadJob struct {
 	complete bool
 }
 
-// assembler takes compressed blocks in stream order, cuts each part's
-// stored bytes into upload chunks of chunkSize and queues them for the
-// uploader pool; an object smaller than one chunk is stored in one request.
-func assembler(ctx context.Context, t *tracker, codec tarball.Codec, sizes PartSizer, blockBufs, chunkBufs *buffers,
+// assembler takes compressed blocks in stream order, cuts each object's
+// stored bytes into upload parts of the plan's part size, all equal but the
+// last, and queues them for the uploader pool; an object smaller than one
+// part is stored in one request.
+func assembler(ctx context.Context, t *tracker, codec tarball.Codec, pl *plan, blockBufs, chunkBufs *buffers,
 	ordered <-chan *blockJob, out chan<- *uploadJob) error {
 	defer close(out)
+	if err := pl.wait(ctx); err != nil {
+		return err
+	}
+	size := int(pl.partSize)
+	chunkBufs.setSize(size)
 	send := func(j *uploadJob) error {
 		if !j.complete {
 			j.obj.wg.Add(1)
@@ -75,14 +81,11 @@ func assembler(ctx context.Context, t *tracker, codec tarball.Codec, sizes PartS
 		}
 		j.part.produced.Add(int64(len(data)))
 		raw := j.block.Data
+		j.part.assembled.Add(int64(len(raw)))
 		for len(data) > 0 {
-			size := int(sizes.Size(obj.parts + 1))
 			if buf == nil {
 				if buf, err = chunkBufs.get(ctx); err != nil {
 					return err
-				}
-				if cap(buf) < size {
-					buf = make([]byte, 0, size) // a large part of a very large object
 				}
 			}
 			k := min(len(data), size-len(buf))

@@ -99,7 +99,7 @@ func (m *backupManifest) entry(ctx context.Context, info *pg.BackupInfo) (tarbal
 	if m.owner != nil {
 		hdr.Uid, hdr.Gid, hdr.Uname, hdr.Gname = m.owner.Uid, m.owner.Gid, m.owner.Uname, m.owner.Gname
 	}
-	log.Info().Msgf("Uploading 'backup_manifest' (%d files, %s) to 'data'", m.files.Len(), prettySize(int64(len(body))))
+	log.Info().Msgf("Uploading 'backup_manifest' (%d files, %d bytes) to 'data'", m.files.Len(), len(body))
 	return tarball.Entry{Archive: "data", Header: hdr, Body: body}, true
 }
 

@@ -18,6 +18,10 @@ func newBuffers(n, size int) *buffers {
 	return b
 }
 
+// setSize sets the size of the buffers not yet allocated. The one actor
+// that gets buffers calls it before its first get (put never reads it).
+func (b *buffers) setSize(size int) { b.size = size }
+
 // get waits for a free buffer; it returns it empty.
 func (b *buffers) get(ctx context.Context) ([]byte, error) {
 	select {

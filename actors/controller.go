@@ -7,48 +7,72 @@ import (
 
 	"github.com/pgbackup/barman-cloud-backup/pg"
 	"github.com/pgbackup/barman-cloud-backup/tarball"
+	"github.com/pgbackup/barman-cloud-backup/uploaders"
 )
 
-// controller is the checkpoint controller: it starts the backup, hands the
-// layout to the walker (and to the estimator), and stops the backup only
-// once the sealer says every file has been read into the archives; then it
-// hands the sealer backup_label. Whatever fails, backup mode is ended.
+// control is what the controller works with.
+type control struct {
+	src      Source
+	info     *pg.BackupInfo
+	progress *Progress
+	journal  *Journal
+	plan     *plan
+	limits   uploaders.Limits
+	// partSize gives the upload part size for the size of the data.
+	partSize func(dataSize int64) int64
+	// planned, when set, is told the part size once it is chosen.
+	planned func(partSize int64)
+}
+
+// controller is the checkpoint controller: it starts the backup, sizes
+// what is to be copied and publishes the plan (what to copy, the upload
+// part size) to the walker, the sealer and the assembler, and stops the
+// backup only once the sealer says every file has been read into the
+// archives; then it hands the sealer backup_label. Whatever fails, backup
+// mode is ended.
 //
 // Reading a file after the stop breaks the backup: PostgreSQL's low-level
 // API requires the copy to happen between pg_backup_start and
 // pg_backup_stop, since WAL replay only repairs changes made before the
 // stop. Waiting for the walker (which only lists files) would not do:
 // what it listed may still be queued.
-func controller(ctx context.Context, src Source, info *pg.BackupInfo, p *Progress, j *Journal,
-	started, estimate chan<- *pg.Layout, copied <-chan struct{}, labels chan<- tarball.Entry) error {
+func controller(ctx context.Context, c control, copied <-chan struct{}, labels chan<- tarball.Entry) error {
 	defer close(labels)
-	defer close(estimate)
-	p.enter(PhaseCheckpoint)
-	layout, err := src.Begin(ctx, info)
+	c.progress.enter(PhaseCheckpoint)
+	layout, err := c.src.Begin(ctx, c.info)
 	if err != nil {
-		close(started)
-		src.Abort(ctx)
+		c.src.Abort(ctx)
 		return err
 	}
-	p.enter(PhaseCopy)
-	started <- layout  // buffered: never blocks
-	estimate <- layout // the same
-	close(started)
+	c.progress.enter(PhaseCopy)
+	total, err := sweep(ctx, layout)
+	if err != nil {
+		c.src.Abort(ctx)
+		return err
+	}
+	c.progress.Estimated.Store(total)
+	c.progress.EstimateDone.Store(true)
+	size := c.partSize(total)
+	zerolog.Ctx(ctx).Debug().Msgf("%d bytes to copy: upload parts of %d bytes", total, size)
+	c.plan.publish(layout, size, c.limits)
+	if c.planned != nil {
+		c.planned(size)
+	}
 	select {
 	case <-copied:
 	case <-ctx.Done():
-		src.Abort(ctx)
+		c.src.Abort(ctx)
 		return ctx.Err()
 	}
-	p.enter(PhaseFinish)
-	j.record(Event{Kind: EventStopRequested})
+	c.progress.enter(PhaseFinish)
+	c.journal.record(Event{Kind: EventStopRequested})
 	zerolog.Ctx(ctx).Debug().Msg("Every file is read: requesting the backup stop")
-	label, err := src.End(ctx, info)
+	label, err := c.src.End(ctx, c.info)
 	if err != nil {
-		src.Abort(ctx)
+		c.src.Abort(ctx)
 		return err
 	}
-	j.record(Event{Kind: EventStopped})
+	c.journal.record(Event{Kind: EventStopped})
 	if len(label) > 0 { // a Barman backup holds its backup_label in data/
 		labels <- labelEntry(layout.PGData, label) // buffered: never blocks
 	}

@@ -14,6 +14,7 @@ package actors
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"os"
@@ -64,6 +65,15 @@ type Options struct {
 	Progress *Progress
 	// Journal, when set, records each file read and the stop request.
 	Journal *Journal
+	// MinChunkSize is --min-chunk-size: the smallest upload part, in
+	// bytes (Barman 3.9); 0 leaves it to the provider.
+	MinChunkSize int64
+	// MaxBandwidth is --max-bandwidth: bytes per second over all upload
+	// workers together (Barman 3.10); 0 is no limit.
+	MaxBandwidth int64
+	// MemoryLimit, when set, is given the run's memory budget once the
+	// part size is known (debug.SetMemoryLimit in the binary).
+	MemoryLimit func(bytes int64)
 }
 
 // StoredObject is one object a run wrote.
@@ -92,6 +102,11 @@ func (e *FailedError) Unwrap() error { return e.Err }
 // touches anything, so nothing of the other backup is overwritten.
 var ErrClash = errors.New("backup ID clash")
 
+// ErrClaim is a backup ID that could not be locked: a clash, or the store
+// refusing the lock. The run stops before it touches anything; Barman
+// exits 1 for a backup the store refuses.
+var ErrClaim = errors.New("cannot lock the backup ID")
+
 // claim reserves the backup ID with a lock object beside the backup's
 // folder (Barman's tools ignore files there), created only if absent,
 // and refuses an ID whose folder already holds objects. release removes
@@ -99,12 +114,16 @@ var ErrClash = errors.New("backup ID clash")
 func claim(ctx context.Context, store uploaders.Store, prefix, id string) (release func(), err error) {
 	lock := prefix + ".lock"
 	host, _ := os.Hostname()
-	note := fmt.Sprintf("pid=%d host=%s started=%s\n", os.Getpid(), host, time.Now().Format(time.RFC3339))
+	// The nonce makes the note ours alone: a create whose answer was lost
+	// is recognised by reading the note back (uploaders.WithRetry).
+	var nonce [8]byte
+	rand.Read(nonce[:])
+	note := fmt.Sprintf("pid=%d host=%s started=%s nonce=%x\n", os.Getpid(), host, time.Now().Format(time.RFC3339), nonce)
 	switch err := store.Create(ctx, lock, []byte(note)); {
 	case errors.Is(err, uploaders.ErrExists):
-		return nil, fmt.Errorf("%w: another run is taking backup %s now (lock %s)", ErrClash, id, lock)
+		return nil, fmt.Errorf("%w: %w: another run is taking backup %s now (lock %s)", ErrClaim, ErrClash, id, lock)
 	case err != nil:
-		return nil, fmt.Errorf("lock backup %s: %w", id, err)
+		return nil, fmt.Errorf("%w %s: %w", ErrClaim, id, err)
 	}
 	release = func() {
 		cleanup, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
@@ -116,63 +135,29 @@ func claim(ctx context.Context, store uploaders.Store, prefix, id string) (relea
 	existing, err := store.List(ctx, prefix+"/")
 	if err != nil {
 		release()
-		return nil, err
+		return nil, fmt.Errorf("%w %s: %w", ErrClaim, id, err)
 	}
 	if len(existing) > 0 {
 		release()
-		return nil, fmt.Errorf("%w: backup %s already exists in the destination", ErrClash, id)
+		return nil, fmt.Errorf("%w: %w: backup %s already exists in the destination", ErrClaim, ErrClash, id)
 	}
 	return release, nil
 }
 
-// ChunkSize is Barman's upload part size for an archive size limit.
-func ChunkSize(maxArchiveSize int64, l uploaders.Limits) int64 {
-	return max(l.MinPartSize, 2*(maxArchiveSize/int64(l.MaxParts)))
-}
-
-// smallPart is the upload part size objects start with. Memory holds one
-// part per upload worker plus one, so small parts keep it low.
-const smallPart = 8 << 20
-
-// PartSizer gives the size of each upload part of an object. Barman uses
-// one size for all, big enough for an object twice the archive size limit.
-// We keep the same capacity but start small: the first half of the parts
-// are 8 MiB and only the second half, used by objects above about 40 GiB,
-// are bigger, so memory does not grow with the database.
-type PartSizer struct {
-	small, large int64
-	half         int
-}
-
-// NewPartSizer returns the part sizes for an archive size limit.
-func NewPartSizer(maxArchiveSize int64, l uploaders.Limits) PartSizer {
-	barman := ChunkSize(maxArchiveSize, l)
-	small := max(l.MinPartSize, min(smallPart, barman))
-	return PartSizer{small: small, large: 2*barman - small, half: l.MaxParts / 2}
-}
-
-// Size is the size of part number n (from 1).
-func (p PartSizer) Size(n int) int64 {
-	if n <= p.half {
-		return p.small
-	}
-	return p.large
-}
-
-// MemoryBudget is the heap a run needs by design: one upload part per
-// upload worker plus one, the block buffers, the compressors' state, and
-// room for the rest of the program. The binary uses it as the garbage
-// collector's soft limit, so the heap stays near what is really held.
-func MemoryBudget(jobs, compressors int) int64 {
+// MemoryBudget is the heap a run needs by design, in bytes: one upload
+// part of partSize bytes per upload worker plus one, the block buffers,
+// the compressors' state, and room for the rest of the program. It is
+// the garbage collector's soft limit (Options.MemoryLimit), so the heap
+// stays near what is really held.
+func MemoryBudget(jobs, compressors int, partSize int64) int64 {
 	if compressors < 1 {
 		compressors = runtime.GOMAXPROCS(0)
 	}
-	return int64(jobs+1)*smallPart + int64(4*compressors+4)<<20 + 24<<20
+	return int64(jobs+1)*partSize + int64(4*compressors+4)<<20 + 24<<20
 }
 
 // Run takes one backup from src into opts.Store.
 func Run(ctx context.Context, src Source, opts Options) (*Result, error) {
-	log := zerolog.Ctx(ctx)
 	if opts.Jobs < 1 {
 		opts.Jobs = 1
 	}
@@ -183,12 +168,7 @@ func Run(ctx context.Context, src Source, opts Options) (*Result, error) {
 		opts.BlockSize = 1 << 20
 	}
 	limits := opts.Store.Limits()
-	parts := NewPartSizer(opts.MaxArchiveSize, limits)
-	maxSize := opts.MaxArchiveSize
-	if maxSize >= limits.MaxObjectSize {
-		log.Warn().Msgf("max-archive-size too big. Capping it to to %s", prettySize(limits.MaxObjectSize))
-		maxSize = limits.MaxObjectSize
-	}
+	maxSize := min(opts.MaxArchiveSize, limits.MaxObjectSize)
 	info := &pg.BackupInfo{ID: opts.BackupID, ServerName: "cloud", BackupName: opts.BackupName}
 	prefix := tarball.JoinKey(opts.Store.Prefix(), opts.ServerName, "base", opts.BackupID)
 	release, err := claim(ctx, opts.Store, prefix, opts.BackupID)
@@ -204,8 +184,7 @@ func Run(ctx context.Context, src Source, opts Options) (*Result, error) {
 	tracker := newTracker(opts.Store, progress)
 	copyStart := time.Now()
 
-	started := make(chan *pg.Layout, 1)
-	estimate := make(chan *pg.Layout, 1)
+	pl := newPlan()
 	walked := make(chan struct{})
 	copied := make(chan struct{})
 	labels := make(chan tarball.Entry, 1)
@@ -217,24 +196,30 @@ func Run(ctx context.Context, src Source, opts Options) (*Result, error) {
 	ordered := make(chan *blockJob, 2*opts.Compressors+2)
 	chunks := make(chan *uploadJob)
 	blockBufs := newBuffers(cap(blocks)+cap(ordered)+opts.Compressors+2, opts.BlockSize)
-	chunkBufs := newBuffers(opts.Jobs+1, int(parts.Size(1)))
+	chunkBufs := newBuffers(opts.Jobs+1, 0) // sized by the assembler from the plan
 	finished := make(chan struct{})
 
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error {
-		return controller(gctx, src, info, progress, opts.Journal, started, estimate, copied, labels)
-	})
-	g.Go(func() error { return estimator(gctx, progress, estimate) })
-	g.Go(func() error { return walker(gctx, started, walked, entries) })
+	c := control{src: src, info: info, progress: progress, journal: opts.Journal, plan: pl, limits: limits,
+		partSize: func(dataSize int64) int64 { return PartSize(maxSize, dataSize, opts.MinChunkSize, limits) },
+		planned: func(partSize int64) {
+			if opts.MemoryLimit != nil {
+				opts.MemoryLimit(MemoryBudget(opts.Jobs, opts.Compressors, partSize))
+			}
+		}}
+	g.Go(func() error { return controller(gctx, c, copied, labels) })
+	g.Go(func() error { return walker(gctx, pl, walked, entries) })
 	s := &sealer{codec: opts.Codec, maxSize: maxSize, blockSize: opts.BlockSize, prefix: prefix,
-		bufs: blockBufs, progress: progress, journal: opts.Journal,
+		bufs: blockBufs, progress: progress, journal: opts.Journal, plan: pl,
 		info: info, manifest: newBackupManifest(opts.Manifest != nil)}
 	g.Go(func() error { return s.run(gctx, entries, walked, copied, labels, blocks, ordered) })
 	g.Go(func() error { return compressorPool(gctx, opts.Codec, opts.Compressors, blocks) })
 	g.Go(func() error {
-		return assembler(gctx, tracker, opts.Codec, parts, blockBufs, chunkBufs, ordered, chunks)
+		return assembler(gctx, tracker, opts.Codec, pl, blockBufs, chunkBufs, ordered, chunks)
 	})
-	g.Go(func() error { return uploaderPool(gctx, tracker, opts.Jobs, chunkBufs, chunks, finished) })
+	g.Go(func() error {
+		return uploaderPool(gctx, tracker, opts.Jobs, opts.MaxBandwidth, pl, chunkBufs, chunks, finished)
+	})
 	g.Go(func() error {
 		return manifestWriter(gctx, opts, info, tracker, copyStart, prefix, finished)
 	})
@@ -281,16 +266,4 @@ func logEnd(ctx context.Context, info *pg.BackupInfo, start time.Time) {
 	}
 	log.Info().Msgf("Backup completed (start time: %s, elapsed time: %s)",
 		start.Format("2006-01-02 15:04:05.000000"), time.Since(start).Round(time.Second))
-}
-
-// prettySize prints sizes as Barman's pretty_size does.
-func prettySize(n int64) string {
-	units := []string{"B", "KiB", "MiB", "GiB", "TiB", "PiB"}
-	f := float64(n)
-	i := 0
-	for f >= 1024 && i < len(units)-1 {
-		f /= 1024
-		i++
-	}
-	return fmt.Sprintf("%.1f %s", f, units[i])
 }

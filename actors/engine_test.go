@@ -28,10 +28,12 @@ import (
 type dirSource struct {
 	pgdata, tbs string
 	endErr      error
+	begun       bool
 	aborted     bool
 }
 
 func (d *dirSource) Begin(ctx context.Context, info *pg.BackupInfo) (*pg.Layout, error) {
+	d.begun = true
 	info.PGData, info.Status = d.pgdata, pg.StatusStarted
 	info.Tablespaces = []pg.Tablespace{{Name: "tbs1", OID: 16384, Location: d.tbs}}
 	return &pg.Layout{PGData: d.pgdata, MajorVersion: "15", Tablespaces: info.Tablespaces}, nil
@@ -253,34 +255,40 @@ func TestRunFailureLeavesFailedInfo(t *testing.T) {
 	}
 }
 
-func TestPartSizes(t *testing.T) {
-	l := uploaders.Limits{MinPartSize: 5 << 20, MaxParts: 10000}
-	for _, max := range []int64{1 << 20, 100 << 30, 1 << 40} {
-		p := NewPartSizer(max, l)
-		var capacity int64
-		for n := 1; n <= l.MaxParts; n++ {
-			if p.Size(n) < l.MinPartSize {
-				t.Fatalf("-S %d: part %d is %d bytes, under the minimum", max, n, p.Size(n))
-			}
-			capacity += p.Size(n)
+// Within one object every part but the last has the same size (R2
+// refuses anything else), Barman's size when the data is large, smaller
+// for small databases but never under 8 MiB of our choosing, and always
+// enough parts to hold twice what an object may reach.
+func TestPartSize(t *testing.T) {
+	s3 := uploaders.Limits{MinPartSize: 5 << 20, MaxParts: 10000, MaxObjectSize: 1 << 40}
+	azure := uploaders.Limits{MinPartSize: 64 << 10, MaxParts: 50000, MaxObjectSize: 1 << 40}
+	for _, c := range []struct {
+		l                  uploaders.Limits
+		maxSize, data, min int64
+		want               int64
+	}{
+		{s3, 100 << 30, 1 << 40, 0, 2 * (100 << 30 / 10000)}, // Barman's: 21.5 MB
+		{s3, 100 << 30, 0, 0, 2 * (100 << 30 / 10000)},       // unknown data size
+		{s3, 100 << 30, 800 << 20, 0, 8 << 20},               // a small database
+		{s3, 100 << 30, 60 << 30, 0, 2 * (60 << 30 / 10000)}, // between the two
+		{s3, 1 << 20, 1 << 40, 0, 5 << 20},                   // -S 1MiB: the store's minimum
+		{s3, 1 << 40, 1 << 42, 0, 2 * (1 << 40 / 10000)},     // -S 1TiB: 220 MB
+		{s3, 100 << 30, 800 << 20, 64 << 20, 64 << 20},       // --min-chunk-size
+		{azure, 100 << 30, 1 << 40, 0, 2 * (100 << 30 / 50000)},
+		{azure, 100 << 30, 800 << 20, 0, 2 * (100 << 30 / 50000)}, // Barman's 4.3 MB is under 8 MiB
+	} {
+		got := PartSize(c.maxSize, c.data, c.min, c.l)
+		if got != c.want {
+			t.Errorf("PartSize(-S %d, data %d, min %d, %+v) = %d, want %d", c.maxSize, c.data, c.min, c.l, got, c.want)
 		}
-		// As much room as Barman's parts give: twice the archive size.
-		if barman := int64(l.MaxParts) * ChunkSize(max, l); capacity < barman {
-			t.Errorf("-S %d: %d parts hold %d bytes, Barman's %d", max, l.MaxParts, capacity, barman)
+		reach := min(c.maxSize, c.l.MaxObjectSize)
+		if c.data > 0 {
+			reach = min(reach, c.data)
 		}
-		if p.Size(1) > 8<<20 {
-			t.Errorf("-S %d: first part %d bytes", max, p.Size(1))
+		// Barman rounds the size of one part down: allow its rounding.
+		if got*int64(c.l.MaxParts) < 2*reach-2*int64(c.l.MaxParts) {
+			t.Errorf("-S %d, data %d: %d parts of %d hold less than twice %d", c.maxSize, c.data, c.l.MaxParts, got, reach)
 		}
-	}
-}
-
-func TestChunkSize(t *testing.T) {
-	l := uploaders.Limits{MinPartSize: 5 << 20, MaxParts: 10000}
-	if got := ChunkSize(100<<30, l); got != 2*(100<<30/10000) {
-		t.Errorf("ChunkSize(100GB) = %d", got)
-	}
-	if got := ChunkSize(1<<20, l); got != 5<<20 {
-		t.Errorf("ChunkSize(1MiB) = %d", got)
 	}
 }
 
@@ -333,11 +341,15 @@ func TestRunRefusesATakenBackupID(t *testing.T) {
 	// A run in progress holds the lock.
 	store.Create(context.Background(), "main/base/20261124T130000.lock", []byte("x"))
 	opts.BackupID = "20261124T130000"
-	if _, err := Run(context.Background(), fixture(t), opts); err == nil || !strings.Contains(err.Error(), "another run") {
+	locked := fixture(t)
+	if _, err := Run(context.Background(), locked, opts); err == nil || !strings.Contains(err.Error(), "another run") {
 		t.Fatalf("locked ID: %v", err)
 	}
-	if src.aborted {
-		t.Error("a refused run must not touch PostgreSQL")
+	// Neither refused run may touch PostgreSQL: no backup started.
+	for name, s := range map[string]*dirSource{"taken ID": src, "locked ID": locked} {
+		if s.begun || s.aborted {
+			t.Errorf("%s: the refused run began (%v) or aborted (%v) a backup", name, s.begun, s.aborted)
+		}
 	}
 }
 

@@ -30,8 +30,8 @@ const (
 type Progress struct {
 	phase atomic.Int32
 	// Estimated is what the walk is expected to read: the sizes of the
-	// files found by a quick sweep of the same directories, which runs
-	// beside the copy and grows until EstimateDone.
+	// files found by a quick sweep of the same directories before the copy
+	// starts; EstimateDone is set once it is known.
 	Estimated    atomic.Int64
 	EstimateDone atomic.Bool
 	// Read is the file bytes put into archives so far.
@@ -47,21 +47,18 @@ func (p *Progress) Phase() Phase { return Phase(p.phase.Load()) }
 
 func (p *Progress) enter(ph Phase) { p.phase.Store(int32(ph)) }
 
-// estimator sums the sizes of the files under the layout's directories,
-// for Progress.Estimated. It is a hint, so it reads no rules and ignores
-// what it cannot stat; it ends early with the run.
-func estimator(ctx context.Context, p *Progress, layouts <-chan *pg.Layout) error {
-	defer p.EstimateDone.Store(true)
-	layout, ok := <-layouts
-	if !ok {
-		return nil
-	}
+// sweep sums the sizes of the files under the layout's directories, for
+// the part size and Progress.Estimated. It reads no rules and ignores what
+// it cannot stat: it is an upper bound of what the walk reads (it also
+// counts files the rules leave out), taken before the copy starts.
+func sweep(ctx context.Context, layout *pg.Layout) (int64, error) {
 	roots := []string{layout.PGData}
 	for _, ts := range layout.Tablespaces {
 		dirs, _ := filepath.Glob(filepath.Join(ts.Location, "PG_"+layout.MajorVersion+"_*"))
 		roots = append(roots, dirs...)
 	}
 	wal := map[string]bool{filepath.Join(layout.PGData, "pg_wal"): true, filepath.Join(layout.PGData, "pg_xlog"): true}
+	var total int64
 	for _, root := range roots {
 		err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
 			if ctx.Err() != nil {
@@ -74,13 +71,13 @@ func estimator(ctx context.Context, p *Progress, layouts <-chan *pg.Layout) erro
 				return nil
 			}
 			if fi, err := d.Info(); err == nil {
-				p.Estimated.Add(fi.Size())
+				total += fi.Size()
 			}
 			return nil
 		})
 		if err != nil {
-			return nil // cancelled: the run reports why
+			return 0, err
 		}
 	}
-	return nil
+	return total, nil
 }

@@ -18,9 +18,11 @@ import (
 type part struct {
 	archive string
 	key     string
-	// produced counts the stored (compressed) bytes emitted so far; the
-	// assembler adds to it, the sealer reads it to decide on splitting.
-	produced atomic.Int64
+	// produced counts the stored (compressed) bytes emitted so far, and
+	// assembled the tar bytes they came from; the assembler adds to both,
+	// the sealer reads them to decide on splitting.
+	produced  atomic.Int64
+	assembled atomic.Int64
 }
 
 // blockJob is a block of a part's tar stream on its way through the
@@ -50,6 +52,7 @@ type sealer struct {
 	bufs      *buffers
 	progress  *Progress
 	journal   *Journal
+	plan      *plan
 	// info is read for backup_manifest once backup_label arrives.
 	info     *pg.BackupInfo
 	manifest *backupManifest
@@ -69,6 +72,9 @@ func (s *sealer) run(ctx context.Context, entries <-chan tarball.Entry, walked <
 	defer close(blocks)
 	defer close(ordered)
 	s.blocks, s.ordered, s.parts = blocks, ordered, map[string]int{}
+	if err := s.plan.wait(ctx); err != nil {
+		return err
+	}
 	for done := false; !done; {
 		select {
 		case e, ok := <-entries:
@@ -139,11 +145,14 @@ func (s *sealer) write(ctx context.Context, e tarball.Entry) (skipped bool, err 
 			return false, err
 		}
 		s.cur = s.open(ctx, e.Archive)
-	case s.cur.stored() > s.maxSize:
+	case s.cur.stored() > s.maxSize, !s.cur.fits(e.Header.Size, s.plan.capacity):
 		if err := s.cur.close(); err != nil {
 			return false, err
 		}
 		s.cur = s.open(ctx, e.Archive)
+	}
+	if !s.cur.fits(e.Header.Size, s.plan.capacity) {
+		return false, objectTooLarge(e.Header.Name, e.Header.Size, s.plan.capacity, s.plan.partSize)
 	}
 	skipped, err = tarball.WriteSum(s.cur.tw, e, s.manifest.sum())
 	if err != nil {
@@ -187,6 +196,17 @@ func (pw *partWriter) stored() int64 {
 		return (pw.tarBytes - 1) / pythonStreamBuffer * pythonStreamBuffer
 	}
 	return pw.part.produced.Load()
+}
+
+// fits reports whether an entry of size bytes can go into the part
+// without the object outgrowing capacity, the most its upload parts can
+// hold. What is stored so far is known; what is written but not yet
+// compressed, and the entry, are counted as if compression grew them by
+// 1% (no codec here grows incompressible data by more), with 2 KiB for
+// the entry's headers and 64 KiB of slack for the codec's framing.
+func (pw *partWriter) fits(size, capacity int64) bool {
+	pending := pw.tarBytes - pw.part.assembled.Load() + size + 2048
+	return pw.part.produced.Load()+pending+pending/100+64<<10 <= capacity
 }
 
 func (pw *partWriter) close() error {

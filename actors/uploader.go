@@ -7,17 +7,52 @@ import (
 
 	"github.com/rs/zerolog"
 	"golang.org/x/sync/errgroup"
+	"golang.org/x/time/rate"
 )
+
+// bandwidth is --max-bandwidth, shared by every upload worker: a worker
+// takes a part's bytes from it before sending the part. Nil is no limit.
+type bandwidth struct{ limiter *rate.Limiter }
+
+// newBandwidth returns a limit of bytesPerSecond over all workers, or nil
+// for none. The bucket holds one upload part, so that tokens gather while
+// a part is being sent and one worker alone still reaches the rate; it
+// starts empty, so the run never goes above the rate, even at first.
+func newBandwidth(bytesPerSecond, partSize int64) *bandwidth {
+	if bytesPerSecond <= 0 {
+		return nil
+	}
+	burst := int(partSize)
+	l := rate.NewLimiter(rate.Limit(bytesPerSecond), burst)
+	l.AllowN(time.Now(), burst)
+	return &bandwidth{limiter: l}
+}
+
+// take waits until n bytes, at most one part, may be sent.
+func (b *bandwidth) take(ctx context.Context, n int) error {
+	if b == nil || n == 0 {
+		return nil
+	}
+	return b.limiter.WaitN(ctx, min(n, b.limiter.Burst()))
+}
 
 // uploaderPool runs n upload workers. A completion request waits for the
 // object's parts, all of which were queued before it; finished is closed
 // once every object is stored.
-func uploaderPool(ctx context.Context, t *tracker, n int, bufs *buffers, jobs <-chan *uploadJob, finished chan<- struct{}) error {
+func uploaderPool(ctx context.Context, t *tracker, n int, maxBandwidth int64, pl *plan, bufs *buffers,
+	jobs <-chan *uploadJob, finished chan<- struct{}) error {
+	if err := pl.wait(ctx); err != nil {
+		return err
+	}
+	bw := newBandwidth(maxBandwidth, pl.partSize)
 	g, ctx := errgroup.WithContext(ctx)
 	for range n {
 		g.Go(func() error {
 			for j := range jobs {
-				err := upload(ctx, t, j)
+				err := bw.take(ctx, len(j.data))
+				if err == nil {
+					err = upload(ctx, t, j)
+				}
 				if j.data != nil {
 					// Sent (or failed): the chunk can be filled again.
 					bufs.put(j.data)

@@ -24,20 +24,13 @@ import (
 // walked once the list is complete, before out, so the sealer can tell a
 // finished walk from one cut short by a failure; backup_label is not its
 // business, since the controller gets it from the stop.
-func walker(ctx context.Context, started <-chan *pg.Layout, walked chan<- struct{}, out chan<- tarball.Entry) error {
+func walker(ctx context.Context, pl *plan, walked chan<- struct{}, out chan<- tarball.Entry) error {
 	defer close(out)
-	var layout *pg.Layout
-	select {
-	case l, ok := <-started:
-		if !ok {
-			return nil // the controller failed and reports why
-		}
-		layout = l
-	case <-ctx.Done():
-		return ctx.Err()
+	if err := pl.wait(ctx); err != nil {
+		return err
 	}
 	w := &walk{ctx: ctx, out: out}
-	if err := w.layout(layout); err != nil {
+	if err := w.layout(pl.layout); err != nil {
 		return err
 	}
 	close(walked)

@@ -22,6 +22,13 @@ type Config struct {
 	Credential      string
 	Encryption      string
 	EncryptionScope string
+	// SSEKMSKeyID is S3's --sse-kms-key-id; KMSKeyName GCS's --kms-key-name.
+	SSEKMSKeyID string
+	KMSKeyName  string
+	// MinChunkSize is the smallest upload part in bytes; 0 leaves it to
+	// the provider. MaxBandwidth is bytes per second; 0 is no limit.
+	MinChunkSize int64
+	MaxBandwidth int64
 
 	// Compression is Barman's name: "", "gz", "bz2", "snappy", "lz4", or
 	// ours, "zstd".
@@ -127,10 +134,16 @@ func (c *Config) Validate() error {
 		{c.Encryption != "", "-e/--encryption", "aws-s3"},
 		{c.Credential != "", "--azure-credential", "azure-blob-storage"},
 		{c.EncryptionScope != "", "--encryption-scope", "azure-blob-storage"},
+		{c.SSEKMSKeyID != "", "--sse-kms-key-id", "aws-s3"},
+		{c.KMSKeyName != "", "--kms-key-name", "google-cloud-storage"},
 	} {
 		if o.set && c.CloudProvider != o.provider {
 			return &UsageError{Msg: fmt.Sprintf("%s is an option of the %s cloud provider, not of %s", o.flag, o.provider, c.CloudProvider)}
 		}
+	}
+	if c.SSEKMSKeyID != "" && c.Encryption != "aws:kms" {
+		// Barman's words (cloud_providers/__init__.py), exit 4.
+		return &InputError{Msg: `Encryption type must be "aws:kms" if SSE KMS Key ID is specified`}
 	}
 	snapshot := len(c.Snapshot.Disks) > 0 || c.Snapshot.Instance != ""
 	if snapshot && c.Compression != "" {
@@ -148,6 +161,9 @@ func (c *Config) Validate() error {
 			return &InputError{Msg: fmt.Sprintf("Duplicate tag keys found: %s. Tag keys must be unique.", kv[0])}
 		}
 		seen[kv[0]] = true
+	}
+	if snapshot && c.KMSKeyName != "" {
+		return &InputError{Msg: "KMS key cannot be specified for snapshot backups"}
 	}
 	if snapshot {
 		return ErrSnapshotUnsupported

@@ -38,9 +38,10 @@ func (o *option) envName() string {
 
 // applyText sets one file or environment value, given as text, with the
 // option's own checks. An empty string leaves a string setting as it is,
-// and a 0 an integer that is 0 (unset), so printed settings load back.
+// and a 0 an integer or size that is 0 (unset), so printed settings load
+// back.
 func (o *option) applyText(c *Config, v string) error {
-	if (v == "" && o.typ == tString) || (v == "0" && o.typ == tInt && fmt.Sprint(o.get(c)) == "0") {
+	if (v == "" && o.typ == tString) || (v == "0" && (o.typ == tInt || o.typ == tSize) && fmt.Sprint(o.get(c)) == "0") {
 		return nil
 	}
 	if len(o.choices) > 0 && !contains(o.choices, v) {

@@ -236,6 +236,23 @@ var options = []*option{
 			return err
 		},
 		get: func(c *Config) any { return c.MaxArchiveSize }},
+	{flags: []string{"--min-chunk-size"}, kind: flagValue, key: "min_chunk_size", typ: tSize, metavar: "MIN_CHUNK_SIZE",
+		help: "smallest upload part (default: 5MB on aws-s3, 64KB on azure-blob-storage); raise it for stores " +
+			"that allow fewer than 10,000 parts per object",
+		set: func(c *Config, v string) error {
+			n, err := ParseSize(v)
+			c.MinChunkSize = n
+			return err
+		},
+		get: func(c *Config) any { return c.MinChunkSize }},
+	{flags: []string{"--max-bandwidth"}, kind: flagValue, key: "max_bandwidth", typ: tSize, metavar: "MAX_BANDWIDTH",
+		help: "the most bytes uploaded per second, over all upload workers together (default: no limit)",
+		set: func(c *Config, v string) error {
+			n, err := ParseSize(v)
+			c.MaxBandwidth = n
+			return err
+		},
+		get: func(c *Config) any { return c.MaxBandwidth }},
 	{flags: []string{"-d", "--dbname"}, kind: flagValue, key: "postgres.dbname", typ: tString, metavar: "DBNAME",
 		help: "database name, or a whole conninfo string (default: postgres)",
 		set:  setString(func(c *Config) *string { return &c.DBName }),
@@ -269,6 +286,10 @@ var options = []*option{
 		help: "GCP project to store disk snapshots in (not supported)",
 		set:  setString(func(c *Config) *string { return &c.Snapshot.GCPProject }),
 		get:  func(c *Config) any { return c.Snapshot.GCPProject }},
+	{flags: []string{"--kms-key-name"}, kind: flagValue, key: "gcs.kms_key_name", typ: tString, metavar: "KMS_KEY_NAME", group: groupGCS,
+		help: "the Cloud KMS key to encrypt the uploaded objects with (projects/P/locations/L/keyRings/R/cryptoKeys/K)",
+		set:  setString(func(c *Config) *string { return &c.KMSKeyName }),
+		get:  func(c *Config) any { return c.KMSKeyName }},
 	{flags: []string{"--gcp-zone"}, kind: flagValue, key: "snapshot.gcp_zone", typ: tString, metavar: "GCP_ZONE", group: groupGCS,
 		help: "zone of the disks to snapshot (not supported)",
 		set:  setString(func(c *Config) *string { return &c.Snapshot.GCPZone }),
@@ -300,6 +321,10 @@ var options = []*option{
 		help:    "S3 server-side encryption: AES256 or aws:kms",
 		set:     setString(func(c *Config) *string { return &c.Encryption }),
 		get:     func(c *Config) any { return c.Encryption }},
+	{flags: []string{"--sse-kms-key-id"}, kind: flagValue, key: "s3.sse_kms_key_id", typ: tString, metavar: "SSE_KMS_KEY_ID", group: groupS3,
+		help: "the AWS KMS key (ID or ARN) to encrypt the uploaded objects with; needs -e aws:kms",
+		set:  setString(func(c *Config) *string { return &c.SSEKMSKeyID }),
+		get:  func(c *Config) any { return c.SSEKMSKeyID }},
 	{flags: []string{"--aws-region"}, kind: flagValue, key: "snapshot.aws_region", typ: tString, metavar: "AWS_REGION", group: groupS3,
 		help: "AWS region of the EC2 instance and volumes to snapshot (not supported)",
 		set:  setString(func(c *Config) *string { return &c.Snapshot.AWSRegion }),

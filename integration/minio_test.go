@@ -29,9 +29,11 @@ type MinIO struct {
 
 	dir, logDir   string
 	port, console int
-	mu            sync.Mutex
-	cmd           *exec.Cmd
-	log           *os.File
+	// domain is MINIO_DOMAIN: virtual-host requests for BUCKET.domain.
+	domain string
+	mu     sync.Mutex
+	cmd    *exec.Cmd
+	log    *os.File
 }
 
 // minioPath finds the server: $MINIO_BIN, the PATH, or the cache that
@@ -66,9 +68,21 @@ func freePort(t testing.TB) int {
 // creates a bucket (Barman 3.16), so a test names the ones it uses.
 func StartMinIO(t testing.TB, buckets ...string) *MinIO {
 	t.Helper()
+	return startMinIO(t, "", buckets)
+}
+
+// StartMinIODomain is StartMinIO answering virtual-host requests for
+// BUCKET.domain too (MINIO_DOMAIN).
+func StartMinIODomain(t testing.TB, domain string, buckets ...string) *MinIO {
+	t.Helper()
+	return startMinIO(t, domain, buckets)
+}
+
+func startMinIO(t testing.TB, domain string, buckets []string) *MinIO {
+	t.Helper()
 	port := freePort(t)
 	m := &MinIO{Endpoint: fmt.Sprintf("http://127.0.0.1:%d", port), AccessKey: "bcb-test-access", SecretKey: "bcb-test-secret-key",
-		dir: t.TempDir(), port: port, console: freePort(t), logDir: t.TempDir()}
+		dir: t.TempDir(), port: port, console: freePort(t), logDir: t.TempDir(), domain: domain}
 	m.Start(t)
 	t.Cleanup(m.Kill)
 	c, err := minio.New(fmt.Sprintf("127.0.0.1:%d", port), &minio.Options{Creds: credentials.NewStaticV4(m.AccessKey, m.SecretKey, "")})
@@ -103,7 +117,7 @@ func (m *MinIO) start() error {
 	cmd.Env = append(os.Environ(), "MINIO_ROOT_USER="+m.AccessKey, "MINIO_ROOT_PASSWORD="+m.SecretKey,
 		"MINIO_BROWSER=off", "MINIO_UPDATE=off",
 		// A static KMS key, so server-side encryption (-e) can be tested.
-		"MINIO_KMS_SECRET_KEY=bcb-test-key:MBVUbfQfCkbwfKDsWmtVBlZqxTqTPZUlMEz1cmvTJzY=")
+		"MINIO_KMS_SECRET_KEY=bcb-test-key:MBVUbfQfCkbwfKDsWmtVBlZqxTqTPZUlMEz1cmvTJzY=", "MINIO_DOMAIN="+m.domain)
 	logFile, err := os.OpenFile(filepath.Join(m.logDir, "minio.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return err
@@ -149,6 +163,26 @@ func (m *MinIO) Kill() {
 func (m *MinIO) Env() []string {
 	return []string{"AWS_ACCESS_KEY_ID=" + m.AccessKey, "AWS_SECRET_ACCESS_KEY=" + m.SecretKey,
 		"AWS_DEFAULT_REGION=us-east-1", "AWS_EC2_METADATA_DISABLED=true"}
+}
+
+// RestrictedEnv is the environment of a user holding only policy: MinIO
+// hands out temporary credentials limited by that session policy (STS
+// AssumeRole with a Policy, MinIO's own STS). No region is set: a user
+// allowed only a prefix must not need the bucket's location.
+func (m *MinIO) RestrictedEnv(t testing.TB, policy string) []string {
+	t.Helper()
+	sts, err := credentials.NewSTSAssumeRole(m.Endpoint, credentials.STSAssumeRoleOptions{
+		AccessKey: m.AccessKey, SecretKey: m.SecretKey, Policy: policy, DurationSeconds: 3600})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := sts.GetWithContext(&credentials.CredContext{Client: http.DefaultClient})
+	if err != nil {
+		t.Fatalf("AssumeRole with a session policy: %v", err)
+	}
+	return []string{"AWS_ACCESS_KEY_ID=" + v.AccessKeyID, "AWS_SECRET_ACCESS_KEY=" + v.SecretAccessKey,
+		"AWS_SESSION_TOKEN=" + v.SessionToken, "AWS_DEFAULT_REGION=", "AWS_REGION=", "AWS_EC2_METADATA_DISABLED=true",
+		"AWS_CONFIG_FILE=/nonexistent", "AWS_SHARED_CREDENTIALS_FILE=/nonexistent"}
 }
 
 // Keys lists the object keys under prefix, sorted.

@@ -25,6 +25,16 @@ const MinimalVersion = 90600
 // exits 1 for it.
 var ErrConnect = errors.New("cannot connect to postgres")
 
+// ConnectError is a failure to reach or log in to PostgreSQL, in Barman's
+// words ("Cannot connect to postgres: ..."); errors.Is(err, ErrConnect)
+// holds for it.
+type ConnectError struct{ Cause string }
+
+func (e *ConnectError) Error() string { return "Cannot connect to postgres: " + e.Cause }
+
+// Is makes a ConnectError match ErrConnect.
+func (e *ConnectError) Is(target error) bool { return target == ErrConnect }
+
 // Conn is the single session a backup runs on: the non-exclusive backup
 // API ties the backup to it.
 type Conn struct {
@@ -60,7 +70,7 @@ func quoteConnValue(v string) string {
 func Connect(ctx context.Context, conninfo string) (*Conn, error) {
 	cfg, err := pgx.ParseConfig(conninfo)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrConnect, redactConnErr(err))
+		return nil, &ConnectError{Cause: redactConnErr(err)}
 	}
 	if _, ok := cfg.RuntimeParams["application_name"]; !ok {
 		cfg.RuntimeParams["application_name"] = "barman_cloud_backup"
@@ -77,13 +87,13 @@ func Connect(ctx context.Context, conninfo string) (*Conn, error) {
 	}
 	c, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrConnect, redactConnErr(err))
+		return nil, &ConnectError{Cause: redactConnErr(err)}
 	}
 	pc := &Conn{conn: c}
 	var v string
 	if err := c.QueryRow(ctx, "SHOW server_version_num").Scan(&v); err != nil {
 		c.Close(context.Background())
-		return nil, fmt.Errorf("%w: read server version: %v", ErrConnect, err)
+		return nil, &ConnectError{Cause: "read server version: " + err.Error()}
 	}
 	pc.Version, _ = strconv.Atoi(v)
 	return pc, nil

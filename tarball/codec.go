@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"sync"
 
 	"github.com/dsnet/compress/bzip2"
 	"github.com/golang/snappy"
@@ -143,8 +144,10 @@ func (e *Encoder) encodeZstd(b Block) ([]byte, error) {
 
 // lz4Header is the frame header for independent blocks of up to 4 MiB, no
 // checksums; the library writes it, with its header checksum, for an
-// empty frame, and the 4-byte end mark follows it.
-var lz4Header = func() []byte {
+// empty frame, and the 4-byte end mark follows it. Made on first use: the
+// writer allocates 8 MiB of buffers, which a run without lz4 should not
+// keep in its heap.
+var lz4Header = sync.OnceValue(func() []byte {
 	var buf bytes.Buffer
 	w := lz4.NewWriter(&buf)
 	if err := w.Apply(lz4.BlockSizeOption(lz4.Block4Mb), lz4.BlockChecksumOption(false), lz4.ChecksumOption(false)); err != nil {
@@ -152,7 +155,7 @@ var lz4Header = func() []byte {
 	}
 	w.Close()
 	return buf.Bytes()[:buf.Len()-4]
-}()
+})
 
 // lz4MaxBlock is the block size lz4Header declares.
 const lz4MaxBlock = 4 << 20
@@ -162,7 +165,7 @@ const lz4MaxBlock = 4 << 20
 func (e *Encoder) encodeLZ4(b Block) ([]byte, error) {
 	e.out = e.out[:0]
 	if b.First {
-		e.out = append(e.out, lz4Header...)
+		e.out = append(e.out, lz4Header()...)
 	}
 	for data := b.Data; len(data) > 0; {
 		chunk := data[:min(len(data), lz4MaxBlock)]

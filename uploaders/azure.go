@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -17,7 +18,6 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/streaming"
-	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/blob"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/bloberror"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/blockblob"
@@ -82,15 +82,11 @@ func NewAzure(rawURL string, opts Options) (*Azure, error) {
 		if emulated {
 			return nil, fmt.Errorf("--credential %s needs an account URL on %s, not emulated storage", opts.Credential, azureDomain)
 		}
-		var cred azcore.TokenCredential
-		if opts.Credential == "azure-cli" {
-			cred, err = azidentity.NewAzureCLICredential(nil)
-		} else {
-			cred, err = azidentity.NewManagedIdentityCredential(nil)
+		cred, cerr := azureTokenCredential(opts.Credential)
+		if cerr != nil {
+			return nil, fmt.Errorf("azure credential %s: %w", opts.Credential, cerr)
 		}
-		if err != nil {
-			return nil, fmt.Errorf("azure credential %s: %w", opts.Credential, err)
-		}
+		a.secrets = append(a.secrets, azureIdentitySecrets()...)
 		a.client, err = container.NewClient(containerURL, cred, clientOpts)
 	case hasConnStr:
 		a.secrets = append(a.secrets, connStr)
@@ -113,10 +109,11 @@ func NewAzure(rawURL string, opts Options) (*Azure, error) {
 		}
 		a.client, err = container.NewClientWithSharedKeyCredential(containerURL, cred, clientOpts)
 	default:
-		cred, cerr := azidentity.NewDefaultAzureCredential(nil)
+		cred, cerr := azureTokenCredential("default")
 		if cerr != nil {
 			return nil, fmt.Errorf("azure default credential: %w", cerr)
 		}
+		a.secrets = append(a.secrets, azureIdentitySecrets()...)
 		a.client, err = container.NewClient(containerURL, cred, clientOpts)
 	}
 	if err != nil {
@@ -219,6 +216,19 @@ func (a *Azure) Put(ctx context.Context, key string, data []byte) error {
 	return nil
 }
 
+// Get reads a small blob whole.
+func (a *Azure) Get(ctx context.Context, key string) ([]byte, error) {
+	resp, err := a.client.NewBlockBlobClient(key).DownloadStream(ctx, &blob.DownloadStreamOptions{CPKScopeInfo: a.scope})
+	if err == nil {
+		defer resp.Body.Close()
+		var b []byte
+		if b, err = io.ReadAll(resp.Body); err == nil {
+			return b, nil
+		}
+	}
+	return nil, fmt.Errorf("read %s: %w", key, a.redact(err))
+}
+
 // Create stores data only if no blob has the name (If-None-Match: *).
 func (a *Azure) Create(ctx context.Context, key string, data []byte) error {
 	anyTag := azcore.ETagAny
@@ -265,11 +275,12 @@ func (a *Azure) NewMultipart(ctx context.Context, key string) (Multipart, error)
 }
 
 type azureMultipart struct {
-	a   *Azure
-	key string
-	bb  *blockblob.Client
-	mu  sync.Mutex
-	max int
+	a    *Azure
+	key  string
+	bb   *blockblob.Client
+	mu   sync.Mutex
+	max  int
+	size int64
 }
 
 // blockID is Barman's block ID: the part number zero-padded to five
@@ -286,8 +297,25 @@ func (m *azureMultipart) Upload(ctx context.Context, number int, offset int64, d
 	}
 	m.mu.Lock()
 	m.max = max(m.max, number)
+	m.size += int64(len(data))
 	m.mu.Unlock()
 	return nil
+}
+
+// Completed checks the blob is there with the size of the blocks. A
+// retried commit succeeds anyway (the latest block list finds the blocks
+// among the committed ones), so this is rarely needed.
+func (m *azureMultipart) Completed(ctx context.Context) (bool, error) {
+	props, err := m.bb.GetProperties(ctx, nil)
+	if bloberror.HasCode(err, bloberror.BlobNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("properties of %s: %w", m.key, m.a.redact(err))
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return props.ContentLength != nil && *props.ContentLength == m.size, nil
 }
 
 func (m *azureMultipart) Complete(ctx context.Context) error {

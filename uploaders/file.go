@@ -62,16 +62,61 @@ func (s *FileStore) path(key string) string {
 
 // Put writes the object atomically.
 func (s *FileStore) Put(ctx context.Context, key string, data []byte) error {
-	f, err := s.create(key)
+	if err := s.checkRoot(); err != nil {
+		return err
+	}
+	p := s.path(key)
+	if err := os.MkdirAll(filepath.Dir(p), 0o750); err != nil {
+		return err
+	}
+	if err := WriteFile(p, data, 0o640); err != nil {
+		return fmt.Errorf("write %s: %w", key, err)
+	}
+	return nil
+}
+
+// WriteFile writes data to path so that it appears whole or not at all,
+// and survives a crash once it returns: a temporary file in the same
+// directory, synced, renamed over path, and the directory synced. A
+// reader never sees half a file (a monitoring job, Barman's tools).
+func WriteFile(path string, data []byte, perm os.FileMode) error {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
 		return err
 	}
 	if _, err := f.Write(data); err != nil {
 		f.Close()
 		os.Remove(f.Name())
-		return fmt.Errorf("write %s: %w", key, err)
+		return err
 	}
-	return s.commit(f, key)
+	if err := f.Chmod(perm); err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return err
+	}
+	return commitFile(f, path)
+}
+
+// commitFile syncs and closes f, a temporary file beside path, renames it
+// to path and syncs the directory, so the rename is durable.
+func commitFile(f *os.File, path string) error {
+	tmp := f.Name()
+	err := f.Sync()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	if d, err := os.Open(filepath.Dir(path)); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	return nil
 }
 
 // Create writes the object only if it does not exist yet.
@@ -97,6 +142,15 @@ func (s *FileStore) Create(ctx context.Context, key string, data []byte) error {
 	return err
 }
 
+// Get reads an object whole.
+func (s *FileStore) Get(ctx context.Context, key string) ([]byte, error) {
+	b, err := os.ReadFile(s.path(key))
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", key, err)
+	}
+	return b, nil
+}
+
 // Delete removes the object's file.
 func (s *FileStore) Delete(ctx context.Context, key string) error {
 	if err := os.Remove(s.path(key)); err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -117,22 +171,8 @@ func (s *FileStore) create(key string) (*os.File, error) {
 }
 
 func (s *FileStore) commit(f *os.File, key string) error {
-	tmp := f.Name()
-	err := f.Sync()
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, s.path(key))
-	}
-	if err != nil {
-		os.Remove(tmp)
+	if err := commitFile(f, s.path(key)); err != nil {
 		return fmt.Errorf("write %s: %w", key, err)
-	}
-	// The rename is durable only once the directory is synced.
-	if d, err := os.Open(filepath.Dir(s.path(key))); err == nil {
-		d.Sync()
-		d.Close()
 	}
 	return nil
 }
@@ -185,6 +225,12 @@ func (m *fileMultipart) Upload(ctx context.Context, number int, offset int64, da
 
 func (m *fileMultipart) Complete(ctx context.Context) error {
 	return m.store.commit(m.f, m.key)
+}
+
+// Completed checks the file is there: a local rename has no lost answer.
+func (m *fileMultipart) Completed(ctx context.Context) (bool, error) {
+	_, err := os.Stat(m.store.path(m.key))
+	return err == nil, nil
 }
 
 func (m *fileMultipart) Abort(ctx context.Context) error {

@@ -109,7 +109,7 @@ func TestMissingCredentials(t *testing.T) {
 	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(t.TempDir(), "none"))
 	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
 	_, err := New(context.Background(), "s3://b/p", Options{EndpointURL: "http://127.0.0.1:9"})
-	if err == nil || err.Error() != "Unable to locate credentials" {
+	if err == nil || !strings.HasPrefix(err.Error(), "Unable to locate credentials (profile default)") {
 		t.Errorf("got %v", err)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"sort"
 	"strings"
@@ -32,6 +33,8 @@ type GCS struct {
 	name   string
 	prefix string
 	tags   map[string]string
+	// kmsKey is --kms-key-name: the Cloud KMS key of every object written.
+	kmsKey string
 }
 
 // NewGCS builds a GCS store for gs://BUCKET/PREFIX. Credentials are
@@ -53,7 +56,7 @@ func NewGCS(ctx context.Context, rawURL string, opts Options) (*GCS, error) {
 	// One attempt per call: WithRetry decides what is tried again.
 	bucket := client.Bucket(name).Retryer(storage.WithPolicy(storage.RetryNever))
 	return &GCS{client: client, bucket: bucket, name: name,
-		prefix: strings.Trim(prefix, "/"), tags: tagMap(opts.Tags)}, nil
+		prefix: strings.Trim(prefix, "/"), tags: tagMap(opts.Tags), kmsKey: opts.KMSKeyName}, nil
 }
 
 func (g *GCS) String() string { return "gs://" + g.name + "/" + g.prefix }
@@ -91,6 +94,7 @@ func (g *GCS) writeObject(ctx context.Context, obj *storage.ObjectHandle, key st
 	w := obj.NewWriter(ctx)
 	w.ChunkSize = 0 // the data is in memory: one request, no resumable session
 	w.Metadata = metadata
+	w.KMSKeyName = g.kmsKey
 	if _, err := w.Write(data); err != nil {
 		w.Close()
 		return fmt.Errorf("upload %s: %w", key, g.classify(err))
@@ -134,6 +138,19 @@ func (g *GCS) Create(ctx context.Context, key string, data []byte) error {
 	return err
 }
 
+// Get reads a small object whole.
+func (g *GCS) Get(ctx context.Context, key string) ([]byte, error) {
+	r, err := g.bucket.Object(key).NewReader(ctx)
+	if err == nil {
+		defer r.Close()
+		var b []byte
+		if b, err = io.ReadAll(r); err == nil {
+			return b, nil
+		}
+	}
+	return nil, fmt.Errorf("read %s: %w", key, g.classify(err))
+}
+
 // Delete removes an object.
 func (g *GCS) Delete(ctx context.Context, key string) error {
 	if err := g.bucket.Object(key).Delete(ctx); err != nil && !errors.Is(err, storage.ErrObjectNotExist) {
@@ -174,6 +191,7 @@ type gcsMultipart struct {
 	mu    sync.Mutex
 	parts []int
 	temps []string
+	size  int64
 }
 
 func (m *gcsMultipart) Upload(ctx context.Context, number int, offset int64, data []byte) error {
@@ -186,8 +204,25 @@ func (m *gcsMultipart) Upload(ctx context.Context, number int, offset int64, dat
 	}
 	m.mu.Lock()
 	m.parts = append(m.parts, number)
+	m.size += int64(len(data))
 	m.mu.Unlock()
 	return nil
+}
+
+// Completed checks the object is there with the size of the parts. A
+// retried compose succeeds anyway (its sources are deleted only after),
+// so this is rarely needed.
+func (m *gcsMultipart) Completed(ctx context.Context) (bool, error) {
+	attrs, err := m.g.bucket.Object(m.key).Attrs(ctx)
+	if errors.Is(err, storage.ErrObjectNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("attributes of %s: %w", m.key, m.g.classify(err))
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return attrs.Size == m.size, nil
 }
 
 // Complete composes the parts into the object, 32 at a time in as many
@@ -215,10 +250,21 @@ func (m *gcsMultipart) Complete(ctx context.Context) error {
 		}
 		srcs = next
 	}
-	c := m.g.bucket.Object(m.key).ComposerFrom(srcs...)
+	dst := m.g.bucket.Object(m.key)
+	c := dst.ComposerFrom(srcs...)
 	c.Metadata = m.g.tags
 	if _, err := c.Run(ctx); err != nil {
 		return fmt.Errorf("compose %s: %w", m.key, m.g.classify(err))
+	}
+	if m.g.kmsKey != "" {
+		// The client sends no KMS key with a compose (it is not part of
+		// the destination it serializes), so the composed object takes the
+		// key by being rewritten onto itself: a server-side copy.
+		cp := dst.CopierFrom(dst)
+		cp.DestinationKMSKeyName = m.g.kmsKey
+		if _, err := cp.Run(ctx); err != nil {
+			return fmt.Errorf("rewrite %s with its KMS key: %w", m.key, m.g.classify(err))
+		}
 	}
 	if err := m.deleteTemps(ctx); err != nil {
 		zerolog.Ctx(ctx).Warn().Msgf("cleaning up the parts of %s: %v", m.key, err)

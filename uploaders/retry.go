@@ -1,6 +1,7 @@
 package uploaders
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -32,8 +33,13 @@ func markTransient(err error) error {
 }
 
 // transientStatus is true for the HTTP answers every provider documents as
-// "try again": timeouts, throttling and server errors.
+// "try again": timeouts, throttling and server errors, but for the server
+// saying it will never do what was asked (501 Not Implemented, 505).
 func transientStatus(code int) bool {
+	switch code {
+	case http.StatusNotImplemented, http.StatusHTTPVersionNotSupported:
+		return false
+	}
 	return code == http.StatusRequestTimeout || code == http.StatusTooManyRequests || code >= 500
 }
 
@@ -113,6 +119,20 @@ func (r Retry) do(ctx context.Context, what string, op func() error) error {
 // WithRetry returns s with every operation retried by r, but for Test,
 // which gives up after three tries as boto3's check does for Barman: an
 // unreachable cloud must be reported in seconds.
+//
+// A transient failure may hide a success: the store acted, and its answer
+// was lost. Most calls may simply be sent again: Put, Get, Delete, List,
+// a part's Upload (the same part number replaces the part) and Abort. The
+// others are handled here, the same way for every provider:
+//   - Create is conditional: a retry finds the object there (ErrExists).
+//     If an earlier attempt may have created it, the object is read back,
+//     and holding our bytes, it is ours.
+//   - Complete may find the upload gone once it has succeeded (S3's
+//     NoSuchUpload): after a retry, Multipart.Completed says whether the
+//     object is stored whole.
+//   - NewMultipart may have started an upload whose ID was lost: a
+//     provider whose start is a request cleans that up itself when the
+//     next attempt succeeds (S3.NewMultipart).
 func WithRetry(s Store, r Retry) Store {
 	if r.Attempts < 1 {
 		r.Attempts = 1
@@ -135,7 +155,28 @@ func (s *retrying) Put(ctx context.Context, key string, data []byte) error {
 }
 
 func (s *retrying) Create(ctx context.Context, key string, data []byte) error {
-	return s.r.do(ctx, "creation of "+key, func() error { return s.Store.Create(ctx, key, data) })
+	attempts := 0
+	err := s.r.do(ctx, "creation of "+key, func() error {
+		attempts++
+		return s.Store.Create(ctx, key, data)
+	})
+	if errors.Is(err, ErrExists) && attempts > 1 {
+		got, gerr := s.Get(ctx, key)
+		if gerr == nil && bytes.Equal(got, data) {
+			return nil // our own earlier attempt created it
+		}
+		zerolog.Ctx(ctx).Debug().Msgf("%s exists and is not ours (%d bytes, read error: %v)", key, len(got), gerr)
+	}
+	return err
+}
+
+func (s *retrying) Get(ctx context.Context, key string) ([]byte, error) {
+	var b []byte
+	err := s.r.do(ctx, "reading of "+key, func() (err error) {
+		b, err = s.Store.Get(ctx, key)
+		return err
+	})
+	return b, err
 }
 
 func (s *retrying) Delete(ctx context.Context, key string) error {
@@ -176,7 +217,17 @@ func (m *retryingMultipart) Upload(ctx context.Context, number int, offset int64
 }
 
 func (m *retryingMultipart) Complete(ctx context.Context) error {
-	return m.r.do(ctx, "completion of "+m.key, func() error { return m.Multipart.Complete(ctx) })
+	attempts := 0
+	err := m.r.do(ctx, "completion of "+m.key, func() error {
+		attempts++
+		return m.Multipart.Complete(ctx)
+	})
+	if err != nil && attempts > 1 && ctx.Err() == nil {
+		if done, cerr := m.Multipart.Completed(ctx); cerr == nil && done {
+			return nil // an earlier attempt completed it
+		}
+	}
+	return err
 }
 
 func (m *retryingMultipart) Abort(ctx context.Context) error {

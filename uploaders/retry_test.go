@@ -182,3 +182,76 @@ func TestRetryEndsWithTheRun(t *testing.T) {
 		t.Fatal("the backoff outlived the run")
 	}
 }
+
+// lostReplies acts on the file store, then reports the first call of
+// each kind lost on the way back, as a dropped connection would after the
+// store did its work.
+type lostReplies struct {
+	*FileStore
+	lost map[string]bool
+}
+
+func (l *lostReplies) once(kind string) error {
+	if l.lost[kind] {
+		return nil
+	}
+	l.lost[kind] = true
+	return markTransient(fmt.Errorf("%s: %w", kind, syscall.ECONNRESET))
+}
+
+func (l *lostReplies) Create(ctx context.Context, key string, data []byte) error {
+	if err := l.FileStore.Create(ctx, key, data); err != nil {
+		return err
+	}
+	return l.once("create")
+}
+
+func (l *lostReplies) NewMultipart(ctx context.Context, key string) (Multipart, error) {
+	mp, err := l.FileStore.NewMultipart(ctx, key)
+	return &lostComplete{Multipart: mp, l: l}, err
+}
+
+type lostComplete struct {
+	Multipart
+	l *lostReplies
+}
+
+func (m *lostComplete) Complete(ctx context.Context) error {
+	if m.l.lost["complete"] {
+		// The upload is gone once completed, as on S3 (NoSuchUpload).
+		return errors.New("NoSuchUpload: the upload ID does not exist")
+	}
+	if err := m.Multipart.Complete(ctx); err != nil {
+		return err
+	}
+	return m.l.once("complete")
+}
+
+// A call whose reply is lost after the store acted: the retry of a
+// conditional create finds the object, and it is ours; the retry of a
+// complete finds the upload gone, and the object whole. Neither is a
+// failure, while someone else's object stays a clash.
+func TestRetryReconcilesLostReplies(t *testing.T) {
+	ctx := context.Background()
+	fs, _ := NewFileStore(t.TempDir())
+	s := WithRetry(&lostReplies{FileStore: fs, lost: map[string]bool{}}, Retry{Attempts: 3, Base: time.Millisecond, Cap: time.Millisecond})
+	if err := s.Create(ctx, "srv/base/ID.lock", []byte("pid=1 nonce=ab")); err != nil {
+		t.Fatalf("create whose reply was lost: %v", err)
+	}
+	if err := s.Create(ctx, "srv/base/ID.lock", []byte("pid=2 nonce=cd")); !errors.Is(err, ErrExists) {
+		t.Fatalf("another run's create: %v, want ErrExists", err)
+	}
+	mp, err := s.NewMultipart(ctx, "srv/base/ID/data.tar")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := mp.Upload(ctx, 1, 0, []byte("whole")); err != nil {
+		t.Fatal(err)
+	}
+	if err := mp.Complete(ctx); err != nil {
+		t.Fatalf("complete whose reply was lost: %v", err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(fs.root, "srv/base/ID/data.tar")); string(b) != "whole" {
+		t.Errorf("object holds %q", b)
+	}
+}

@@ -3,25 +3,29 @@ package uploaders
 import (
 	"bytes"
 	"context"
+	"crypto/md5"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
 	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/minio/minio-go/v7"
-	"github.com/minio/minio-go/v7/pkg/credentials"
 	"github.com/minio/minio-go/v7/pkg/encrypt"
+	"github.com/minio/minio-go/v7/pkg/s3utils"
 	"github.com/minio/minio-go/v7/pkg/tags"
-	"gopkg.in/ini.v1"
+	"github.com/rs/zerolog"
 )
 
 // S3 stores objects in an S3 bucket, on AWS or any S3-compatible service.
@@ -32,11 +36,19 @@ type S3 struct {
 	region string
 	opts   Options
 	put    minio.PutObjectOptions
+	// signPayload sends each body's SHA-256 in the signature; otherwise
+	// the payload goes as UNSIGNED-PAYLOAD. Content-MD5 is sent either way.
+	signPayload bool
+
+	mu sync.Mutex
+	// unsure are the keys whose CreateMultipartUpload failed in a way
+	// that may have hidden a success: an upload may be open there that
+	// nobody knows the ID of.
+	unsure map[string]bool
 }
 
-// NewS3 builds an S3 store. Credentials are looked up the way boto3 does
-// for Barman: the environment, then the shared credentials file (with
-// -P/--profile, only that profile), then the instance role.
+// NewS3 builds an S3 store. Credentials and region are found as boto3
+// finds them for Barman: see awsCredentials.
 func NewS3(ctx context.Context, bucket, prefix string, opts Options) (*S3, error) {
 	endpoint, secure := "s3.amazonaws.com", true
 	if opts.EndpointURL != "" {
@@ -46,7 +58,7 @@ func NewS3(ctx context.Context, bucket, prefix string, opts Options) (*S3, error
 		}
 		endpoint, secure = u.Host, u.Scheme == "https"
 	}
-	creds, err := s3Credentials(opts.Profile)
+	creds, region, err := awsCredentials(ctx, opts.Profile)
 	if err != nil {
 		return nil, err
 	}
@@ -68,12 +80,23 @@ func NewS3(ctx context.Context, bucket, prefix string, opts Options) (*S3, error
 		}
 		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 	}
-	region := s3Region(opts.Profile)
+	if region == "" {
+		region = endpointRegion(endpoint)
+	}
+	settings, err := loadS3Settings(opts.Profile)
+	if err != nil {
+		return nil, err
+	}
+	lookup := map[string]minio.BucketLookupType{"path": minio.BucketLookupPath, "virtual": minio.BucketLookupDNS}[settings.addressingStyle]
+	if err := checkEndpointBucket(opts.EndpointURL, bucket, lookup); err != nil {
+		return nil, err
+	}
 	core, err := minio.NewCore(endpoint, &minio.Options{
-		Creds:     creds,
-		Secure:    secure,
-		Region:    region,
-		Transport: tr,
+		Creds:        creds,
+		Secure:       secure,
+		Region:       region,
+		BucketLookup: lookup,
+		Transport:    tr,
 		// One attempt per call: WithRetry decides what is tried again,
 		// the same way for every provider.
 		MaxRetries: 1,
@@ -81,7 +104,10 @@ func NewS3(ctx context.Context, bucket, prefix string, opts Options) (*S3, error
 	if err != nil {
 		return nil, fmt.Errorf("S3 client for %s: %w", endpoint, err)
 	}
-	s := &S3{core: core, bucket: bucket, prefix: prefix, region: region, opts: opts}
+	// As botocore does for Barman: a payload sent in clear is signed with
+	// its SHA-256; over https it goes unsigned unless the profile asks.
+	s := &S3{core: core, bucket: bucket, prefix: prefix, region: region, opts: opts,
+		signPayload: !secure || settings.payloadSigning}
 	if len(opts.Tags) > 0 {
 		m := make(map[string]string, len(opts.Tags))
 		for _, kv := range opts.Tags {
@@ -99,62 +125,13 @@ func NewS3(ctx context.Context, bucket, prefix string, opts Options) (*S3, error
 	case "AES256":
 		s.put.ServerSideEncryption = encrypt.NewSSE()
 	case "aws:kms":
-		s.put.ServerSideEncryption, _ = encrypt.NewSSEKMS("", nil)
+		if s.put.ServerSideEncryption, err = encrypt.NewSSEKMS(opts.SSEKMSKeyID, nil); err != nil {
+			return nil, fmt.Errorf("--sse-kms-key-id: %w", err)
+		}
 	default:
 		return nil, fmt.Errorf("invalid encryption %q: use AES256 or aws:kms", opts.Encryption)
 	}
 	return s, nil
-}
-
-func s3Credentials(profile string) (*credentials.Credentials, error) {
-	var chain []credentials.Provider
-	if profile == "" {
-		chain = append(chain, &credentials.EnvAWS{})
-	}
-	chain = append(chain, &credentials.FileAWSCredentials{Profile: profile})
-	// Tests and hosts off EC2 turn the metadata service off, as with boto3.
-	if !strings.EqualFold(os.Getenv("AWS_EC2_METADATA_DISABLED"), "true") {
-		chain = append(chain, &credentials.IAM{})
-	}
-	creds := credentials.NewChainCredentials(chain)
-	v, err := creds.GetWithContext(&credentials.CredContext{Client: http.DefaultClient})
-	if err != nil || v.AccessKeyID == "" {
-		if profile != "" {
-			return nil, fmt.Errorf("Unable to locate credentials for profile %q", profile)
-		}
-		return nil, errors.New("Unable to locate credentials")
-	}
-	return creds, nil
-}
-
-// s3Region follows boto3: AWS_REGION, AWS_DEFAULT_REGION, then the
-// profile's region in the shared config file.
-func s3Region(profile string) string {
-	for _, env := range []string{"AWS_REGION", "AWS_DEFAULT_REGION"} {
-		if r := os.Getenv(env); r != "" {
-			return r
-		}
-	}
-	file := os.Getenv("AWS_CONFIG_FILE")
-	if file == "" {
-		home, err := os.UserHomeDir()
-		if err != nil {
-			return ""
-		}
-		file = filepath.Join(home, ".aws", "config")
-	}
-	cfg, err := ini.Load(file)
-	if err != nil {
-		return ""
-	}
-	if profile == "" {
-		profile = os.Getenv("AWS_PROFILE")
-	}
-	section := "default"
-	if profile != "" && profile != "default" {
-		section = "profile " + profile
-	}
-	return cfg.Section(section).Key("region").String()
 }
 
 func (s *S3) String() string { return "s3://" + s.bucket + "/" + s.prefix }
@@ -195,16 +172,38 @@ func classify(err error) error {
 func (s *S3) Test(ctx context.Context) error {
 	_, err := s.core.ListObjectsV2(s.bucket, s.prefix, "", "", "/", 1)
 	if err != nil {
-		return fmt.Errorf("check bucket %s: %w", s.bucket, classify(err))
+		return fmt.Errorf("check bucket %s (ListObjectsV2 under %q): %w", s.bucket, s.prefix, classify(err))
 	}
 	return nil
 }
 
+// digests are a body's integrity headers: Content-MD5 always, which every
+// S3 store checks and AWS requires on buckets with Object Lock, and the
+// SHA-256 that signs the payload when it is to be signed. The body goes
+// with a plain Content-Length: no aws-chunked encoding, no checksum
+// trailer, which several stores and gateways refuse.
+func (s *S3) digests(data []byte) (md5Base64, sha256Hex string) {
+	sum := md5.Sum(data)
+	md5Base64 = base64.StdEncoding.EncodeToString(sum[:])
+	if s.signPayload {
+		h := sha256.Sum256(data)
+		sha256Hex = hex.EncodeToString(h[:])
+	}
+	return md5Base64, sha256Hex
+}
+
+// putObject stores data in one PutObject request with opts.
+func (s *S3) putObject(ctx context.Context, key string, data []byte, opts minio.PutObjectOptions) error {
+	md5Base64, sha256Hex := s.digests(data)
+	opts.DisableContentSha256 = true // no streaming signature
+	_, err := s.core.PutObject(ctx, s.bucket, key, bytes.NewReader(data), int64(len(data)), md5Base64, sha256Hex, opts)
+	return err
+}
+
 // Put stores data under key in one request, with the tags and encryption.
 func (s *S3) Put(ctx context.Context, key string, data []byte) error {
-	_, err := s.core.Client.PutObject(ctx, s.bucket, key, bytes.NewReader(data), int64(len(data)), s.put)
-	if err != nil {
-		return fmt.Errorf("upload %s: %w", key, classify(err))
+	if err := s.putObject(ctx, key, data, s.put); err != nil {
+		return fmt.Errorf("upload %s (PutObject): %w", key, classify(err))
 	}
 	return nil
 }
@@ -213,20 +212,34 @@ func (s *S3) Put(ctx context.Context, key string, data []byte) error {
 func (s *S3) Create(ctx context.Context, key string, data []byte) error {
 	opts := s.put
 	opts.SetMatchETagExcept("*")
-	_, err := s.core.Client.PutObject(ctx, s.bucket, key, bytes.NewReader(data), int64(len(data)), opts)
+	err := s.putObject(ctx, key, data, opts)
 	if code := minio.ToErrorResponse(err).StatusCode; code == http.StatusPreconditionFailed || code == http.StatusConflict {
 		return ErrExists
 	}
 	if err != nil {
-		return fmt.Errorf("create %s: %w", key, classify(err))
+		return fmt.Errorf("create %s (PutObject If-None-Match): %w", key, classify(err))
 	}
 	return nil
+}
+
+// Get reads a small object whole.
+func (s *S3) Get(ctx context.Context, key string) ([]byte, error) {
+	obj, err := s.core.Client.GetObject(ctx, s.bucket, key, minio.GetObjectOptions{})
+	if err == nil {
+		var b []byte
+		if b, err = io.ReadAll(obj); err == nil {
+			obj.Close()
+			return b, nil
+		}
+		obj.Close()
+	}
+	return nil, fmt.Errorf("read %s (GetObject): %w", key, classify(err))
 }
 
 // Delete removes an object.
 func (s *S3) Delete(ctx context.Context, key string) error {
 	if err := s.core.Client.RemoveObject(ctx, s.bucket, key, minio.RemoveObjectOptions{}); err != nil {
-		return fmt.Errorf("delete %s: %w", key, classify(err))
+		return fmt.Errorf("delete %s (DeleteObject): %w", key, classify(err))
 	}
 	return nil
 }
@@ -236,20 +249,62 @@ func (s *S3) List(ctx context.Context, prefix string) ([]string, error) {
 	var keys []string
 	for obj := range s.core.Client.ListObjects(ctx, s.bucket, minio.ListObjectsOptions{Prefix: prefix, Recursive: true}) {
 		if obj.Err != nil {
-			return nil, fmt.Errorf("list %s: %w", prefix, classify(obj.Err))
+			return nil, fmt.Errorf("list %s (ListObjectsV2): %w", prefix, classify(obj.Err))
 		}
 		keys = append(keys, obj.Key)
 	}
 	return keys, nil
 }
 
-// NewMultipart starts a multipart upload.
+// NewMultipart starts a multipart upload. CreateMultipartUpload is not
+// idempotent: when an attempt fails with no answer (the store may have
+// created an upload and lost the reply), the next success aborts every
+// other upload of the key, so none is left open. No other run writes the
+// key: the backup ID is locked. This one listing needs
+// s3:ListBucketMultipartUploads, and only after such a failure.
 func (s *S3) NewMultipart(ctx context.Context, key string) (Multipart, error) {
 	id, err := s.core.NewMultipartUpload(ctx, s.bucket, key, s.put)
 	if err != nil {
-		return nil, fmt.Errorf("start multipart upload %s: %w", key, classify(err))
+		err = classify(err)
+		if Transient(err) {
+			s.mu.Lock()
+			if s.unsure == nil {
+				s.unsure = map[string]bool{}
+			}
+			s.unsure[key] = true
+			s.mu.Unlock()
+		}
+		return nil, fmt.Errorf("start multipart upload %s (CreateMultipartUpload): %w", key, err)
+	}
+	s.mu.Lock()
+	unsure := s.unsure[key]
+	delete(s.unsure, key)
+	s.mu.Unlock()
+	if unsure {
+		s.abortOthers(ctx, key, id)
 	}
 	return &s3Multipart{s: s, key: key, id: id}, nil
+}
+
+// abortOthers aborts the multipart uploads of key but keep. Failing to is
+// a warning: the backup itself is sound.
+func (s *S3) abortOthers(ctx context.Context, key, keep string) {
+	log := zerolog.Ctx(ctx)
+	res, err := s.core.ListMultipartUploads(ctx, s.bucket, key, "", "", "", 1000)
+	if err != nil {
+		log.Warn().Msgf("an upload of %s may be left open (ListMultipartUploads: %v)", key, classify(err))
+		return
+	}
+	for _, u := range res.Uploads {
+		if u.Key != key || u.UploadID == keep {
+			continue
+		}
+		if err := s.core.AbortMultipartUpload(ctx, s.bucket, key, u.UploadID); err != nil {
+			log.Warn().Msgf("an upload of %s is left open (AbortMultipartUpload %s: %v)", key, u.UploadID, classify(err))
+			continue
+		}
+		log.Info().Msgf("Aborted an upload of %s whose start was answered too late", key)
+	}
 }
 
 type s3Multipart struct {
@@ -258,18 +313,36 @@ type s3Multipart struct {
 	id    string
 	mu    sync.Mutex
 	parts []minio.CompletePart
+	size  int64
 }
 
 func (m *s3Multipart) Upload(ctx context.Context, number int, offset int64, data []byte) error {
+	md5Base64, sha256Hex := m.s.digests(data)
 	p, err := m.s.core.PutObjectPart(ctx, m.s.bucket, m.key, m.id, number,
-		bytes.NewReader(data), int64(len(data)), minio.PutObjectPartOptions{})
+		bytes.NewReader(data), int64(len(data)), minio.PutObjectPartOptions{
+			Md5Base64: md5Base64, Sha256Hex: sha256Hex, DisableContentSha256: true})
 	if err != nil {
-		return fmt.Errorf("upload %s part %d: %w", m.key, number, classify(err))
+		return fmt.Errorf("upload %s part %d (UploadPart): %w", m.key, number, classify(err))
 	}
 	m.mu.Lock()
 	m.parts = append(m.parts, minio.CompletePart{PartNumber: number, ETag: p.ETag})
+	m.size += int64(len(data))
 	m.mu.Unlock()
 	return nil
+}
+
+// Completed checks the object is there with the size of the parts.
+func (m *s3Multipart) Completed(ctx context.Context) (bool, error) {
+	st, err := m.s.core.StatObject(ctx, m.s.bucket, m.key, minio.StatObjectOptions{})
+	if minio.ToErrorResponse(err).StatusCode == http.StatusNotFound {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("stat %s (HeadObject): %w", m.key, classify(err))
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return st.Size == m.size, nil
 }
 
 func (m *s3Multipart) Complete(ctx context.Context) error {
@@ -278,14 +351,52 @@ func (m *s3Multipart) Complete(ctx context.Context) error {
 	m.mu.Unlock()
 	sort.Slice(parts, func(i, j int) bool { return parts[i].PartNumber < parts[j].PartNumber })
 	if _, err := m.s.core.CompleteMultipartUpload(ctx, m.s.bucket, m.key, m.id, parts, m.s.put); err != nil {
-		return fmt.Errorf("complete %s: %w", m.key, classify(err))
+		return fmt.Errorf("complete %s (CompleteMultipartUpload): %w", m.key, classify(err))
 	}
 	return nil
 }
 
 func (m *s3Multipart) Abort(ctx context.Context) error {
 	if err := m.s.core.AbortMultipartUpload(ctx, m.s.bucket, m.key, m.id); err != nil {
-		return fmt.Errorf("abort %s: %w", m.key, classify(err))
+		return fmt.Errorf("abort %s (AbortMultipartUpload): %w", m.key, classify(err))
 	}
 	return nil
+}
+
+// endpointRegion is the region to sign for when neither the environment
+// nor the profile names one. AWS's regional endpoints name it; for any
+// other endpoint it is us-east-1, as boto3 signs for a custom endpoint
+// without a region. Only AWS's global endpoint is left to minio-go, which
+// then asks the bucket (GetBucketLocation, a bucket-wide right).
+func endpointRegion(endpoint string) string {
+	u := url.URL{Scheme: "https", Host: endpoint}
+	if s3utils.IsAmazonEndpoint(u) {
+		return s3utils.GetRegionFromURL(u)
+	}
+	return "us-east-1"
+}
+
+// checkEndpointBucket refuses an endpoint URL whose host already starts
+// with the bucket's name when requests go path-style: every key would land
+// under an extra folder named after the bucket, where Barman's tools never
+// look (path-style is the default for any endpoint but AWS's and Google's).
+func checkEndpointBucket(endpointURL, bucket string, lookup minio.BucketLookupType) error {
+	u, err := url.Parse(endpointURL)
+	if endpointURL == "" || err != nil || lookup == minio.BucketLookupDNS {
+		return nil
+	}
+	first, rest, ok := strings.Cut(u.Hostname(), ".")
+	if !ok || first != bucket {
+		return nil
+	}
+	if lookup == minio.BucketLookupAuto && (s3utils.IsAmazonEndpoint(*u) || s3utils.IsGoogleEndpoint(*u)) {
+		return nil // virtual-host style there by default
+	}
+	fixed := *u
+	fixed.Host = rest
+	if u.Port() != "" {
+		fixed.Host = net.JoinHostPort(rest, u.Port())
+	}
+	return fmt.Errorf("--endpoint-url %s already names bucket %s: use --endpoint-url %s, "+
+		"or addressing_style = virtual in the profile's s3 settings", endpointURL, bucket, fixed.String())
 }

@@ -62,6 +62,8 @@ type Store interface {
 	// Create stores a small object only if none is there, atomically; it
 	// returns ErrExists otherwise.
 	Create(ctx context.Context, key string, data []byte) error
+	// Get reads a small object whole (the lock, backup.info).
+	Get(ctx context.Context, key string) ([]byte, error)
 	// Delete removes an object; a missing one is not an error.
 	Delete(ctx context.Context, key string) error
 	// List returns the keys under prefix.
@@ -77,6 +79,10 @@ type Multipart interface {
 	// object; data must not be kept after it returns.
 	Upload(ctx context.Context, number int, offset int64, data []byte) error
 	Complete(ctx context.Context) error
+	// Completed reports whether the object is stored as Complete makes
+	// it (its size is the parts' total): for a Complete whose answer was
+	// lost, and whose retry the store refuses (S3: NoSuchUpload).
+	Completed(ctx context.Context) (bool, error)
 	Abort(ctx context.Context) error
 }
 
@@ -95,6 +101,10 @@ type Options struct {
 	Credential string
 	// EncryptionScope is Azure's --encryption-scope.
 	EncryptionScope string
+	// SSEKMSKeyID is S3's --sse-kms-key-id, with Encryption aws:kms.
+	SSEKMSKeyID string
+	// KMSKeyName is GCS's --kms-key-name.
+	KMSKeyName string
 }
 
 // New returns the store for a destination URL.

@@ -12,9 +12,15 @@ import (
 	"github.com/pgbackup/barman-cloud-backup/uploaders"
 )
 
-// errUnrecoverable is a hook failure that retrying cannot mend; Barman
+// unrecoverableError is a hook failure that retrying cannot mend; Barman
 // stops retrying a post_backup_retry_script on exit code 63.
-var errUnrecoverable = errors.New("unrecoverable")
+type unrecoverableError struct{ msg string }
+
+func (e *unrecoverableError) Error() string { return e.msg }
+
+func unrecoverable(format string, args ...any) error {
+	return &unrecoverableError{msg: fmt.Sprintf(format, args...)}
+}
 
 // hookMode tells whether Barman runs us as a hook, as Barman decides it:
 // both BARMAN_HOOK and BARMAN_PHASE set. Only the post phase of the backup
@@ -46,28 +52,21 @@ func uploadBarmanBackup(ctx context.Context, r *runInfo, store uploaders.Store, 
 		return nil, errors.New("BARMAN_BACKUP_ID environment variable not set")
 	}
 	if status := os.Getenv("BARMAN_STATUS"); status != pg.StatusDone {
-		return nil, fmt.Errorf("%w: backup in '%s' has status '%s' (status should be: DONE)", errUnrecoverable, dir, status)
+		return nil, unrecoverable("backup in '%s' has status '%s' (status should be: %s)", dir, status, pg.StatusDone)
 	}
 	// Barman 3.13.2 and later keep backup.info under SERVER/meta/ and
 	// say where; older servers leave it in the backup directory.
 	backup, err := pg.LoadBarmanBackup(dir, os.Getenv("BARMAN_BACKUP_INFO_PATH"))
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", errUnrecoverable, err)
+		return nil, unrecoverable("%v", err)
 	}
 	if backup.Compression != "" {
 		// Barman's tar-format backups hold no data/ directory to upload;
 		// retrying cannot change that.
-		return nil, fmt.Errorf("%w: backup in '%s' is compressed (%s): a compressed Barman backup cannot be uploaded",
-			errUnrecoverable, dir, backup.Compression)
+		return nil, unrecoverable("backup in '%s' is compressed (%s): a compressed Barman backup cannot be uploaded",
+			dir, backup.Compression)
 	}
-	return actors.Run(ctx, backup, actors.Options{
-		Store:          store,
-		ServerName:     cfg.ServerName,
-		BackupID:       r.id, // BARMAN_BACKUP_ID
-		Codec:          codec,
-		MaxArchiveSize: cfg.MaxArchiveSize,
-		Jobs:           cfg.Jobs,
-		Manifest:       backup.Raw,
-		Progress:       r.progress,
-	})
+	opts := r.engineOptions(ctx, store, codec) // the backup ID is BARMAN_BACKUP_ID
+	opts.Manifest = backup.Raw
+	return actors.Run(ctx, backup, opts)
 }

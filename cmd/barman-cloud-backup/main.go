@@ -11,7 +11,6 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"runtime/pprof"
-	"strings"
 	"syscall"
 	"time"
 
@@ -69,11 +68,6 @@ func run(args []string) int {
 		hook: hook, hookErr: hookErr}
 	sink := &logSink{w: os.Stderr}
 	log := newLogger(&cfg, sink, r.id)
-	if os.Getenv("GOMEMLIMIT") == "" {
-		// Without a limit the heap may grow to twice what is live before a
-		// collection; the engine's memory is bounded, so tell the runtime.
-		debug.SetMemoryLimit(actors.MemoryBudget(cfg.Jobs, 0))
-	}
 	signalled, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	go func() {
@@ -175,9 +169,18 @@ type connectivityError struct{ err error }
 func (e *connectivityError) Error() string { return e.err.Error() }
 func (e *connectivityError) Unwrap() error { return e.err }
 
+// storeError is a backup the cloud cannot take, found before PostgreSQL
+// is touched: Barman 3.16 finds it at the first upload and exits 1.
+type storeError struct{ err error }
+
+func (e *storeError) Error() string { return e.err.Error() }
+func (e *storeError) Unwrap() error { return e.err }
+
 // exitCode classifies an error into Barman's exit codes, once, here.
 func exitCode(err error) int {
 	var ce *connectivityError
+	var se *storeError
+	var unrecoverable *unrecoverableError
 	var ue *conf.UsageError
 	var fe *conf.FileError
 	var failed *actors.FailedError
@@ -186,7 +189,7 @@ func exitCode(err error) int {
 		return exitOK
 	case errors.As(err, &ue), errors.As(err, &fe):
 		return exitInput
-	case errors.As(err, &failed), errors.Is(err, uploaders.ErrBucketMissing):
+	case errors.As(err, &failed), errors.As(err, &se), errors.Is(err, uploaders.ErrBucketMissing), errors.Is(err, actors.ErrClaim):
 		// A backup that started fails with 1 whatever the cause, as in
 		// Barman; so does a missing bucket, -t included (Barman 3.16).
 		return exitFailed
@@ -195,7 +198,7 @@ func exitCode(err error) int {
 		return exitNetwork
 	case errors.Is(err, uploaders.ErrUnreachable):
 		return exitFailed
-	case errors.Is(err, errUnrecoverable):
+	case errors.As(err, &unrecoverable):
 		return exitAbortStop
 	case errors.Is(err, pg.ErrConnect), errors.Is(err, errCheck), errors.Is(err, actors.ErrClash),
 		errors.Is(err, context.Canceled):
@@ -212,11 +215,9 @@ func describe(err error) string {
 	case errors.Is(err, uploaders.ErrUnreachable):
 		return err.Error()
 	case errors.Is(err, pg.ErrConnect):
-		return "C" + err.Error()[1:]
+		return err.Error() // Barman's "Cannot connect to postgres: ..."
 	case errors.Is(err, context.Canceled):
 		return "Barman cloud backup was interrupted by the user"
-	case errors.Is(err, errUnrecoverable):
-		return "Barman cloud backup exception: " + strings.TrimPrefix(err.Error(), errUnrecoverable.Error()+": ")
 	}
 	return "Barman cloud backup exception: " + err.Error()
 }
@@ -242,6 +243,8 @@ func backup(ctx context.Context, r *runInfo) (*actors.Result, error) {
 		Jobs:            cfg.Jobs,
 		Credential:      cfg.Credential,
 		EncryptionScope: cfg.EncryptionScope,
+		SSEKMSKeyID:     cfg.SSEKMSKeyID,
+		KMSKeyName:      cfg.KMSKeyName,
 	})
 	if err != nil {
 		return nil, err
@@ -254,7 +257,7 @@ func backup(ctx context.Context, r *runInfo) (*actors.Result, error) {
 		if cfg.Test {
 			return nil, &connectivityError{err}
 		}
-		return nil, err
+		return nil, &storeError{err}
 	}
 	if cfg.Test {
 		return nil, nil
@@ -272,14 +275,36 @@ func backup(ctx context.Context, r *runInfo) (*actors.Result, error) {
 	if err := conn.Check(ctx); err != nil {
 		return nil, fmt.Errorf("%w: %v", errCheck, err)
 	}
-	return actors.Run(ctx, &pg.LiveBackup{Conn: conn, Fast: cfg.ImmediateCheckpoint}, actors.Options{
+	opts := r.engineOptions(ctx, store, codec)
+	opts.BackupName = cfg.BackupName
+	return actors.Run(ctx, &pg.LiveBackup{Conn: conn, Fast: cfg.ImmediateCheckpoint}, opts)
+}
+
+// engineOptions are the engine's settings for a live backup and a hook
+// alike.
+func (r *runInfo) engineOptions(ctx context.Context, store uploaders.Store, codec tarball.Codec) actors.Options {
+	maxSize := r.cfg.MaxArchiveSize
+	if l := store.Limits(); maxSize >= l.MaxObjectSize {
+		// Barman's warning, words and doubled "to" included (cloud.py).
+		zerolog.Ctx(ctx).Warn().Msgf("max-archive-size too big. Capping it to to %s", prettySize(l.MaxObjectSize))
+		maxSize = l.MaxObjectSize
+	}
+	opts := actors.Options{
 		Store:          store,
-		ServerName:     cfg.ServerName,
+		ServerName:     r.cfg.ServerName,
 		BackupID:       r.id,
-		BackupName:     cfg.BackupName,
 		Codec:          codec,
-		MaxArchiveSize: cfg.MaxArchiveSize,
-		Jobs:           cfg.Jobs,
+		MaxArchiveSize: maxSize,
+		MinChunkSize:   r.cfg.MinChunkSize,
+		MaxBandwidth:   r.cfg.MaxBandwidth,
+		Jobs:           r.cfg.Jobs,
 		Progress:       r.progress,
-	})
+	}
+	if os.Getenv("GOMEMLIMIT") == "" {
+		// Without a limit the heap may grow to twice what is live before
+		// a collection; the engine's memory is bounded, so tell the
+		// runtime once the part size is known.
+		opts.MemoryLimit = func(n int64) { debug.SetMemoryLimit(n) }
+	}
+	return opts
 }

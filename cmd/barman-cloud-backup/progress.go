@@ -132,13 +132,13 @@ func (d *display) copyLine(b *phaseBar) string {
 	if b.end.Load() != 0 {
 		est = read
 	}
-	line := fmt.Sprintf("%s / %s read, %s stored", humanBytes(read), humanBytes(max(est, read)), humanBytes(stored))
+	line := fmt.Sprintf("%s / %s read, %s stored", prettySize(read), prettySize(max(est, read)), prettySize(stored))
 	if stored > 0 {
 		line += fmt.Sprintf(", ratio %.2f", float64(read)/float64(stored))
 	}
 	if secs := b.elapsed().Seconds(); secs > 0.5 {
 		speed := float64(read) / secs
-		line += fmt.Sprintf(", %s/s", humanBytes(int64(speed)))
+		line += fmt.Sprintf(", %s/s", prettySize(int64(speed)))
 		if b.end.Load() == 0 && d.p.EstimateDone.Load() && speed > 0 && est > read {
 			line += ", ETA " + time.Duration(float64(est-read)/speed*float64(time.Second)).Round(time.Second).String()
 		}

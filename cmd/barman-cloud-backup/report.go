@@ -4,11 +4,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/pgbackup/barman-cloud-backup/actors"
+	"github.com/pgbackup/barman-cloud-backup/pg"
+	"github.com/pgbackup/barman-cloud-backup/uploaders"
 )
 
 // summary is what one run did, for the closing log line, --json-summary
@@ -44,11 +45,11 @@ type summaryObject struct {
 
 func newSummary(r *runInfo, res *actors.Result, err error, code int) *summary {
 	s := &summary{BackupID: r.id, BackupName: r.cfg.BackupName, ServerName: r.cfg.ServerName,
-		Destination: r.cfg.DestinationURL, Status: "DONE", ExitCode: code,
+		Destination: r.cfg.DestinationURL, Status: pg.StatusDone, ExitCode: code,
 		Compression: compressionName(r.cfg.Compression), begin: r.start, end: time.Now(),
 		ReadBytes: r.progress.Read.Load(), Parts: r.progress.Parts.Load(), Objects: []summaryObject{}}
 	if err != nil {
-		s.Status, s.Error = "FAILED", describe(err)
+		s.Status, s.Error = pg.StatusFailed, describe(err)
 	}
 	s.BeginTime, s.EndTime = s.begin.Format(time.RFC3339Nano), s.end.Format(time.RFC3339Nano)
 	s.Duration = s.end.Sub(s.begin).Seconds()
@@ -88,13 +89,14 @@ func (s *summary) line() string {
 		name = fmt.Sprintf(" (%s)", s.BackupName)
 	}
 	return fmt.Sprintf("Summary: backup %s%s %s: read %s, stored %s (ratio %.2f) in %s, %s/s, %d parts in %d objects",
-		s.BackupID, name, s.Status, humanBytes(s.ReadBytes), humanBytes(s.StoredBytes), s.Ratio,
-		time.Duration(s.Duration*float64(time.Second)).Round(100*time.Millisecond), humanBytes(int64(s.Throughput)),
+		s.BackupID, name, s.Status, prettySize(s.ReadBytes), prettySize(s.StoredBytes), s.Ratio,
+		time.Duration(s.Duration*float64(time.Second)).Round(100*time.Millisecond), prettySize(int64(s.Throughput)),
 		s.Parts, len(s.Objects))
 }
 
-// humanBytes prints n in binary units, as a DBA reads sizes.
-func humanBytes(n int64) string {
+// prettySize prints n in binary units as Barman's pretty_size does
+// (utils.py): "512 B", "1.5 MiB".
+func prettySize(n int64) string {
 	const unit = 1024
 	if n < unit {
 		return fmt.Sprintf("%d B", n)
@@ -114,7 +116,7 @@ func (s *summary) writeJSON(path string) error {
 	if err != nil {
 		return err
 	}
-	return writeAtomic(path, append(b, '\n'))
+	return uploaders.WriteFile(path, append(b, '\n'), 0o644)
 }
 
 // writePrometheus writes the summary as metrics for node_exporter's
@@ -123,7 +125,7 @@ func (s *summary) writeJSON(path string) error {
 func (s *summary) writePrometheus(path string) error {
 	const p = "barman_cloud_backup_"
 	lastSuccess := ""
-	if s.Status == "DONE" {
+	if s.Status == pg.StatusDone {
 		lastSuccess = fmt.Sprint(s.end.Unix())
 	} else if old, err := os.ReadFile(path); err == nil {
 		for _, l := range strings.Split(string(old), "\n") {
@@ -138,7 +140,7 @@ func (s *summary) writePrometheus(path string) error {
 		fmt.Fprintf(&b, "# HELP %s%s %s\n# TYPE %s%s gauge\n%s%s%s %v\n", p, name, help, p, name, p, name, labels, v)
 	}
 	ok := 0
-	if s.Status == "DONE" {
+	if s.Status == pg.StatusDone {
 		ok = 1
 	}
 	metric("last_run_timestamp_seconds", "When the last run ended.", s.end.Unix())
@@ -151,25 +153,5 @@ func (s *summary) writePrometheus(path string) error {
 	metric("last_run_read_bytes", "Bytes read from PostgreSQL's files by the last run.", s.ReadBytes)
 	metric("last_run_stored_bytes", "Bytes stored in the destination by the last run.", s.StoredBytes)
 	metric("last_run_parts", "Uploads made by the last run.", s.Parts)
-	return writeAtomic(path, []byte(b.String()))
-}
-
-func writeAtomic(path string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name())
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Chmod(0o644); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), path)
+	return uploaders.WriteFile(path, []byte(b.String()), 0o644)
 }

@@ -6,7 +6,10 @@
 #
 #   bash integration/bench/bench.sh [PGBENCH_SCALE] [JOBS]
 #
-# BENCH_BARMAN=0 skips Barman's runs (to measure ours on large clusters).
+# BENCH_BARMAN=0 skips Barman's runs (to measure ours on large clusters);
+# BENCH_CODECS and BENCH_EXTRA_CODECS choose the codecs (Barman's, ours);
+# BENCH_BINARY runs another build of ours (an older commit, say);
+# BENCH_ARGS adds options to our runs (--max-bandwidth 20MB, say).
 # Scale 50 (the default) makes about 800 MB: pgbench's tables plus a less
 # compressible table (md5 text) in a tablespace. Everything lives under a
 # temporary directory on loopback and is removed at the end.
@@ -17,7 +20,7 @@ jobs=${2:-2}
 bash integration/setup.sh >/dev/null
 command -v /usr/bin/time >/dev/null || { apt-get install -y -qq time >/dev/null; }
 go build -o /tmp/bcb-bench/barman-cloud-backup ./cmd/barman-cloud-backup
-ours=/tmp/bcb-bench/barman-cloud-backup
+ours=${BENCH_BINARY:-/tmp/bcb-bench/barman-cloud-backup}
 bin=/usr/lib/postgresql/15/bin
 cache="${BCB_TOOLS:-$HOME/.cache/bcb-tools}"
 
@@ -48,7 +51,11 @@ $psql -c "CHECKPOINT"
 size=$($psql -c "SELECT pg_size_pretty(sum(pg_database_size(datname))) FROM pg_database")
 
 export AWS_ACCESS_KEY_ID=$MINIO_ROOT_USER AWS_SECRET_ACCESS_KEY=$MINIO_ROOT_PASSWORD AWS_DEFAULT_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true
+# barman-cloud-backup never creates the bucket (as Barman 3.16+).
+until curl -sf "http://127.0.0.1:$s3port/minio/health/live" >/dev/null; do sleep 0.2; done
+/usr/bin/python3 -c 'import boto3, sys; boto3.client("s3", endpoint_url=sys.argv[1]).create_bucket(Bucket="bench")' "http://127.0.0.1:$s3port"
 common=(-J "$jobs" --immediate-checkpoint --endpoint-url "http://127.0.0.1:$s3port" -h 127.0.0.1 -p "$pgport" -U postgres)
+read -r -a extra <<<"${BENCH_ARGS:-}"
 
 # stored BUCKET PREFIX: bytes stored under the prefix.
 stored() {
@@ -63,33 +70,33 @@ PY
 }
 
 # run PREFIX CMD...: one backup into its own prefix; prints
-# "seconds rss_kb stored_bytes status".
+# "seconds rss_kb stored_bytes status cpu_seconds".
 run() {
   local prefix=$1; shift
   sleep 1 # backup IDs have a one-second resolution
-  if /usr/bin/time -f "%e %M" -o "$work/time" "$@" "s3://bench/$prefix" pg >"$work/out" 2>&1; then
-    read -r secs rss <"$work/time"
-    echo "$secs $rss $(stored bench "$prefix/") ok"
+  if /usr/bin/time -f "%e %M %U %S" -o "$work/time" "$@" "s3://bench/$prefix" pg >"$work/out" 2>&1; then
+    read -r secs rss user sys <"$work/time"
+    echo "$secs $rss $(stored bench "$prefix/") ok $(awk -v u="$user" -v s="$sys" 'BEGIN{printf "%.2f", u+s}')"
   else
     read -r _ _ <<<"$(tail -1 "$work/time")"
-    echo "- - - failed:$(grep -m1 -o 'ERROR: .*' "$work/out" | cut -c1-60)"
+    echo "- - - failed:$(grep -m1 -o 'ERROR: .*' "$work/out" | cut -c1-60 | tr ' ' '_') -"
   fi
 }
 
 echo "barman-cloud-backup benchmark: $size of data (pgbench scale $scale + a tablespace), -J $jobs, MinIO on loopback"
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, $(uname -r); Barman $(barman-cloud-backup -V 2>&1 | awk '{print $2}')"
 echo
-printf '%-8s | %-22s | %-22s | %-18s | %s\n' codec "ours: s / RSS MB" "Barman: s / RSS MB" "stored MB (ours/B)" "speedup, size ratio"
+printf '%-8s | %-22s | %-22s | %-18s | %s\n' codec "ours: s / RSS MB / CPU s" "Barman: s / RSS MB" "stored MB (ours/B)" "speedup, size ratio"
 printf '%s\n' "---------|------------------------|------------------------|--------------------|--------------------"
 mb() { [[ $1 == - ]] && echo - || awk -v b="$1" 'BEGIN{printf "%.1f", b/1048576}'; }
 kb() { [[ $1 == - ]] && echo - || awk -v k="$1" 'BEGIN{printf "%.0f", k/1024}'; }
-for codec in none gzip bzip2 snappy; do
+for codec in ${BENCH_CODECS:-none gzip bzip2 snappy}; do
   case $codec in none) flag=() ;; gzip) flag=(-z) ;; bzip2) flag=(-j) ;; snappy) flag=(--snappy) ;; esac
-  read -r os or ob ost <<<"$(run "ours-$codec" "$ours" "${common[@]}" "${flag[@]}")"
+  read -r os or ob ost ocpu <<<"$(run "ours-$codec" "$ours" "${common[@]}" "${extra[@]}" "${flag[@]}")"
   if [[ ${BENCH_BARMAN:-1} == 0 ]]; then
     bs=- br=- bb=- bst=skipped
   else
-    read -r bs br bb bst <<<"$(run "barman-$codec" barman-cloud-backup "${common[@]}" "${flag[@]}")"
+    read -r bs br bb bst _ <<<"$(run "barman-$codec" barman-cloud-backup "${common[@]}" "${flag[@]}")"
   fi
   [[ $codec == none ]] && barman_none=$bs
   if [[ $bst == ok && $ost == ok ]]; then
@@ -97,12 +104,12 @@ for codec in none gzip bzip2 snappy; do
   else
     ratio="Barman: ${bst}"
   fi
-  printf '%-8s | %6s s / %5s MB      | %6s s / %5s MB      | %7s / %-8s | %s\n' \
-    "$codec" "$os" "$(kb "$or")" "$bs" "$(kb "$br")" "$(mb "$ob")" "$(mb "$bb")" "$ratio"
+  printf '%-8s | %6s s / %4s MB / %5s | %6s s / %5s MB      | %7s / %-8s | %s\n' \
+    "$codec" "$os" "$(kb "$or")" "$ocpu" "$bs" "$(kb "$br")" "$(mb "$ob")" "$(mb "$bb")" "$ratio"
 done
 # Codecs Barman 3.4 does not have, against its uncompressed run.
-for codec in lz4 zstd; do
-  read -r os or ob ost <<<"$(run "ours-$codec" "$ours" "${common[@]}" "--$codec")"
-  printf '%-8s | %6s s / %5s MB      | %-22s | %7s / %-8s | %s\n' "$codec" "$os" "$(kb "$or")" "(none in Barman 3.4)" \
+for codec in ${BENCH_EXTRA_CODECS:-lz4 zstd}; do
+  read -r os or ob ost ocpu <<<"$(run "ours-$codec" "$ours" "${common[@]}" "${extra[@]}" "--$codec")"
+  printf '%-8s | %6s s / %4s MB / %5s | %-22s | %7s / %-8s | %s\n' "$codec" "$os" "$(kb "$or")" "$ocpu" "(none in Barman 3.4)" \
     "$(mb "$ob")" "-" "$(awk -v a="$os" -v b="${barman_none:--}" 'BEGIN{if (b == "-") print "-"; else printf "%.1fx faster than Barman uncompressed", b/a}')"
 done
