@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"hash"
+	"os"
 	"strconv"
 	"time"
 
@@ -47,20 +48,41 @@ func isRootManifest(e tarball.Entry) bool {
 // admit decides whether the sealer stores e. A live server's PGDATA may
 // hold the backup_manifest of the base backup it was made from, which is
 // not this backup's: it is left out, as pg_basebackup leaves it out
-// (basebackup.c, excludeFiles). In hook mode Barman's is kept, and then it
-// is the backup's manifest.
-func (m *backupManifest) admit(e tarball.Entry) bool {
+// (basebackup.c, excludeFiles). In hook mode the one pg_basebackup wrote
+// for Barman's backup is kept, and then it is the backup's manifest; one
+// an rsync backup copied from such a server's PGDATA is not, and is left
+// out. info holds the backup's start by then: the controller records it
+// before the walk begins.
+func (m *backupManifest) admit(e tarball.Entry, info *pg.BackupInfo) bool {
 	if e.Archive == "data" && e.Header.Name == "./" && m.owner == nil {
 		m.owner = e.Header
 	}
 	if !isRootManifest(e) || e.Header.Typeflag != tar.TypeReg {
 		return true
 	}
-	if m.keepSource {
+	if m.keepSource && describes(e.Path, info) {
 		m.fromSource = true
 		return true
 	}
 	return false
+}
+
+// describes tells whether the manifest in the file at path is the
+// backup's: its WAL range starts where backup.info's does. An unknown
+// start keeps it: no manifest of ours could be written then anyway. The
+// file is read here as well as into the archive; it is the manifest, not
+// data, and small beside it.
+func describes(path string, info *pg.BackupInfo) bool {
+	begin, err := manifest.ParseLSN(info.BeginXLOG)
+	if err != nil {
+		return true
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return false
+	}
+	man, err := manifest.Parse(b)
+	return err == nil && len(man.WALRanges) > 0 && man.WALRanges[len(man.WALRanges)-1].Start == begin
 }
 
 // sum is where the sealer feeds a regular file's content as it stores it.

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/pgbackup/barman-cloud-backup/manifest"
 	"github.com/pgbackup/barman-cloud-backup/pg"
@@ -203,18 +204,41 @@ func TestHookModeKeepsBarmansManifest(t *testing.T) {
 	}
 
 	// pg_basebackup-made: its manifest is the backup's, kept as it is.
-	barmans := []byte("Barman's own manifest\n")
-	os.WriteFile(filepath.Join(dir, "data", "backup_manifest"), barmans, 0o600)
-	var found int
-	for _, m := range runHook() {
+	barmans := manifest.NewBuilder()
+	barmans.Add("PG_VERSION", 3, time.Unix(0, 0), 1)
+	kept := barmans.Bytes(1, 0, []manifest.WALRange{{Timeline: 1, Start: 0x5000028, End: 0x5000100}})
+	os.WriteFile(filepath.Join(dir, "data", "backup_manifest"), kept, 0o600)
+	if ms := runHook(); manifestsIn(ms) != 1 || !bytes.Equal(lastManifest(ms), kept) {
+		t.Errorf("%d manifests, want Barman's alone, unchanged", manifestsIn(ms))
+	}
+
+	// rsync-made from a server pg_basebackup made: the manifest in data/
+	// is of that older backup, so it is left out and ours is written.
+	stale := barmans.Bytes(1, 0, []manifest.WALRange{{Timeline: 1, Start: 0x3000028, End: 0x3000100}})
+	os.WriteFile(filepath.Join(dir, "data", "backup_manifest"), stale, 0o600)
+	ms := runHook()
+	if manifestsIn(ms) != 1 || bytes.Equal(lastManifest(ms), stale) {
+		t.Fatalf("%d manifests; the stale one kept: %v", manifestsIn(ms), bytes.Equal(lastManifest(ms), stale))
+	}
+	checkManifest(t, ms)
+}
+
+func manifestsIn(ms []member) int {
+	n := 0
+	for _, m := range ms {
 		if m.archive == "data" && strings.TrimPrefix(m.name, "./") == manifest.Name {
-			found++
-			if !bytes.Equal(m.body, barmans) {
-				t.Errorf("Barman's manifest changed: %q", m.body)
-			}
+			n++
 		}
 	}
-	if found != 1 {
-		t.Errorf("%d manifests, want Barman's alone", found)
+	return n
+}
+
+func lastManifest(ms []member) []byte {
+	var b []byte
+	for _, m := range ms {
+		if m.archive == "data" && strings.TrimPrefix(m.name, "./") == manifest.Name {
+			b = m.body
+		}
 	}
+	return b
 }

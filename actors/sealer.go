@@ -116,7 +116,7 @@ func (s *sealer) run(ctx context.Context, entries <-chan tarball.Entry, walked <
 // add writes one entry, reading a regular file to its end before it
 // returns, into the part of its archive that is open, or a new one.
 func (s *sealer) add(ctx context.Context, e tarball.Entry) error {
-	if !s.manifest.admit(e) {
+	if !s.manifest.admit(e, s.info) {
 		return nil
 	}
 	regular := e.Header.Typeflag == tar.TypeReg

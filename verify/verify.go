@@ -97,7 +97,8 @@ type Report struct {
 	BackupStatus string `json:"backup_status"`
 	// Sound is true when no problem was found.
 	Sound bool `json:"sound"`
-	// Manifest is "checked", "absent" or "damaged".
+	// Manifest is "checked", "absent", "stale" (another backup's, copied
+	// from PGDATA by Barman) or "damaged".
 	Manifest string         `json:"manifest"`
 	Objects  []ObjectReport `json:"objects"`
 	// Files is the number of regular files read; FilesChecked those
@@ -430,11 +431,7 @@ func (v *verifier) check(info *pg.InfoFile) {
 			note = "no backup_manifest found: the end of the data archive is missing or unreadable"
 		}
 		rep.Notes = append(rep.Notes, note)
-		for _, p := range []string{"PG_VERSION", "global/pg_control"} {
-			if _, ok := v.seen[p]; !ok && !v.failed["data"] {
-				rep.problem("file", "data", p, "missing from the data archive")
-			}
-		}
+		v.checkEssentials()
 		return
 	}
 	m, err := manifest.Parse(v.manifest)
@@ -443,10 +440,41 @@ func (v *verifier) check(info *pg.InfoFile) {
 		rep.problem("manifest", "data", manifest.Name, "%v: files were not checked against it", err)
 		return
 	}
+	if v.stale(m, info) {
+		// Barman copies PGDATA's backup_manifest, left there by the
+		// pg_basebackup (or restore of ours) the server was made from.
+		rep.Manifest = "stale"
+		rep.Notes = append(rep.Notes, fmt.Sprintf("the backup_manifest in the data archive is an older backup's (its WAL starts at %s, "+
+			"this backup's at %s, whose backup_label the archive holds): PGDATA held it and the backup copied it; "+
+			"every archive was read to its end, but files were not checked against checksums",
+			manifest.FormatLSN(m.WALRanges[len(m.WALRanges)-1].Start), info.BeginXLOG))
+		v.checkEssentials()
+		return
+	}
 	rep.Manifest = "checked"
 	rep.ManifestFiles = len(m.Files)
 	v.checkHeader(m, info)
 	v.checkFiles(m)
+}
+
+// checkEssentials is what can be checked without a manifest: the files
+// without which no restore starts.
+func (v *verifier) checkEssentials() {
+	for _, p := range []string{"PG_VERSION", "global/pg_control"} {
+		if _, ok := v.seen[p]; !ok && !v.failed["data"] {
+			v.rep.problem("file", "data", p, "missing from the data archive")
+		}
+	}
+}
+
+// stale tells whether m is a manifest the backup copied rather than its
+// own: it starts elsewhere than backup.info's begin_xlog while the data
+// archive's backup_label is backup.info's. A data archive of another
+// backup has another label too, and is reported as such.
+func (v *verifier) stale(m *manifest.Manifest, info *pg.InfoFile) bool {
+	begin, err := manifest.ParseLSN(info.BeginXLOG)
+	return err == nil && len(m.WALRanges) > 0 && m.WALRanges[len(m.WALRanges)-1].Start != begin &&
+		v.labelFound && info.BackupLabel != "" && string(v.label) == info.BackupLabel
 }
 
 func firstLine(s string) string {

@@ -1,6 +1,8 @@
 package verify
 
 import (
+	"archive/tar"
+	"bytes"
 	"context"
 	"fmt"
 	"math/rand"
@@ -8,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/pgbackup/barman-cloud-backup/actors"
 	"github.com/pgbackup/barman-cloud-backup/manifest"
@@ -377,5 +380,39 @@ func TestWALRangeAgainstBackupInfo(t *testing.T) {
 		if got := problems(rep); (c.want == "") != (got == "") || !strings.Contains(got, c.want) {
 			t.Errorf("%s: %q, want %q", c.name, got, c.want)
 		}
+	}
+}
+
+// A Barman backup of a server restored from a pg_basebackup holds that
+// older backup's manifest, copied from PGDATA: not damage, and not a
+// manifest to check the files against.
+func TestStaleManifestFromPGDATA(t *testing.T) {
+	root := t.TempDir()
+	store, _ := uploaders.NewFileStore(root)
+	label := "START WAL LOCATION: 0/5000028 (file 000000010000000000000005)\nLABEL: Barman backup cloud 20261124T120000\n"
+	old := manifest.NewBuilder()
+	old.Add("PG_VERSION", 3, time.Unix(0, 0), 12345)
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for _, f := range []struct{ name, body string }{
+		{"./PG_VERSION", "15\n"}, {"global/pg_control", strings.Repeat("c", 8192)},
+		{"./backup_manifest", string(old.Bytes(1, 0, []manifest.WALRange{{Timeline: 1, Start: 0x3000028, End: 0x3000100}}))},
+		{"backup_label", label},
+	} {
+		tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: f.name, Size: int64(len(f.body)), Mode: 0o600, Format: tar.FormatPAX})
+		tw.Write([]byte(f.body))
+	}
+	tw.Close()
+	store.Put(context.Background(), "main/base/"+id1+"/data.tar", buf.Bytes())
+	info := "backup_label=" + pg.PyRepr(label) + "\nbegin_xlog=0/5000028\nend_xlog=0/5000100\nstatus=DONE\ntimeline=1\nversion=150004\n"
+	store.Put(context.Background(), "main/base/"+id1+"/backup.info", []byte(info))
+	rep := verifyIn(t, root, id1, false)
+	if !rep.Sound || rep.Manifest != "stale" || !strings.Contains(strings.Join(rep.Notes, " "), "is an older backup's") {
+		t.Fatalf("report %+v\n%s", rep, problems(rep))
+	}
+	// Another backup_label: that is another backup's data archive.
+	store.Put(context.Background(), "main/base/"+id1+"/backup.info", []byte(strings.Replace(info, "0/5000028 (", "0/4000028 (", 1)))
+	if rep := verifyIn(t, root, id1, false); rep.Sound || !strings.Contains(problems(rep), "differs from backup.info's backup_label") {
+		t.Errorf("another backup's data archive:\n%s", problems(rep))
 	}
 }
