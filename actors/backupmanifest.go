@@ -12,7 +12,6 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/pgbackup/barman-cloud-backup/manifest"
 	"github.com/pgbackup/barman-cloud-backup/pg"
 	"github.com/pgbackup/barman-cloud-backup/tarball"
 )
@@ -24,7 +23,7 @@ import (
 // summed as the archive holds it), computed while the file streams into
 // its archive, so nothing is read twice.
 type backupManifest struct {
-	files *manifest.Builder
+	files *pg.ManifestBuilder
 	crc   hash.Hash32
 	// keepSource: the backup is one Barman took (hook mode), whose data/
 	// may already hold the backup_manifest pg_basebackup wrote for it.
@@ -37,12 +36,12 @@ type backupManifest struct {
 }
 
 func newBackupManifest(keepSource bool) *backupManifest {
-	return &backupManifest{files: manifest.NewBuilder(), crc: manifest.NewCRC(), keepSource: keepSource}
+	return &backupManifest{files: pg.NewManifestBuilder(), crc: pg.NewCRC(), keepSource: keepSource}
 }
 
 // isRootManifest tells whether e is a backup_manifest at PGDATA's root.
 func isRootManifest(e tarball.Entry) bool {
-	return e.Archive == "data" && (e.Header.Name == "./"+manifest.Name || e.Header.Name == manifest.Name)
+	return e.Archive == "data" && (e.Header.Name == "./"+pg.ManifestName || e.Header.Name == pg.ManifestName)
 }
 
 // admit decides whether the sealer stores e. A live server's PGDATA may
@@ -73,7 +72,7 @@ func (m *backupManifest) admit(e tarball.Entry, info *pg.BackupInfo) bool {
 // file is read here as well as into the archive; it is the manifest, not
 // data, and small beside it.
 func describes(path string, info *pg.BackupInfo) bool {
-	begin, err := manifest.ParseLSN(info.BeginXLOG)
+	begin, err := pg.ParseLSN(info.BeginXLOG)
 	if err != nil {
 		return true
 	}
@@ -81,7 +80,7 @@ func describes(path string, info *pg.BackupInfo) bool {
 	if err != nil {
 		return false
 	}
-	man, err := manifest.Parse(b)
+	man, err := pg.ParseManifest(b)
 	return err == nil && len(man.WALRanges) > 0 && man.WALRanges[len(man.WALRanges)-1].Start == begin
 }
 
@@ -96,7 +95,7 @@ func (m *backupManifest) stored(e tarball.Entry) {
 	if isRootManifest(e) {
 		return
 	}
-	m.files.Add(manifest.Path(e.Archive, e.Header.Name), e.Header.Size, e.Header.ModTime, m.crc.Sum32())
+	m.files.Add(pg.ManifestPath(e.Archive, e.Header.Name), e.Header.Size, e.Header.ModTime, m.crc.Sum32())
 }
 
 // entry is the manifest as the data archive's last member, or false when
@@ -116,7 +115,7 @@ func (m *backupManifest) entry(ctx context.Context, info *pg.BackupInfo) (tarbal
 		return tarball.Entry{}, false
 	}
 	body := m.files.Bytes(version, sysid, ranges)
-	hdr := &tar.Header{Typeflag: tar.TypeReg, Name: manifest.Name, Size: int64(len(body)), Mode: 0o600,
+	hdr := &tar.Header{Typeflag: tar.TypeReg, Name: pg.ManifestName, Size: int64(len(body)), Mode: 0o600,
 		ModTime: time.Now().Truncate(time.Second), Format: tar.FormatPAX}
 	if m.owner != nil {
 		hdr.Uid, hdr.Gid, hdr.Uname, hdr.Gname = m.owner.Uid, m.owner.Gid, m.owner.Uname, m.owner.Gname
@@ -130,27 +129,27 @@ func (m *backupManifest) entry(ctx context.Context, info *pg.BackupInfo) (tarbal
 // backup's timeline (a backup cannot change timelines: pg_backup_stop
 // fails on a standby promoted meanwhile), and for PostgreSQL 17 and later
 // version 2 with the system identifier.
-func manifestHeader(info *pg.BackupInfo) ([]manifest.WALRange, int, uint64, error) {
+func manifestHeader(info *pg.BackupInfo) ([]pg.WALRange, int, uint64, error) {
 	if info.Timeline == nil || info.BeginXLOG == "" || info.EndXLOG == "" {
 		return nil, 0, 0, errors.New("the backup's WAL range is unknown")
 	}
-	start, err := manifest.ParseLSN(info.BeginXLOG)
+	start, err := pg.ParseLSN(info.BeginXLOG)
 	if err != nil {
 		return nil, 0, 0, err
 	}
-	end, err := manifest.ParseLSN(info.EndXLOG)
+	end, err := pg.ParseLSN(info.EndXLOG)
 	if err != nil {
 		return nil, 0, 0, err
 	}
 	version := 1
 	var sysid uint64
 	if info.Version != nil {
-		version = manifest.Version(*info.Version)
+		version = pg.ManifestVersion(*info.Version)
 	}
 	if version >= 2 {
 		if sysid, err = strconv.ParseUint(info.SystemID, 10, 64); err != nil {
 			return nil, 0, 0, fmt.Errorf("system identifier %q: %w", info.SystemID, err)
 		}
 	}
-	return []manifest.WALRange{{Timeline: uint32(*info.Timeline), Start: start, End: end}}, version, sysid, nil
+	return []pg.WALRange{{Timeline: uint32(*info.Timeline), Start: start, End: end}}, version, sysid, nil
 }

@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pgbackup/barman-cloud-backup/manifest"
 	"github.com/pgbackup/barman-cloud-backup/pg"
 	"github.com/pgbackup/barman-cloud-backup/tarball"
 	"github.com/pgbackup/barman-cloud-backup/uploaders"
@@ -89,7 +88,7 @@ func backupKeys(t *testing.T, root string) []string {
 // checkManifest asserts the manifest is the data archive's last member and
 // lists every other regular member, by PostgreSQL's path, with its size
 // and the CRC-32C of its bytes as stored.
-func checkManifest(t *testing.T, ms []member) *manifest.Manifest {
+func checkManifest(t *testing.T, ms []member) *pg.BackupManifest {
 	t.Helper()
 	var last member
 	stored := map[string][]byte{}
@@ -97,14 +96,14 @@ func checkManifest(t *testing.T, ms []member) *manifest.Manifest {
 		if m.archive == "data" {
 			last = m
 		}
-		if m.name != manifest.Name {
-			stored[manifest.Path(m.archive, m.name)] = m.body
+		if m.name != pg.ManifestName {
+			stored[pg.ManifestPath(m.archive, m.name)] = m.body
 		}
 	}
-	if last.name != manifest.Name {
+	if last.name != pg.ManifestName {
 		t.Fatalf("the data archive's last member is %s, want backup_manifest", last.name)
 	}
-	man, err := manifest.Parse(last.body)
+	man, err := pg.ParseManifest(last.body)
 	if err != nil {
 		t.Fatalf("%v\n%s", err, last.body)
 	}
@@ -114,7 +113,7 @@ func checkManifest(t *testing.T, ms []member) *manifest.Manifest {
 		switch {
 		case !ok:
 			t.Errorf("%s is in the manifest, in no archive", f.Path)
-		case int64(len(b)) != f.Size || f.Checksum != manifest.CRCHex(crc32.Checksum(b, table)) || f.Algorithm != "CRC32C":
+		case int64(len(b)) != f.Size || f.Checksum != pg.CRCHex(crc32.Checksum(b, table)) || f.Algorithm != "CRC32C":
 			t.Errorf("%s: manifest %+v, stored %d bytes", f.Path, f, len(b))
 		}
 		delete(stored, f.Path)
@@ -144,7 +143,7 @@ func TestManifestListsWhatIsStored(t *testing.T) {
 			ms := members(t, root, keys)
 			n := 0
 			for _, m := range ms {
-				if m.name == manifest.Name || m.name == "./"+manifest.Name {
+				if m.name == pg.ManifestName || m.name == "./"+pg.ManifestName {
 					n++
 				}
 			}
@@ -152,7 +151,7 @@ func TestManifestListsWhatIsStored(t *testing.T) {
 				t.Errorf("%d backup_manifest members, want ours alone", n)
 			}
 			man := checkManifest(t, ms)
-			if want := []manifest.WALRange{{Timeline: 3, Start: 0x2C000028, End: 0x2D000138}}; len(man.WALRanges) != 1 || man.WALRanges[0] != want[0] {
+			if want := []pg.WALRange{{Timeline: 3, Start: 0x2C000028, End: 0x2D000138}}; len(man.WALRanges) != 1 || man.WALRanges[0] != want[0] {
 				t.Errorf("WAL ranges %+v", man.WALRanges)
 			}
 			if c.version >= 170000 != (man.Version == 2 && man.SystemID == 7711737989575920341) {
@@ -199,14 +198,14 @@ func TestHookModeKeepsBarmansManifest(t *testing.T) {
 
 	// rsync-made: no manifest in data/, so the engine writes one.
 	man := checkManifest(t, runHook())
-	if man.Version != 1 || man.WALRanges[0] != (manifest.WALRange{Timeline: 1, Start: 0x5000028, End: 0x5000100}) {
+	if man.Version != 1 || man.WALRanges[0] != (pg.WALRange{Timeline: 1, Start: 0x5000028, End: 0x5000100}) {
 		t.Errorf("manifest from Barman's backup.info: %+v", man)
 	}
 
 	// pg_basebackup-made: its manifest is the backup's, kept as it is.
-	barmans := manifest.NewBuilder()
+	barmans := pg.NewManifestBuilder()
 	barmans.Add("PG_VERSION", 3, time.Unix(0, 0), 1)
-	kept := barmans.Bytes(1, 0, []manifest.WALRange{{Timeline: 1, Start: 0x5000028, End: 0x5000100}})
+	kept := barmans.Bytes(1, 0, []pg.WALRange{{Timeline: 1, Start: 0x5000028, End: 0x5000100}})
 	os.WriteFile(filepath.Join(dir, "data", "backup_manifest"), kept, 0o600)
 	if ms := runHook(); manifestsIn(ms) != 1 || !bytes.Equal(lastManifest(ms), kept) {
 		t.Errorf("%d manifests, want Barman's alone, unchanged", manifestsIn(ms))
@@ -214,7 +213,7 @@ func TestHookModeKeepsBarmansManifest(t *testing.T) {
 
 	// rsync-made from a server pg_basebackup made: the manifest in data/
 	// is of that older backup, so it is left out and ours is written.
-	stale := barmans.Bytes(1, 0, []manifest.WALRange{{Timeline: 1, Start: 0x3000028, End: 0x3000100}})
+	stale := barmans.Bytes(1, 0, []pg.WALRange{{Timeline: 1, Start: 0x3000028, End: 0x3000100}})
 	os.WriteFile(filepath.Join(dir, "data", "backup_manifest"), stale, 0o600)
 	ms := runHook()
 	if manifestsIn(ms) != 1 || bytes.Equal(lastManifest(ms), stale) {
@@ -226,7 +225,7 @@ func TestHookModeKeepsBarmansManifest(t *testing.T) {
 func manifestsIn(ms []member) int {
 	n := 0
 	for _, m := range ms {
-		if m.archive == "data" && strings.TrimPrefix(m.name, "./") == manifest.Name {
+		if m.archive == "data" && strings.TrimPrefix(m.name, "./") == pg.ManifestName {
 			n++
 		}
 	}
@@ -236,7 +235,7 @@ func manifestsIn(ms []member) int {
 func lastManifest(ms []member) []byte {
 	var b []byte
 	for _, m := range ms {
-		if m.archive == "data" && strings.TrimPrefix(m.name, "./") == manifest.Name {
+		if m.archive == "data" && strings.TrimPrefix(m.name, "./") == pg.ManifestName {
 			b = m.body
 		}
 	}

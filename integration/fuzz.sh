@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 fuzztime="${FUZZTIME:-10s}"
 for target in conf:FuzzParseSize conf:FuzzLoadFile uploaders:FuzzNew \
-  pg:FuzzBackupInfoRoundTrip pg:FuzzParseTablespaces manifest:FuzzParse; do
+  pg:FuzzBackupInfoRoundTrip pg:FuzzParseTablespaces pg:FuzzParseManifest; do
   pkg="${target%%:*}" name="${target#*:}"
   echo "fuzz: $name ($pkg, $fuzztime)"
   if ! out=$(go test -run '^$' -fuzz "^${name}\$" -fuzztime "$fuzztime" "./$pkg/" 2>&1); then

@@ -22,7 +22,7 @@ import (
 
 	"github.com/minio/minio-go/v7"
 
-	"github.com/pgbackup/barman-cloud-backup/manifest"
+	"github.com/pgbackup/barman-cloud-backup/pg"
 )
 
 var backupIDPattern = regexp.MustCompile(`^\d{8}T\d{6}$`)
@@ -139,7 +139,7 @@ func (w *world) storedManifest(t *testing.T, id string) []byte {
 			if err != nil {
 				t.Fatalf("%s: %v", n, err)
 			}
-			if h.Name == manifest.Name {
+			if h.Name == pg.ManifestName {
 				found, _ = io.ReadAll(tr)
 			}
 		}
@@ -447,11 +447,11 @@ func largestFile(t *testing.T, dir string) string {
 // (same size and modification time) the same line, checksum included.
 func compareManifests(t *testing.T, ours, theirs []byte) {
 	t.Helper()
-	om, err := manifest.Parse(ours)
+	om, err := pg.ParseManifest(ours)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tm, err := manifest.Parse(theirs)
+	tm, err := pg.ParseManifest(theirs)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -469,7 +469,7 @@ func compareManifests(t *testing.T, ours, theirs []byte) {
 		return out
 	}
 	ol, tl := lines(ours), lines(theirs)
-	ourFiles := map[string]manifest.File{}
+	ourFiles := map[string]pg.ManifestFile{}
 	for _, f := range om.Files {
 		ourFiles[f.Path] = f
 	}
@@ -534,7 +534,7 @@ func checkRestoredManifest(t *testing.T, w *world, id string, major int) {
 	if r.code != 1 || !strings.Contains(r.stderr, "unexpected manifest version") {
 		t.Errorf("pg_verifybackup 15 on a version 2 manifest (PostgreSQL %d) exited %d:\n%s%s", major, r.code, r.stdout, r.stderr)
 	}
-	b, err := os.ReadFile(filepath.Join(data, manifest.Name))
+	b, err := os.ReadFile(filepath.Join(data, pg.ManifestName))
 	if err != nil || !bytes.HasPrefix(b, []byte("{ \"PostgreSQL-Backup-Manifest-Version\": 2,\n\"System-Identifier\": ")) {
 		t.Errorf("PostgreSQL %d's manifest: %v\n%.200s", major, err, b)
 	}
@@ -545,7 +545,7 @@ func checkRestoredManifest(t *testing.T, w *world, id string, major int) {
 // kept and checks; one without (an rsync backup) gets ours.
 func checkHookManifests(t *testing.T, w *world, server, id, dir string, hookEnv func(id string) []string) {
 	t.Helper()
-	if _, err := os.Stat(filepath.Join(dir, "data", manifest.Name)); err != nil {
+	if _, err := os.Stat(filepath.Join(dir, "data", pg.ManifestName)); err != nil {
 		t.Fatalf("Barman's backup_method = postgres keeps pg_basebackup's manifest in data/: %v", err)
 	}
 	out := w.mustVerify(t, server, id)
@@ -557,7 +557,7 @@ func checkHookManifests(t *testing.T, w *world, server, id, dir string, hookEnv 
 		if out, err := exec.Command("cp", "-a", dir, copied).CombinedOutput(); err != nil {
 			t.Fatalf("cp: %v\n%s", err, out)
 		}
-		os.Remove(filepath.Join(copied, "data", manifest.Name))
+		os.Remove(filepath.Join(copied, "data", pg.ManifestName))
 		const other = "20200303T000000"
 		env := append(hookEnv(other), "BARMAN_BACKUP_DIR="+copied)
 		if r := runCmd(t, env, binary, append(append([]string{}, w.cloud...), "-z", w.dest, server)...); r.code != 0 {

@@ -25,7 +25,6 @@ import (
 
 	"github.com/pgbackup/barman-cloud-backup/conf"
 	"github.com/pgbackup/barman-cloud-backup/uploaders"
-	"github.com/pgbackup/barman-cloud-backup/verify"
 )
 
 // Exit codes: Barman's (barman/clients/cloud_cli.py), 1 also for damage.
@@ -99,7 +98,7 @@ func (e *connectivityError) Unwrap() error { return e.err }
 
 // check builds the store as barman-cloud-backup does, checks that it
 // answers, and verifies the backup; with -t it stops after the check.
-func check(ctx context.Context, vc *conf.VerifyConfig) (*verify.Report, error) {
+func check(ctx context.Context, vc *conf.VerifyConfig) (*Report, error) {
 	if err := vc.Validate(); err != nil {
 		return nil, err
 	}
@@ -125,7 +124,7 @@ func check(ctx context.Context, vc *conf.VerifyConfig) (*verify.Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	return verify.Run(ctx, verify.Options{Store: store, Reader: reader, Server: vc.ServerName,
+	return verifyBackup(ctx, Options{Store: store, Reader: reader, Server: vc.ServerName,
 		Backup: vc.BackupID, Jobs: vc.Jobs, CheckWAL: vc.CheckWAL})
 }
 
@@ -135,7 +134,7 @@ func exitCode(err error) int {
 	switch {
 	case errors.As(err, &ue):
 		return exitInput
-	case errors.Is(err, verify.ErrNoBackup), errors.Is(err, uploaders.ErrBucketMissing), errors.Is(err, context.Canceled):
+	case errors.Is(err, ErrNoBackup), errors.Is(err, uploaders.ErrBucketMissing), errors.Is(err, context.Canceled):
 		return exitDamaged
 	case errors.Is(err, uploaders.ErrUnreachable):
 		return exitNetwork
@@ -156,14 +155,14 @@ func describe(err error) string {
 		return missing.Error()
 	case errors.Is(err, context.Canceled):
 		return "Barman cloud backup verify was interrupted by the user"
-	case errors.Is(err, verify.ErrNoBackup):
+	case errors.Is(err, ErrNoBackup):
 		return err.Error()
 	}
 	return "Barman cloud backup verify exception: " + err.Error()
 }
 
 // writeReport prints one line per problem, the notes, then the summary.
-func writeReport(w io.Writer, rep *verify.Report) {
+func writeReport(w io.Writer, rep *Report) {
 	for _, p := range rep.Problems {
 		fmt.Fprintln(w, p.String())
 	}
@@ -174,7 +173,7 @@ func writeReport(w io.Writer, rep *verify.Report) {
 }
 
 // summary is the last line: the verdict, then what was read.
-func summary(rep *verify.Report) string {
+func summary(rep *Report) string {
 	verdict := "SOUND"
 	if !rep.Sound {
 		verdict = fmt.Sprintf("DAMAGED (%s)", plural(len(rep.Problems), "problem"))

@@ -13,7 +13,6 @@ import (
 	"github.com/pgbackup/barman-cloud-backup/pg"
 	"github.com/pgbackup/barman-cloud-backup/tarball"
 	"github.com/pgbackup/barman-cloud-backup/uploaders"
-	"github.com/pgbackup/barman-cloud-backup/verify"
 )
 
 type source struct{ pgdata string }
@@ -67,7 +66,7 @@ func TestExitCodesAndOutput(t *testing.T) {
 		t.Fatalf("sound backup: exit %d\n%s%s", code, out, errs)
 	}
 	code, out, _ = runVerify("--json", url, "pg", "20261124T120000")
-	var rep verify.Report
+	var rep Report
 	if err := json.Unmarshal([]byte(out), &rep); code != 0 || err != nil || !rep.Sound || rep.FilesChecked != 4 {
 		t.Fatalf("--json: exit %d, %v\n%s", code, err, out)
 	}

@@ -8,7 +8,7 @@
 // Nothing is written to disk. Memory is a few download chunks per
 // parallel download plus one small record per file of the backup: it
 // grows with the number of files, never with their size.
-package verify
+package main
 
 import (
 	"context"
@@ -24,7 +24,6 @@ import (
 	"github.com/rs/zerolog"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/pgbackup/barman-cloud-backup/manifest"
 	"github.com/pgbackup/barman-cloud-backup/pg"
 	"github.com/pgbackup/barman-cloud-backup/tarball"
 	"github.com/pgbackup/barman-cloud-backup/uploaders"
@@ -146,7 +145,7 @@ const infoLimit = 16 << 20
 // Run verifies one backup. Damage is reported in the Report; an error is
 // returned only when the check itself could not be made (the cloud does
 // not answer, the backup does not exist).
-func Run(ctx context.Context, opts Options) (*Report, error) {
+func verifyBackup(ctx context.Context, opts Options) (*Report, error) {
 	start := time.Now()
 	if opts.Jobs < 1 {
 		opts.Jobs = 2
@@ -411,7 +410,7 @@ func archiveOf(path string) string {
 func (v *verifier) check(info *pg.InfoFile) {
 	rep := v.rep
 	for path := range v.seen {
-		if path != manifest.Name {
+		if path != pg.ManifestName {
 			rep.Files++
 		}
 	}
@@ -434,10 +433,10 @@ func (v *verifier) check(info *pg.InfoFile) {
 		v.checkEssentials()
 		return
 	}
-	m, err := manifest.Parse(v.manifest)
+	m, err := pg.ParseManifest(v.manifest)
 	if err != nil {
 		rep.Manifest = "damaged"
-		rep.problem("manifest", "data", manifest.Name, "%v: files were not checked against it", err)
+		rep.problem("manifest", "data", pg.ManifestName, "%v: files were not checked against it", err)
 		return
 	}
 	if v.stale(m, info) {
@@ -447,7 +446,7 @@ func (v *verifier) check(info *pg.InfoFile) {
 		rep.Notes = append(rep.Notes, fmt.Sprintf("the backup_manifest in the data archive is an older backup's (its WAL starts at %s, "+
 			"this backup's at %s, whose backup_label the archive holds): PGDATA held it and the backup copied it; "+
 			"every archive was read to its end, but files were not checked against checksums",
-			manifest.FormatLSN(m.WALRanges[len(m.WALRanges)-1].Start), info.BeginXLOG))
+			pg.FormatLSN(m.WALRanges[len(m.WALRanges)-1].Start), info.BeginXLOG))
 		v.checkEssentials()
 		return
 	}
@@ -471,8 +470,8 @@ func (v *verifier) checkEssentials() {
 // own: it starts elsewhere than backup.info's begin_xlog while the data
 // archive's backup_label is backup.info's. A data archive of another
 // backup has another label too, and is reported as such.
-func (v *verifier) stale(m *manifest.Manifest, info *pg.InfoFile) bool {
-	begin, err := manifest.ParseLSN(info.BeginXLOG)
+func (v *verifier) stale(m *pg.BackupManifest, info *pg.InfoFile) bool {
+	begin, err := pg.ParseLSN(info.BeginXLOG)
 	return err == nil && len(m.WALRanges) > 0 && m.WALRanges[len(m.WALRanges)-1].Start != begin &&
 		v.labelFound && info.BackupLabel != "" && string(v.label) == info.BackupLabel
 }
@@ -484,16 +483,16 @@ func firstLine(s string) string {
 
 // checkHeader compares the manifest's WAL range and system identifier
 // with backup.info's.
-func (v *verifier) checkHeader(m *manifest.Manifest, info *pg.InfoFile) {
+func (v *verifier) checkHeader(m *pg.BackupManifest, info *pg.InfoFile) {
 	rep := v.rep
 	if m.HasSystemID && info.SystemID != "" && strconv.FormatUint(m.SystemID, 10) != info.SystemID {
-		rep.problem("manifest", "data", manifest.Name, "System-Identifier %d, backup.info's systemid %s: the manifest is another cluster's",
+		rep.problem("manifest", "data", pg.ManifestName, "System-Identifier %d, backup.info's systemid %s: the manifest is another cluster's",
 			m.SystemID, info.SystemID)
 	}
-	begin, err1 := manifest.ParseLSN(info.BeginXLOG)
-	end, err2 := manifest.ParseLSN(info.EndXLOG)
+	begin, err1 := pg.ParseLSN(info.BeginXLOG)
+	end, err2 := pg.ParseLSN(info.EndXLOG)
 	if err1 != nil || err2 != nil || len(m.WALRanges) == 0 {
-		rep.problem("manifest", "data", manifest.Name, "the WAL range cannot be compared: backup.info's begin_xlog %q and end_xlog %q, %d ranges in the manifest",
+		rep.problem("manifest", "data", pg.ManifestName, "the WAL range cannot be compared: backup.info's begin_xlog %q and end_xlog %q, %d ranges in the manifest",
 			info.BeginXLOG, info.EndXLOG, len(m.WALRanges))
 		return
 	}
@@ -503,14 +502,14 @@ func (v *verifier) checkHeader(m *manifest.Manifest, info *pg.InfoFile) {
 	// ends at the next segment boundary, after the manifest's end.
 	first, last := m.WALRanges[0], m.WALRanges[len(m.WALRanges)-1]
 	if last.Start != begin || first.End > end || first.End < last.Start || int64(last.Timeline) != info.Timeline {
-		rep.problem("manifest", "data", manifest.Name, "WAL range %s-%s on timeline %d, backup.info's %s-%s on timeline %d: the manifest is another backup's",
-			manifest.FormatLSN(last.Start), manifest.FormatLSN(first.End), last.Timeline, info.BeginXLOG, info.EndXLOG, info.Timeline)
+		rep.problem("manifest", "data", pg.ManifestName, "WAL range %s-%s on timeline %d, backup.info's %s-%s on timeline %d: the manifest is another backup's",
+			pg.FormatLSN(last.Start), pg.FormatLSN(first.End), last.Timeline, info.BeginXLOG, info.EndXLOG, info.Timeline)
 	}
 }
 
 // checkFiles compares every file of the manifest with what the archives
 // hold.
-func (v *verifier) checkFiles(m *manifest.Manifest) {
+func (v *verifier) checkFiles(m *pg.BackupManifest) {
 	rep := v.rep
 	listed := make(map[string]bool, len(m.Files))
 	unchecked := map[string]int{}
@@ -535,16 +534,16 @@ func (v *verifier) checkFiles(m *manifest.Manifest) {
 		case s.size != f.Size:
 			differ[s.object]++
 			rep.problem("file", s.object, f.Path, "size %d, backup_manifest says %d", s.size, f.Size)
-		case f.Algorithm == "CRC32C" && manifest.CRCHex(s.crc) != f.Checksum:
+		case f.Algorithm == "CRC32C" && pg.CRCHex(s.crc) != f.Checksum:
 			differ[s.object]++
-			rep.problem("file", s.object, f.Path, "checksum mismatch: CRC32C %s, backup_manifest says %s", manifest.CRCHex(s.crc), f.Checksum)
+			rep.problem("file", s.object, f.Path, "checksum mismatch: CRC32C %s, backup_manifest says %s", pg.CRCHex(s.crc), f.Checksum)
 		case f.Algorithm != "CRC32C" && f.Algorithm != "":
 			otherAlgorithms[f.Algorithm]++
 		}
 	}
 	var extra []string
 	for path := range v.seen {
-		if !listed[path] && path != manifest.Name && !strings.HasPrefix(path, "pg_wal/") {
+		if !listed[path] && path != pg.ManifestName && !strings.HasPrefix(path, "pg_wal/") {
 			extra = append(extra, path)
 		}
 	}

@@ -1,4 +1,4 @@
-package verify
+package main
 
 import (
 	"archive/tar"
@@ -9,7 +9,7 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/pgbackup/barman-cloud-backup/manifest"
+	"github.com/pgbackup/barman-cloud-backup/pg"
 	"github.com/pgbackup/barman-cloud-backup/uploaders"
 )
 
@@ -89,7 +89,7 @@ func (v *verifier) readPart(ctx context.Context, p part, dl uploaders.Downloads,
 	stream := &counter{r: dec}
 	tr := tar.NewReader(stream)
 	files := map[string]seenFile{}
-	sum := manifest.NewCRC()
+	sum := pg.NewCRC()
 	var manifestBody, labelBody []byte
 	var manifestAt, labelAt int
 	// Files read whole before any damage are checked all the same.
@@ -108,7 +108,7 @@ func (v *verifier) readPart(ctx context.Context, p part, dl uploaders.Downloads,
 			break
 		}
 		if err != nil {
-			return rep, damage("%s after member %q (tar byte %d, near stored byte %d of %d)", describe(err), last, stream.n, raw.n-int64(buf.Buffered()), p.size)
+			return rep, damage("%s after member %q (tar byte %d, near stored byte %d of %d)", describeReadError(err), last, stream.n, raw.n-int64(buf.Buffered()), p.size)
 		}
 		last = h.Name
 		rep.Members++
@@ -119,11 +119,11 @@ func (v *verifier) readPart(ctx context.Context, p part, dl uploaders.Downloads,
 		if h.Typeflag != tar.TypeReg {
 			continue
 		}
-		path := manifest.Path(p.archive, h.Name)
+		path := pg.ManifestPath(p.archive, h.Name)
 		sum.Reset()
 		var body *bytes.Buffer
 		var w io.Writer = sum
-		isManifest := p.archive == "data" && path == manifest.Name
+		isManifest := p.archive == "data" && path == pg.ManifestName
 		isLabel := p.archive == "data" && path == "backup_label"
 		if (isManifest && h.Size <= maxManifest) || (isLabel && h.Size <= 1<<20) {
 			// The header's size may be damaged: grow as the bytes come.
@@ -132,7 +132,7 @@ func (v *verifier) readPart(ctx context.Context, p part, dl uploaders.Downloads,
 		}
 		n, err := io.Copy(w, tr)
 		if err != nil {
-			return rep, damage("%s in member %q (tar byte %d, near stored byte %d of %d)", describe(err), h.Name, stream.n, raw.n-int64(buf.Buffered()), p.size)
+			return rep, damage("%s in member %q (tar byte %d, near stored byte %d of %d)", describeReadError(err), h.Name, stream.n, raw.n-int64(buf.Buffered()), p.size)
 		}
 		files[path] = seenFile{size: n, crc: sum.Sum32(), object: p.name, order: [2]int{p.number, index}}
 		switch {
@@ -148,14 +148,14 @@ func (v *verifier) readPart(ctx context.Context, p part, dl uploaders.Downloads,
 	zeros, err := readZeros(stream)
 	rep.TarBytes = stream.n
 	if err != nil {
-		return rep, damage("%s after the end of the tar archive", describe(err))
+		return rep, damage("%s after the end of the tar archive", describeReadError(err))
 	}
 	if !zeros {
 		return rep, damage("data after the end of the tar archive, which a restore ignores")
 	}
 	extra, err := io.Copy(io.Discard, buf)
 	if err != nil {
-		return rep, damage("%s", describe(err))
+		return rep, damage("%s", describeReadError(err))
 	}
 	if extra > 0 {
 		return rep, damage("%d bytes after the end of the compressed stream, which a restore ignores", extra)
@@ -184,8 +184,8 @@ func readZeros(r io.Reader) (bool, error) {
 	}
 }
 
-// describe words a read failure for a report line.
-func describe(err error) string {
+// describeReadError words a read failure for a report line.
+func describeReadError(err error) string {
 	switch {
 	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
 		return "truncated: the stream ends before the archive does"

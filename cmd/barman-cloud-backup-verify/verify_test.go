@@ -1,4 +1,4 @@
-package verify
+package main
 
 import (
 	"archive/tar"
@@ -13,22 +13,21 @@ import (
 	"time"
 
 	"github.com/pgbackup/barman-cloud-backup/actors"
-	"github.com/pgbackup/barman-cloud-backup/manifest"
 	"github.com/pgbackup/barman-cloud-backup/pg"
 	"github.com/pgbackup/barman-cloud-backup/tarball"
 	"github.com/pgbackup/barman-cloud-backup/uploaders"
 )
 
-// source serves a directory laid out as PGDATA and a tablespace, with
+// verifySource serves a directory laid out as PGDATA and a tablespace, with
 // the WAL range a live server reports; walRange false leaves it out, as
 // for a backup without a manifest.
-type source struct {
+type verifySource struct {
 	pgdata, tbs string
 	walRange    bool
 	label       string
 }
 
-func (s *source) Begin(ctx context.Context, info *pg.BackupInfo) (*pg.Layout, error) {
+func (s *verifySource) Begin(ctx context.Context, info *pg.BackupInfo) (*pg.Layout, error) {
 	info.PGData, info.Status = s.pgdata, pg.StatusStarted
 	info.Tablespaces = []pg.Tablespace{{Name: "tbs1", OID: 16384, Location: s.tbs}}
 	info.Version, info.SystemID, info.XLOGSegmentSize = pg.Int64(150004), "7711737989575920341", pg.Int64(16<<20)
@@ -39,7 +38,7 @@ func (s *source) Begin(ctx context.Context, info *pg.BackupInfo) (*pg.Layout, er
 	return &pg.Layout{PGData: s.pgdata, MajorVersion: "15", Tablespaces: info.Tablespaces}, nil
 }
 
-func (s *source) End(ctx context.Context, info *pg.BackupInfo) ([]byte, error) {
+func (s *verifySource) End(ctx context.Context, info *pg.BackupInfo) ([]byte, error) {
 	if s.walRange {
 		info.EndXLOG, info.EndWAL = "0/2D000138", "00000001000000000000002D"
 	}
@@ -47,7 +46,7 @@ func (s *source) End(ctx context.Context, info *pg.BackupInfo) ([]byte, error) {
 	return []byte(s.label), nil
 }
 
-func (s *source) Abort(ctx context.Context) {}
+func (s *verifySource) Abort(ctx context.Context) {}
 
 func writeFile(t *testing.T, path string, size int, seed int64) {
 	t.Helper()
@@ -62,9 +61,9 @@ func writeFile(t *testing.T, path string, size int, seed int64) {
 	}
 }
 
-func newSource(t *testing.T, seed int64) *source {
+func newVerifySource(t *testing.T, seed int64) *verifySource {
 	dir := t.TempDir()
-	s := &source{pgdata: filepath.Join(dir, "data"), tbs: filepath.Join(dir, "tbs"), walRange: true,
+	s := &verifySource{pgdata: filepath.Join(dir, "data"), tbs: filepath.Join(dir, "tbs"), walRange: true,
 		label: fmt.Sprintf("START WAL LOCATION: 0/2C000028 (file 00000001000000000000002C)\nLABEL: test %d\n", seed)}
 	writeFile(t, filepath.Join(s.pgdata, "PG_VERSION"), 3, 1)
 	writeFile(t, filepath.Join(s.pgdata, "global", "pg_control"), 8192, 2)
@@ -80,7 +79,7 @@ func newSource(t *testing.T, seed int64) *source {
 }
 
 // backup takes a backup of src into the file store at root.
-func backup(t *testing.T, root, id string, src *source, codec string, maxSize int64) {
+func backup(t *testing.T, root, id string, src *verifySource, codec string, maxSize int64) {
 	t.Helper()
 	store, _ := uploaders.NewFileStore(root)
 	c, err := tarball.CodecByName(codec, 0)
@@ -99,7 +98,7 @@ func verifyIn(t *testing.T, root, backup string, checkWAL bool) *Report {
 	t.Helper()
 	store, _ := uploaders.NewFileStore(root)
 	r, _ := uploaders.ReaderOf(store)
-	rep, err := Run(context.Background(), Options{Store: store, Reader: r, Server: "main", Backup: backup,
+	rep, err := verifyBackup(context.Background(), Options{Store: store, Reader: r, Server: "main", Backup: backup,
 		Jobs: 3, CheckWAL: checkWAL, ChunkSize: 100 << 10})
 	if err != nil {
 		t.Fatalf("verify %s: %v", backup, err)
@@ -123,7 +122,7 @@ func TestEveryCodecVerifies(t *testing.T) {
 	for _, codec := range []string{"", "gz", "bz2", "snappy", "lz4", "zstd"} {
 		t.Run("codec="+codec, func(t *testing.T) {
 			root := t.TempDir()
-			backup(t, root, id1, newSource(t, 1), codec, 512<<10)
+			backup(t, root, id1, newVerifySource(t, 1), codec, 512<<10)
 			rep := verifyIn(t, root, id1, false)
 			if !rep.Sound || rep.Manifest != "checked" || rep.FilesChecked != 12 || rep.Files != 12 || rep.BackupStatus != "DONE" {
 				t.Fatalf("report %+v\n%s", rep, problems(rep))
@@ -217,8 +216,8 @@ func TestDamageIsReported(t *testing.T) {
 	}
 	// Two backups, taken once; each case damages a copy.
 	template := t.TempDir()
-	backup(t, template, id1, newSource(t, 1), "gz", 128<<10)
-	backup(t, template, id2, newSource(t, 2), "gz", 128<<10)
+	backup(t, template, id1, newVerifySource(t, 1), "gz", 128<<10)
+	backup(t, template, id2, newVerifySource(t, 2), "gz", 128<<10)
 	if rep := verifyIn(t, template, id1, false); !rep.Sound {
 		t.Fatalf("before the damage:\n%s", problems(rep))
 	}
@@ -258,7 +257,7 @@ func copyFile(t *testing.T, from, to string) {
 
 func TestWithoutManifestTheRestIsChecked(t *testing.T) {
 	root := t.TempDir()
-	src := newSource(t, 1)
+	src := newVerifySource(t, 1)
 	src.walRange = false
 	backup(t, root, id1, src, "bz2", 100<<30)
 	rep := verifyIn(t, root, id1, false)
@@ -276,7 +275,7 @@ func TestWithoutManifestTheRestIsChecked(t *testing.T) {
 
 func TestCheckWAL(t *testing.T) {
 	root := t.TempDir()
-	backup(t, root, id1, newSource(t, 1), "gz", 100<<30)
+	backup(t, root, id1, newVerifySource(t, 1), "gz", 100<<30)
 	store, _ := uploaders.NewFileStore(root)
 	for _, n := range []string{"00000001000000000000002C.gz", "00000001000000000000002D"} {
 		store.Put(context.Background(), "main/wals/0000000100000000/"+n, []byte("wal"))
@@ -320,19 +319,19 @@ func TestSegmentsAcrossLogs(t *testing.T) {
 
 func TestBackupNamesAndWords(t *testing.T) {
 	root := t.TempDir()
-	backup(t, root, id1, newSource(t, 1), "", 100<<30)
-	backup(t, root, id2, newSource(t, 2), "", 100<<30)
+	backup(t, root, id1, newVerifySource(t, 1), "", 100<<30)
+	backup(t, root, id2, newVerifySource(t, 2), "", 100<<30)
 	store, _ := uploaders.NewFileStore(root)
 	for word, want := range map[string]string{"latest": id2, "last": id2, "oldest": id1, "first": id1, "name-" + id1: id1} {
 		r, _ := uploaders.ReaderOf(store)
-		rep, err := Run(context.Background(), Options{Store: store, Reader: r, Server: "main", Backup: word})
+		rep, err := verifyBackup(context.Background(), Options{Store: store, Reader: r, Server: "main", Backup: word})
 		if err != nil || rep.BackupID != want {
 			t.Errorf("%s: %v, %v; want %s", word, rep, err, want)
 		}
 	}
 	r, _ := uploaders.ReaderOf(store)
 	for _, missing := range []string{"nosuchname", "20200101T000000"} {
-		if _, err := Run(context.Background(), Options{Store: store, Reader: r, Server: "main", Backup: missing}); err == nil {
+		if _, err := verifyBackup(context.Background(), Options{Store: store, Reader: r, Server: "main", Backup: missing}); err == nil {
 			t.Errorf("%s: no error", missing)
 		}
 	}
@@ -358,8 +357,8 @@ func replaceArchive(t *testing.T, dir, archive string) {
 }
 
 func TestWALRangeAgainstBackupInfo(t *testing.T) {
-	m := &manifest.Manifest{Version: 2, HasSystemID: true, SystemID: 42,
-		WALRanges: []manifest.WALRange{{Timeline: 1, Start: 0x5000028, End: 0x5000100}}}
+	m := &pg.BackupManifest{Version: 2, HasSystemID: true, SystemID: 42,
+		WALRanges: []pg.WALRange{{Timeline: 1, Start: 0x5000028, End: 0x5000100}}}
 	for _, c := range []struct {
 		name              string
 		begin, end, sysid string
@@ -390,13 +389,13 @@ func TestStaleManifestFromPGDATA(t *testing.T) {
 	root := t.TempDir()
 	store, _ := uploaders.NewFileStore(root)
 	label := "START WAL LOCATION: 0/5000028 (file 000000010000000000000005)\nLABEL: Barman backup cloud 20261124T120000\n"
-	old := manifest.NewBuilder()
+	old := pg.NewManifestBuilder()
 	old.Add("PG_VERSION", 3, time.Unix(0, 0), 12345)
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
 	for _, f := range []struct{ name, body string }{
 		{"./PG_VERSION", "15\n"}, {"global/pg_control", strings.Repeat("c", 8192)},
-		{"./backup_manifest", string(old.Bytes(1, 0, []manifest.WALRange{{Timeline: 1, Start: 0x3000028, End: 0x3000100}}))},
+		{"./backup_manifest", string(old.Bytes(1, 0, []pg.WALRange{{Timeline: 1, Start: 0x3000028, End: 0x3000100}}))},
 		{"backup_label", label},
 	} {
 		tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: f.name, Size: int64(len(f.body)), Mode: 0o600, Format: tar.FormatPAX})

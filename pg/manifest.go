@@ -7,7 +7,7 @@
 //
 // The format is PostgreSQL's: src/backend/backup/backup_manifest.c writes
 // it, src/common/parse_manifest.c reads it.
-package manifest
+package pg
 
 import (
 	"bytes"
@@ -21,18 +21,18 @@ import (
 	"unicode/utf8"
 )
 
-// Name is the manifest's file name at the root of a backup.
-const Name = "backup_manifest"
+// ManifestName is the manifest's file name at the root of a backup.
+const ManifestName = "backup_manifest"
 
 // Castagnoli is CRC-32C, the checksum pg_basebackup writes by default
 // (its --manifest-checksums=CRC32C); Go computes it with the CPU's CRC32
 // instruction where there is one.
 var Castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
-// Version is the manifest version a server of version (server_version_num)
+// ManifestVersion is the manifest version a server of version (server_version_num)
 // writes: PostgreSQL 17 added System-Identifier and numbered that 2;
 // PostgreSQL 13 to 16 write 1.
-func Version(serverVersion int64) int {
+func ManifestVersion(serverVersion int64) int {
 	if serverVersion >= 170000 {
 		return 2
 	}
@@ -52,12 +52,12 @@ func FormatLSN(lsn uint64) string {
 	return fmt.Sprintf("%X/%X", uint32(lsn>>32), uint32(lsn))
 }
 
-// Path is the path a manifest records for the tar member name of archive
+// ManifestPath is the path a manifest records for the tar member name of archive
 // ("data", or a tablespace's OID): relative to the data directory, without
 // Barman's "./" prefix for files at the root, and under pg_tblspc/OID/ for
 // a tablespace, as pg_basebackup records tablespace files
 // (backup_manifest.c, AddFileToBackupManifest).
-func Path(archive, member string) string {
+func ManifestPath(archive, member string) string {
 	p := strings.TrimPrefix(member, "./")
 	if archive == "data" {
 		return p
@@ -65,11 +65,11 @@ func Path(archive, member string) string {
 	return "pg_tblspc/" + archive + "/" + p
 }
 
-// Builder collects the files of a backup as they are stored and renders
+// ManifestBuilder collects the files of a backup as they are stored and renders
 // the manifest once the backup's WAL range is known. It holds one small
 // record per file: memory grows with the number of files, not their size.
-type Builder struct {
-	files []file
+type ManifestBuilder struct {
+	files []manifestFile
 	// root indexes the entries at the data directory's root: only there
 	// can two members have one path (a configuration file from outside
 	// PGDATA is added under its base name), and as tar extraction keeps
@@ -78,7 +78,7 @@ type Builder struct {
 	gone int
 }
 
-type file struct {
+type manifestFile struct {
 	path  string
 	size  int64
 	mtime int64
@@ -86,15 +86,15 @@ type file struct {
 	gone  bool
 }
 
-// NewBuilder starts an empty manifest.
-func NewBuilder() *Builder {
-	return &Builder{root: map[string]int{}}
+// NewManifestBuilder starts an empty manifest.
+func NewManifestBuilder() *ManifestBuilder {
+	return &ManifestBuilder{root: map[string]int{}}
 }
 
 // Add records a file stored at path (see Path) with its size in bytes,
 // its modification time and the CRC-32C of its stored bytes. A later
 // file at the same root path replaces the earlier one.
-func (b *Builder) Add(path string, size int64, mtime time.Time, crc uint32) {
+func (b *ManifestBuilder) Add(path string, size int64, mtime time.Time, crc uint32) {
 	if !strings.Contains(path, "/") {
 		if i, ok := b.root[path]; ok {
 			b.files[i].gone = true
@@ -102,17 +102,17 @@ func (b *Builder) Add(path string, size int64, mtime time.Time, crc uint32) {
 		}
 		b.root[path] = len(b.files)
 	}
-	b.files = append(b.files, file{path: path, size: size, mtime: mtime.Unix(), crc: crc})
+	b.files = append(b.files, manifestFile{path: path, size: size, mtime: mtime.Unix(), crc: crc})
 }
 
 // Len is the number of files recorded.
-func (b *Builder) Len() int { return len(b.files) - b.gone }
+func (b *ManifestBuilder) Len() int { return len(b.files) - b.gone }
 
 // Bytes renders the manifest as backup_manifest.c does, byte for byte:
 // the header of version 1 or 2 (see Version; systemID, the cluster's
 // system identifier, is written by version 2 only), one line per file,
 // the WAL ranges, then the SHA-256 of all of that as the last line.
-func (b *Builder) Bytes(version int, systemID uint64, ranges []WALRange) []byte {
+func (b *ManifestBuilder) Bytes(version int, systemID uint64, ranges []WALRange) []byte {
 	var buf bytes.Buffer
 	h := sha256.New()
 	w := func(s string) {
@@ -137,7 +137,7 @@ func (b *Builder) Bytes(version int, systemID uint64, ranges []WALRange) []byte 
 		} else {
 			line.WriteString(",\n")
 		}
-		writeFile(&line, f)
+		writeManifestFile(&line, f)
 		w(line.String())
 	}
 	w("\n],\n\"WAL-Ranges\": [\n")
@@ -154,9 +154,9 @@ func (b *Builder) Bytes(version int, systemID uint64, ranges []WALRange) []byte 
 	return buf.Bytes()
 }
 
-// writeFile writes one file's object as AddFileToBackupManifest does: a
+// writeManifestFile writes one file's object as AddFileToBackupManifest does: a
 // path that is not valid UTF-8 is written hex-encoded as Encoded-Path.
-func writeFile(b *strings.Builder, f file) {
+func writeManifestFile(b *strings.Builder, f manifestFile) {
 	if utf8.ValidString(f.path) {
 		b.WriteString("{ \"Path\": ")
 		escapeJSON(b, f.path)

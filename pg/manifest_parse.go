@@ -1,4 +1,4 @@
-package manifest
+package pg
 
 import (
 	"bytes"
@@ -11,18 +11,18 @@ import (
 	"strings"
 )
 
-// Manifest is a parsed backup_manifest.
-type Manifest struct {
+// BackupManifest is a parsed backup_manifest.
+type BackupManifest struct {
 	Version int
 	// SystemID is the cluster's system identifier; version 2 only.
 	SystemID    uint64
 	HasSystemID bool
-	Files       []File
+	Files       []ManifestFile
 	WALRanges   []WALRange
 }
 
-// File is one file a manifest lists.
-type File struct {
+// ManifestFile is one file a manifest lists.
+type ManifestFile struct {
 	Path string
 	// Size is in bytes.
 	Size         int64
@@ -33,15 +33,15 @@ type File struct {
 	Checksum string
 }
 
-// ErrChecksum is a manifest whose text does not match its
+// ErrManifestChecksum is a manifest whose text does not match its
 // Manifest-Checksum: it was changed or cut after it was written.
-var ErrChecksum = errors.New("manifest checksum mismatch")
+var ErrManifestChecksum = errors.New("manifest checksum mismatch")
 
-// Parse reads a manifest with the rules of PostgreSQL's
+// ParseManifest reads a manifest with the rules of PostgreSQL's
 // src/common/parse_manifest.c: version 1 or 2, a path or an encoded path
 // and a size for every file, and a Manifest-Checksum line that is the
 // SHA-256 of everything before it (ErrChecksum otherwise).
-func Parse(data []byte) (*Manifest, error) {
+func ParseManifest(data []byte) (*BackupManifest, error) {
 	var raw struct {
 		Checksum string       `json:"Manifest-Checksum"`
 		Version  json.Number  `json:"PostgreSQL-Backup-Manifest-Version"`
@@ -65,10 +65,10 @@ func Parse(data []byte) (*Manifest, error) {
 	if err := dec.Decode(&raw); err != nil {
 		return nil, fmt.Errorf("could not parse backup manifest: %w", err)
 	}
-	if err := checkSum(data, raw.Checksum); err != nil {
+	if err := checkManifestSum(data, raw.Checksum); err != nil {
 		return nil, err
 	}
-	m := &Manifest{}
+	m := &BackupManifest{}
 	v, err := strconv.Atoi(raw.Version.String())
 	if err != nil || (v != 1 && v != 2) {
 		return nil, fmt.Errorf("could not parse backup manifest: unexpected manifest version %q", raw.Version)
@@ -85,7 +85,7 @@ func Parse(data []byte) (*Manifest, error) {
 	} else if v >= 2 {
 		return nil, errors.New("could not parse backup manifest: version 2 without System-Identifier")
 	}
-	m.Files = make([]File, 0, len(raw.Files))
+	m.Files = make([]ManifestFile, 0, len(raw.Files))
 	for _, f := range raw.Files {
 		var path string
 		switch {
@@ -112,7 +112,7 @@ func Parse(data []byte) (*Manifest, error) {
 		if _, err := hex.DecodeString(f.Checksum); err != nil {
 			return nil, fmt.Errorf("could not parse backup manifest: invalid checksum for file %q", path)
 		}
-		m.Files = append(m.Files, File{Path: path, Size: size, LastModified: f.Modified,
+		m.Files = append(m.Files, ManifestFile{Path: path, Size: size, LastModified: f.Modified,
 			Algorithm: strings.ToUpper(f.Algorithm), Checksum: strings.ToLower(f.Checksum)})
 	}
 	for _, r := range raw.WALRanges {
@@ -130,9 +130,9 @@ func Parse(data []byte) (*Manifest, error) {
 	return m, nil
 }
 
-// checkSum checks want, the manifest's Manifest-Checksum, against the
+// checkManifestSum checks want, the manifest's Manifest-Checksum, against the
 // SHA-256 of every line but the last, as verify_manifest_checksum does.
-func checkSum(data []byte, want string) error {
+func checkManifestSum(data []byte, want string) error {
 	if len(data) == 0 || data[len(data)-1] != '\n' {
 		return errors.New("could not parse backup manifest: last line not newline-terminated")
 	}
@@ -145,22 +145,7 @@ func checkSum(data []byte, want string) error {
 	}
 	sum := sha256.Sum256(data[:penultimate+1])
 	if !strings.EqualFold(want, hex.EncodeToString(sum[:])) {
-		return ErrChecksum
+		return ErrManifestChecksum
 	}
 	return nil
-}
-
-// ParseLSN reads an LSN written as "%X/%X" (PostgreSQL 18 pads the low
-// half to eight digits; both read the same).
-func ParseLSN(s string) (uint64, error) {
-	hi, lo, ok := strings.Cut(s, "/")
-	if !ok {
-		return 0, fmt.Errorf("invalid LSN %q", s)
-	}
-	h, err1 := strconv.ParseUint(hi, 16, 32)
-	l, err2 := strconv.ParseUint(lo, 16, 32)
-	if err1 != nil || err2 != nil {
-		return 0, fmt.Errorf("invalid LSN %q", s)
-	}
-	return h<<32 | l, nil
 }

@@ -1,4 +1,4 @@
-package manifest
+package pg
 
 import (
 	"bytes"
@@ -36,16 +36,16 @@ const golden = `{ "PostgreSQL-Backup-Manifest-Version": 1,
 `
 
 func TestBytesMatchPostgresFormat(t *testing.T) {
-	b := NewBuilder()
-	b.Add(Path("data", "./PG_VERSION"), 3, time.Date(2026, 11, 24, 15, 7, 15, 999, time.FixedZone("CET", 3600)), 0xE3069283)
-	b.Add(Path("16384", "PG_15_202209061/5/16500"), 0, time.Unix(0, 0), 0)
+	b := NewManifestBuilder()
+	b.Add(ManifestPath("data", "./PG_VERSION"), 3, time.Date(2026, 11, 24, 15, 7, 15, 999, time.FixedZone("CET", 3600)), 0xE3069283)
+	b.Add(ManifestPath("16384", "PG_15_202209061/5/16500"), 0, time.Unix(0, 0), 0)
 	out := b.Bytes(1, 0, []WALRange{{Timeline: 1, Start: 0x2C000028, End: 0x2C000138}})
 	sum := sha256.Sum256([]byte(golden))
 	want := golden + `"Manifest-Checksum": "` + hex.EncodeToString(sum[:]) + "\"}\n"
 	if string(out) != want {
 		t.Fatalf("manifest:\n%s\nwant:\n%s", out, want)
 	}
-	m, err := Parse(out)
+	m, err := ParseManifest(out)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,16 +59,16 @@ func TestBytesMatchPostgresFormat(t *testing.T) {
 }
 
 func TestVersion2HasSystemIdentifier(t *testing.T) {
-	if Version(160004) != 1 || Version(170000) != 2 || Version(180001) != 2 {
+	if ManifestVersion(160004) != 1 || ManifestVersion(170000) != 2 || ManifestVersion(180001) != 2 {
 		t.Fatal("Version: 17 and later write version 2")
 	}
-	b := NewBuilder()
+	b := NewManifestBuilder()
 	b.Add("PG_VERSION", 3, time.Unix(0, 0), 1)
 	out := b.Bytes(2, 7711737989575920341, []WALRange{{Timeline: 3, Start: 1 << 32, End: 1<<32 + 5}})
 	if !bytes.HasPrefix(out, []byte("{ \"PostgreSQL-Backup-Manifest-Version\": 2,\n\"System-Identifier\": 7711737989575920341,\n\"Files\": [\n")) {
 		t.Fatalf("header:\n%s", out)
 	}
-	m, err := Parse(out)
+	m, err := ParseManifest(out)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,7 +81,7 @@ func TestVersion2HasSystemIdentifier(t *testing.T) {
 }
 
 func TestPathsAreEscapedAsPostgres(t *testing.T) {
-	b := NewBuilder()
+	b := NewManifestBuilder()
 	odd := "base/5/a \"q\" \\ \t\n\x01é"
 	b.Add(odd, 1, time.Unix(0, 0), 0)
 	b.Add("bad\xff", 1, time.Unix(0, 0), 0)
@@ -92,7 +92,7 @@ func TestPathsAreEscapedAsPostgres(t *testing.T) {
 	if !strings.Contains(string(out), `{ "Encoded-Path": "626164ff", `) {
 		t.Errorf("a path that is not UTF-8 must be hex-encoded:\n%s", out)
 	}
-	m, err := Parse(out)
+	m, err := ParseManifest(out)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,14 +104,14 @@ func TestPathsAreEscapedAsPostgres(t *testing.T) {
 func TestLaterRootFileReplacesEarlier(t *testing.T) {
 	// A postgresql.conf from outside PGDATA is added after PGDATA's own:
 	// extraction keeps the later, so the manifest must describe it.
-	b := NewBuilder()
+	b := NewManifestBuilder()
 	b.Add("postgresql.conf", 10, time.Unix(0, 0), 1)
 	b.Add("base/1/1", 10, time.Unix(0, 0), 2)
 	b.Add("postgresql.conf", 20, time.Unix(0, 0), 3)
 	if b.Len() != 2 {
 		t.Errorf("Len = %d", b.Len())
 	}
-	m, err := Parse(b.Bytes(1, 0, nil))
+	m, err := ParseManifest(b.Bytes(1, 0, nil))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,11 +121,11 @@ func TestLaterRootFileReplacesEarlier(t *testing.T) {
 }
 
 func TestParseRejectsDamage(t *testing.T) {
-	b := NewBuilder()
+	b := NewManifestBuilder()
 	b.Add("PG_VERSION", 3, time.Unix(0, 0), 1)
 	good := b.Bytes(1, 0, []WALRange{{1, 1, 2}})
 	flipped := bytes.Replace(good, []byte(`"Size": 3`), []byte(`"Size": 4`), 1)
-	if _, err := Parse(flipped); !errors.Is(err, ErrChecksum) {
+	if _, err := ParseManifest(flipped); !errors.Is(err, ErrManifestChecksum) {
 		t.Errorf("a changed size: %v, want ErrChecksum", err)
 	}
 	for name, data := range map[string][]byte{
@@ -137,7 +137,7 @@ func TestParseRejectsDamage(t *testing.T) {
 		"one line":     []byte("{}\n"),
 		"bad checksum": bytes.Replace(good, []byte(`"Manifest-Checksum": "`), []byte(`"Manifest-Checksum": "zz`), 1),
 	} {
-		if _, err := Parse(data); err == nil {
+		if _, err := ParseManifest(data); err == nil {
 			t.Errorf("%s: parsed", name)
 		}
 	}
@@ -151,7 +151,7 @@ func TestPathOfMembers(t *testing.T) {
 		{"data", "backup_label", "backup_label"},
 		{"16384", "PG_15_202209061/5/16500", "pg_tblspc/16384/PG_15_202209061/5/16500"},
 	} {
-		if got := Path(c[0], c[1]); got != c[2] {
+		if got := ManifestPath(c[0], c[1]); got != c[2] {
 			t.Errorf("Path(%s, %s) = %s, want %s", c[0], c[1], got, c[2])
 		}
 	}
