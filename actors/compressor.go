@@ -25,7 +25,7 @@ func compressorPool(ctx context.Context, codec tarball.Codec, n int, blocks <-ch
 				if err != nil {
 					return fmt.Errorf("compress %s: %w", j.part.key, err)
 				}
-				if codec.Name != "" {
+				if codec.Compresses() {
 					// The encoder reuses its buffer on the next call.
 					out = append([]byte(nil), out...)
 				}

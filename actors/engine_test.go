@@ -155,16 +155,16 @@ func TestRunEveryCodec(t *testing.T) {
 			}
 			c, _ := tarball.CodecByName(codec, 0)
 			want := []string{
-				"main/base/20261124T120000/16384.tar" + c.Ext,
+				"main/base/20261124T120000/16384.tar" + c.Ext(),
 				"main/base/20261124T120000/backup.info",
-				"main/base/20261124T120000/data.tar" + c.Ext,
+				"main/base/20261124T120000/data.tar" + c.Ext(),
 			}
 			store, _ := uploaders.NewFileStore(root)
 			keys, _ := store.List(context.Background(), "")
 			if strings.Join(keys, " ") != strings.Join(want, " ") {
 				t.Fatalf("objects %v, want %v", keys, want)
 			}
-			data := readArchive(t, root, keys, "data", c.Ext)
+			data := readArchive(t, root, keys, "data", c.Ext())
 			for name, size := range map[string]int64{
 				"./PG_VERSION": 3, "global/pg_control": 8192, "base/5/16000": 700 << 10,
 				"backup_label": 12, "pg_wal/": 0, "./": 0, "pg_tblspc/": 0,
@@ -178,7 +178,7 @@ func TestRunEveryCodec(t *testing.T) {
 					t.Errorf("%s must not be in the data archive", name)
 				}
 			}
-			tbs := readArchive(t, root, keys, "16384", c.Ext)
+			tbs := readArchive(t, root, keys, "16384", c.Ext())
 			if _, ok := tbs["PG_15_202209061/5/16500"]; !ok || len(tbs) != 3 {
 				t.Errorf("tablespace members %v", tbs)
 			}
@@ -203,10 +203,10 @@ func TestRunSplitsParts(t *testing.T) {
 			c, _ := tarball.CodecByName(codec, 0)
 			store, _ := uploaders.NewFileStore(root)
 			keys, _ := store.List(context.Background(), "main/base/20261124T120000/data")
-			if len(keys) < 2 || !strings.HasSuffix(keys[1], "/data_0001.tar"+c.Ext) {
+			if len(keys) < 2 || !strings.HasSuffix(keys[1], "/data_0001.tar"+c.Ext()) {
 				t.Fatalf("want data split in parts, got %v", keys)
 			}
-			members := readArchive(t, root, keys, "data", c.Ext)
+			members := readArchive(t, root, keys, "data", c.Ext())
 			for i := range 6 {
 				if members[fmt.Sprintf("base/5/%d", 16000+i)] != 700<<10 {
 					t.Errorf("file %d missing or cut across parts: %v", i, members)
@@ -368,7 +368,7 @@ func TestRunReportsProgress(t *testing.T) {
 	keys, _ := store.List(context.Background(), "")
 	var read int64
 	for _, archive := range []string{"data", "16384"} {
-		for _, n := range readArchive(t, root, keys, archive, c.Ext) {
+		for _, n := range readArchive(t, root, keys, archive, c.Ext()) {
 			read += n
 		}
 	}

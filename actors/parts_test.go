@@ -126,7 +126,7 @@ func TestMultipartPartsAreEqual(t *testing.T) {
 			}
 			keys, _ := store.List(context.Background(), "")
 			sort.Strings(keys)
-			members := readArchive(t, root, keys, "data", c.Ext)
+			members := readArchive(t, root, keys, "data", c.Ext())
 			for i := range 40 {
 				if members[fmt.Sprintf("base/5/%d", 16000+i)] != 48<<10 {
 					t.Errorf("base/5/%d missing or cut", 16000+i)

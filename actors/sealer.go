@@ -164,10 +164,10 @@ func (s *sealer) write(ctx context.Context, e tarball.Entry) (skipped bool, err 
 func (s *sealer) open(ctx context.Context, archive string) *partWriter {
 	n := s.parts[archive]
 	s.parts[archive]++
-	p := &part{archive: archive, key: s.prefix + "/" + tarball.PartName(archive, n, s.codec.Ext)}
+	p := &part{archive: archive, key: s.prefix + "/" + tarball.PartName(archive, n, s.codec.Ext())}
 	pw := &partWriter{part: p, codec: s.codec}
 	pw.blocks = &blockWriter{ctx: ctx, s: s, part: p, size: s.blockSize,
-		crc: s.codec.NeedsCRC(), dict: s.codec.NeedsDict()}
+		history: s.codec.NeedsHistory()}
 	pw.tw = tar.NewWriter(&countWriter{w: pw.blocks, n: &pw.tarBytes})
 	return pw
 }
@@ -189,7 +189,7 @@ const pythonStreamBuffer = 64 << 10
 // bytes as sent to the store. Uncompressed, it is what Barman would have
 // seen at this point, so parts split where Barman's split.
 func (pw *partWriter) stored() int64 {
-	if pw.codec.Name == "" {
+	if !pw.codec.Compresses() {
 		if pw.tarBytes == 0 {
 			return 0
 		}
@@ -232,17 +232,18 @@ func (c *countWriter) Write(b []byte) (int, error) {
 
 // blockWriter cuts a part's stream into blocks and sends them on.
 type blockWriter struct {
-	ctx   context.Context
-	s     *sealer
-	part  *part
-	size  int
-	crc   bool
-	dict  bool
-	buf   []byte
-	prev  []byte
-	sum   uint32
-	total int64
-	sent  bool
+	ctx  context.Context
+	s    *sealer
+	part *part
+	size int
+	// history gives each block the stream's preceding bytes and the last
+	// one the stream's CRC-32 and size, for codecs that need them.
+	history bool
+	buf     []byte
+	prev    []byte
+	sum     uint32
+	total   int64
+	sent    bool
 }
 
 func (b *blockWriter) Write(p []byte) (int, error) {
@@ -270,19 +271,19 @@ func (b *blockWriter) Write(p []byte) (int, error) {
 func (b *blockWriter) flush(last bool) error {
 	data := b.buf
 	b.buf = nil
-	if b.crc {
+	if b.history {
 		b.sum = crc32.Update(b.sum, crc32.IEEETable, data)
 	}
 	b.total += int64(len(data))
 	j := &blockJob{part: b.part, first: !b.sent, last: last, done: make(chan []byte, 1)}
 	j.block = tarball.Block{Data: data, First: j.first, Last: last}
-	if b.dict && b.prev != nil {
+	if b.history && b.prev != nil {
 		j.block.Dict = b.prev
 	}
 	if last {
 		j.block.CRC, j.block.Size = b.sum, uint64(b.total)
 	}
-	if b.dict {
+	if b.history {
 		// Copy the tail: the block itself is handed over and not ours to keep.
 		tail := data[max(0, len(data)-tarball.DictSize):]
 		b.prev = append(b.prev[:0:0], tail...)

@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/pgbackup/barman-cloud-backup/tarball"
 )
 
 // kind is how the command line gives an option, in argparse's terms.
@@ -186,22 +188,20 @@ var options = []*option{
 		set: setString(func(c *Config) *string { return &c.Credential }),
 		get: func(c *Config) any { return c.Credential }},
 
-	{flags: []string{"-z", "--gzip"}, kind: flagConst, constVal: "gz", exclusive: "compression",
-		help: "compress the archives with gzip (.tar.gz)", set: setCompression},
-	{flags: []string{"-j", "--bzip2"}, kind: flagConst, constVal: "bz2", exclusive: "compression",
-		help: "compress the archives with bzip2 (.tar.bz2)", set: setCompression},
-	{flags: []string{"--snappy"}, kind: flagConst, constVal: "snappy", exclusive: "compression",
-		help: "compress the archives with snappy framing (.tar.snappy)", set: setCompression},
-	{key: "compression", typ: tString, help: "none, gzip, bzip2, snappy, lz4 or zstd",
+	codecOption("gzip"),
+	codecOption("bzip2"),
+	codecOption("snappy"),
+	{key: "compression", typ: tString, help: strings.Join(compressionWords(), ", "),
 		set: func(c *Config, v string) error {
-			name, ok := compressionNames[v]
-			if !ok {
-				return fmt.Errorf("invalid choice: '%s' (choose from 'none', 'gzip', 'bzip2', 'snappy', 'lz4', 'zstd')", v)
+			for _, cp := range tarball.Compressions {
+				if cp.Word == v {
+					c.Compression = cp.Name
+					return nil
+				}
 			}
-			c.Compression = name
-			return nil
+			return fmt.Errorf("invalid choice: '%s' (choose from %s)", v, quoteChoices(compressionWords()))
 		},
-		get: func(c *Config) any { return compressionName(c.Compression) }},
+		get: func(c *Config) any { return tarball.CompressionWord(c.Compression) }},
 	{flags: []string{"-h", "--host"}, kind: flagValue, key: "postgres.host", typ: tString, metavar: "HOST",
 		help: "PostgreSQL host name or Unix socket directory (default: as libpq)",
 		set:  setString(func(c *Config) *string { return &c.Host }),
@@ -397,14 +397,10 @@ var options = []*option{
 		set:  setString(func(c *Config) *string { return &c.Snapshot.AzureResourceGroup }),
 		get:  func(c *Config) any { return c.Snapshot.AzureResourceGroup }},
 
-	{flags: []string{"--lz4"}, kind: flagConst, constVal: "lz4", exclusive: "compression", group: groupExt,
-		help: "compress the archives with lz4 (.tar.lz4), as Barman 3.18 does; Barman 3.17 and older cannot restore them",
-		set:  setCompression},
-	{flags: []string{"--zstd"}, kind: flagConst, constVal: "zstd", exclusive: "compression", group: groupExt,
-		help: "compress the archives with zstd (.tar.zst); Barman 3.17 and older cannot restore them: use tar and zstd",
-		set:  setCompression},
+	codecOption("lz4"),
+	codecOption("zstd"),
 	{flags: []string{"--compression-level"}, kind: flagValue, key: "compression_level", typ: tInt, metavar: "LEVEL", group: groupExt,
-		help: "compression level for gzip (1-9, default 6), bzip2 (1-9, default 9) or zstd (1-22, default 3)",
+		help: "compression level for " + tarball.LevelHelp(),
 		set: func(c *Config, v string) error {
 			n, err := strconv.Atoi(strings.TrimSpace(v))
 			if err != nil || n < 0 || n > 22 {
@@ -446,15 +442,35 @@ func setCount(dst *int, v string) error {
 	return nil
 }
 
-// compressionNames are the TOML file's words for Barman's compression
-// names.
-var compressionNames = map[string]string{"none": "", "gzip": "gz", "bzip2": "bz2", "snappy": "snappy", "lz4": "lz4", "zstd": "zstd"}
-
-func compressionName(c string) string {
-	for name, v := range compressionNames {
-		if v == c {
-			return name
+// codecOption is the flag of the compression whose TOML word is word, from
+// tarball.Compressions, where the compressions are declared: Barman 3.4's
+// in the main group, later ones among the extensions.
+func codecOption(word string) *option {
+	for _, cp := range tarball.Compressions {
+		if cp.Word != word {
+			continue
 		}
+		o := &option{flags: cp.Flags, kind: flagConst, constVal: cp.Name, exclusive: "compression", set: setCompression,
+			help: fmt.Sprintf("compress the archives with %s (.tar%s)", cp.Word, cp.Ext)}
+		switch cp.Since {
+		case "":
+		case "ours":
+			o.group = groupExt
+			o.help += "; no Barman release restores them: use tar and " + cp.Word
+		default:
+			o.group = groupExt
+			o.help += fmt.Sprintf(", as Barman %s does; Barman 3.17 and older cannot restore them", cp.Since)
+		}
+		return o
 	}
-	return c
+	panic("conf: no compression " + word) // the table names only declared ones
+}
+
+// compressionWords are the TOML file's words for the compressions.
+func compressionWords() []string {
+	var words []string
+	for _, cp := range tarball.Compressions {
+		words = append(words, cp.Word)
+	}
+	return words
 }

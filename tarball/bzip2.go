@@ -1,9 +1,11 @@
 package tarball
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"math/bits"
 
 	"github.com/dsnet/compress/bzip2"
@@ -25,18 +27,39 @@ var (
 	bzip2EndMagic   = uint64(0x177245385090)
 )
 
-// encodeBzip2 compresses b's pieces; each comes out as [bit count][block
+// bzip2Codec compresses in parallel into one bzip2 stream (see above).
+type bzip2Codec struct{ level int }
+
+func (bzip2Codec) Name() string          { return "bz2" }
+func (bzip2Codec) Ext() string           { return ".bz2" }
+func (bzip2Codec) Compresses() bool      { return true }
+func (bzip2Codec) NeedsHistory() bool    { return false }
+func (c bzip2Codec) NewEncoder() Encoder { return &bzip2Encoder{level: c.level} }
+func (c bzip2Codec) NewJoiner() Joiner   { return &bzip2Joiner{level: c.level} }
+func (bzip2Codec) BarmanRestores() bool  { return true }
+
+// NewDecoder reads the stream, checking its block and stream CRCs.
+func (bzip2Codec) NewDecoder(r io.Reader) (io.ReadCloser, error) { return bzip2.NewReader(r, nil) }
+
+type bzip2Encoder struct {
+	level int
+	buf   bytes.Buffer
+	bw    *bzip2.Writer
+	out   []byte
+}
+
+// Encode compresses b's pieces; each comes out as [bit count][block
 // CRC][block bits], for the joiner.
-func (e *Encoder) encodeBzip2(b Block) ([]byte, error) {
+func (e *bzip2Encoder) Encode(b Block) ([]byte, error) {
 	e.out = e.out[:0]
 	for data := b.Data; len(data) > 0; {
-		piece := data[:min(len(data), bzip2Piece*e.codec.Level/9)]
+		piece := data[:min(len(data), bzip2Piece*e.level/9)]
 		data = data[len(piece):]
 		e.buf.Reset()
 		// One writer per worker, reset for each piece: its block-sorting
 		// state is several megabytes.
 		if e.bw == nil {
-			w, err := bzip2.NewWriter(&e.buf, &bzip2.WriterConfig{Level: e.codec.Level})
+			w, err := bzip2.NewWriter(&e.buf, &bzip2.WriterConfig{Level: e.level})
 			if err != nil {
 				return nil, err
 			}
@@ -91,23 +114,6 @@ func readBits(s []byte, off, n int) uint64 {
 		v = v<<1 | uint64(bit)
 	}
 	return v
-}
-
-// Joiner puts a part's compressed blocks together in stream order, for
-// codecs whose blocks are not byte sequences that simply concatenate.
-type Joiner interface {
-	// Add takes a block's encoder output and returns the bytes ready.
-	Add(b []byte) ([]byte, error)
-	// Close returns the stream's last bytes.
-	Close() []byte
-}
-
-// NewJoiner returns the codec's joiner, or nil when outputs concatenate.
-func (c Codec) NewJoiner() Joiner {
-	if c.Name == "bz2" {
-		return &bzip2Joiner{level: c.Level}
-	}
-	return nil
 }
 
 type bzip2Joiner struct {

@@ -19,9 +19,9 @@ func TestDecodersReadEveryCodec(t *testing.T) {
 				}
 				z = append(out, j.Close()...)
 			}
-			back, ok := CodecByExt(c.Ext)
-			if !ok || back.Name != c.Name {
-				t.Fatalf("CodecByExt(%q) = %v, %v", c.Ext, back, ok)
+			back, ok := CodecByExt(c.Ext())
+			if !ok || back.Name() != c.Name() {
+				t.Fatalf("CodecByExt(%q) = %v, %v", c.Ext(), back, ok)
 			}
 			d, err := back.NewDecoder(bytes.NewReader(z))
 			if err != nil {

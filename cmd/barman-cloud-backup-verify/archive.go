@@ -54,7 +54,7 @@ func hasData(h *tar.Header) bool {
 // after the compressed stream. Damage is recorded; an error is returned
 // only when the part could not be downloaded.
 func (v *verifier) readPart(ctx context.Context, p part, dl uploaders.Downloads, ahead int) (ObjectReport, error) {
-	codec := p.codec.Name
+	codec := p.codec.Name()
 	if codec == "" {
 		codec = "none"
 	}

@@ -281,13 +281,13 @@ func planParts(rep *Report, info *pg.InfoFile, folder string, listing uploaders.
 			}
 			for _, p := range ps {
 				parts = append(parts, p)
-				codecs[p.codec.Name] = true
+				codecs[p.codec.Name()] = true
 			}
 		}
 	}
 	for name := range codecs {
 		if c, _ := tarball.CodecByName(name, 0); !c.BarmanRestores() {
-			rep.Notes = append(rep.Notes, fmt.Sprintf("parts compressed with %s (.tar%s): Barman 3.17 and older cannot restore them", name, c.Ext))
+			rep.Notes = append(rep.Notes, fmt.Sprintf("parts compressed with %s (.tar%s): Barman 3.17 and older cannot restore them", name, c.Ext()))
 		}
 	}
 	return parts, incomplete

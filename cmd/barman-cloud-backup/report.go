@@ -9,6 +9,7 @@ import (
 
 	"github.com/pgbackup/barman-cloud-backup/actors"
 	"github.com/pgbackup/barman-cloud-backup/pg"
+	"github.com/pgbackup/barman-cloud-backup/tarball"
 	"github.com/pgbackup/barman-cloud-backup/uploaders"
 )
 
@@ -46,7 +47,7 @@ type summaryObject struct {
 func newSummary(r *runInfo, res *actors.Result, err error, code int) *summary {
 	s := &summary{BackupID: r.id, BackupName: r.cfg.BackupName, ServerName: r.cfg.ServerName,
 		Destination: r.cfg.DestinationURL, Status: pg.StatusDone, ExitCode: code,
-		Compression: compressionName(r.cfg.Compression), begin: r.start, end: time.Now(),
+		Compression: tarball.CompressionWord(r.cfg.Compression), begin: r.start, end: time.Now(),
 		ReadBytes: r.progress.Read.Load(), Parts: r.progress.Parts.Load(), Objects: []summaryObject{}}
 	if err != nil {
 		s.Status, s.Error = pg.StatusFailed, describe(err)
@@ -68,18 +69,6 @@ func newSummary(r *runInfo, res *actors.Result, err error, code int) *summary {
 		s.Throughput = float64(s.ReadBytes) / s.Duration
 	}
 	return s
-}
-
-func compressionName(c string) string {
-	switch c {
-	case "":
-		return "none"
-	case "gz":
-		return "gzip"
-	case "bz2":
-		return "bzip2"
-	}
-	return c
 }
 
 // line is the summary for humans, one log line.
