@@ -67,21 +67,21 @@ func assembler(ctx context.Context, t *tracker, codec tarball.Codec, pl *plan, b
 			return ctx.Err()
 		}
 		if j.first {
-			obj = t.open(j.part.key, j.part.archive)
+			obj = t.open(j.volume.key, j.volume.archive)
 			buf, offset = nil, 0
 			joiner = codec.NewJoiner()
 		}
 		if joiner != nil {
 			if data, err = joiner.Add(data); err != nil {
-				return fmt.Errorf("%s: %w", j.part.key, err)
+				return fmt.Errorf("%s: %w", j.volume.key, err)
 			}
 			if j.last {
 				data = append(data, joiner.Close()...)
 			}
 		}
-		j.part.produced.Add(int64(len(data)))
+		j.volume.produced.Add(int64(len(data)))
 		raw := j.block.Data
-		j.part.assembled.Add(int64(len(raw)))
+		j.volume.assembled.Add(int64(len(raw)))
 		for len(data) > 0 {
 			if buf == nil {
 				if buf, err = chunkBufs.get(ctx); err != nil {
@@ -107,7 +107,7 @@ func assembler(ctx context.Context, t *tracker, codec tarball.Codec, pl *plan, b
 		}
 		switch {
 		case obj.parts == 0 && buf == nil:
-			// The part is empty: store an empty object.
+			// The volume is empty: store an empty object.
 			if err := send(&uploadJob{obj: obj, single: true}); err != nil {
 				return err
 			}

@@ -23,7 +23,7 @@ func compressorPool(ctx context.Context, codec tarball.Codec, n int, blocks <-ch
 				}
 				out, err := enc.Encode(j.block)
 				if err != nil {
-					return fmt.Errorf("compress %s: %w", j.part.key, err)
+					return fmt.Errorf("compress %s: %w", j.volume.key, err)
 				}
 				if codec.Compresses() {
 					// The encoder reuses its buffer on the next call.

@@ -49,7 +49,8 @@ type Options struct {
 	BackupID   string
 	BackupName string
 	Codec      tarball.Codec
-	// MaxArchiveSize starts a new tar part once a part is larger.
+	// MaxArchiveSize starts a new volume of an archive (data_0001.tar...)
+	// once the current one is larger, in stored bytes.
 	MaxArchiveSize int64
 	// Jobs is the number of concurrent uploads.
 	Jobs int
@@ -87,7 +88,7 @@ type Result struct {
 	Info *pg.BackupInfo
 	// Objects are the objects written, backup.info last.
 	Objects []StoredObject
-	// Bytes is the total stored size of the tar parts.
+	// Bytes is the total stored size of the volumes.
 	Bytes int64
 }
 

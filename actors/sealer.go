@@ -14,8 +14,8 @@ import (
 	"github.com/pgbackup/barman-cloud-backup/tarball"
 )
 
-// part is one object of an archive: data.tar.gz, data_0001.tar.gz, …
-type part struct {
+// volume is one object of an archive: data.tar.gz, data_0001.tar.gz, …
+type volume struct {
 	archive string
 	key     string
 	// produced counts the stored (compressed) bytes emitted so far, and
@@ -25,19 +25,19 @@ type part struct {
 	assembled atomic.Int64
 }
 
-// blockJob is a block of a part's tar stream on its way through the
+// blockJob is a block of a volume's tar stream on its way through the
 // compressor pool; done carries the compressed bytes.
 type blockJob struct {
-	part  *part
-	block tarball.Block
-	first bool
-	last  bool
-	done  chan []byte
+	volume *volume
+	block  tarball.Block
+	first  bool
+	last   bool
+	done   chan []byte
 }
 
 // sealer is the actor that reads the files: it turns entries into tar
-// parts, starting a new part whenever the current one has grown past
-// maxSize, and cuts each part's stream into blocks for the compressor
+// volumes, starting a new volume whenever the current one has grown past
+// maxSize, and cuts each volume's stream into blocks for the compressor
 // pool. Every block goes to the pool (blocks) and, in order, to the
 // assembler (ordered).
 //
@@ -59,9 +59,9 @@ type sealer struct {
 
 	blocks  chan<- *blockJob
 	ordered chan<- *blockJob
-	// cur is the part being written; parts counts each archive's parts.
-	cur   *partWriter
-	parts map[string]int
+	// cur is the volume being written; volumes counts each archive's.
+	cur     *volumeWriter
+	volumes map[string]int
 }
 
 // run seals every entry. copied is closed only after a complete walk has
@@ -71,7 +71,7 @@ func (s *sealer) run(ctx context.Context, entries <-chan tarball.Entry, walked <
 	copied chan<- struct{}, labels <-chan tarball.Entry, blocks, ordered chan<- *blockJob) error {
 	defer close(blocks)
 	defer close(ordered)
-	s.blocks, s.ordered, s.parts = blocks, ordered, map[string]int{}
+	s.blocks, s.ordered, s.volumes = blocks, ordered, map[string]int{}
 	if err := s.plan.wait(ctx); err != nil {
 		return err
 	}
@@ -114,7 +114,7 @@ func (s *sealer) run(ctx context.Context, entries <-chan tarball.Entry, walked <
 }
 
 // add writes one entry, reading a regular file to its end before it
-// returns, into the part of its archive that is open, or a new one.
+// returns, into the volume of its archive that is open, or a new one.
 func (s *sealer) add(ctx context.Context, e tarball.Entry) error {
 	if !s.manifest.admit(e, s.info) {
 		return nil
@@ -135,11 +135,11 @@ func (s *sealer) add(ctx context.Context, e tarball.Entry) error {
 	return nil
 }
 
-// write stores e in the part of its archive that is open, or a new one,
+// write stores e in the volume of its archive that is open, or a new one,
 // feeding a regular file's content to the manifest's checksum.
 func (s *sealer) write(ctx context.Context, e tarball.Entry) (skipped bool, err error) {
 	switch {
-	case s.cur == nil || s.cur.part.archive != e.Archive:
+	case s.cur == nil || s.cur.volume.archive != e.Archive:
 		// The walker finishes an archive before the next begins.
 		if err := s.cur.close(); err != nil {
 			return false, err
@@ -156,25 +156,25 @@ func (s *sealer) write(ctx context.Context, e tarball.Entry) (skipped bool, err 
 	}
 	skipped, err = tarball.WriteSum(s.cur.tw, e, s.manifest.sum())
 	if err != nil {
-		return false, fmt.Errorf("archive %s: %w", s.cur.part.key, err)
+		return false, fmt.Errorf("archive %s: %w", s.cur.volume.key, err)
 	}
 	return skipped, nil
 }
 
-func (s *sealer) open(ctx context.Context, archive string) *partWriter {
-	n := s.parts[archive]
-	s.parts[archive]++
-	p := &part{archive: archive, key: s.prefix + "/" + tarball.PartName(archive, n, s.codec.Ext())}
-	pw := &partWriter{part: p, codec: s.codec}
-	pw.blocks = &blockWriter{ctx: ctx, s: s, part: p, size: s.blockSize,
+func (s *sealer) open(ctx context.Context, archive string) *volumeWriter {
+	n := s.volumes[archive]
+	s.volumes[archive]++
+	p := &volume{archive: archive, key: s.prefix + "/" + tarball.VolumeName(archive, n, s.codec.Ext())}
+	pw := &volumeWriter{volume: p, codec: s.codec}
+	pw.blocks = &blockWriter{ctx: ctx, s: s, volume: p, size: s.blockSize,
 		history: s.codec.NeedsHistory()}
 	pw.tw = tar.NewWriter(&countWriter{w: pw.blocks, n: &pw.tarBytes})
 	return pw
 }
 
-// partWriter is the open part: tar writer → blocks.
-type partWriter struct {
-	part     *part
+// volumeWriter is the open volume: tar writer → blocks.
+type volumeWriter struct {
+	volume   *volume
 	codec    tarball.Codec
 	tw       *tar.Writer
 	blocks   *blockWriter
@@ -187,34 +187,34 @@ const pythonStreamBuffer = 64 << 10
 
 // stored is the size the split rule compares with --max-archive-size:
 // bytes as sent to the store. Uncompressed, it is what Barman would have
-// seen at this point, so parts split where Barman's split.
-func (pw *partWriter) stored() int64 {
+// seen at this point, so volumes split where Barman's split.
+func (pw *volumeWriter) stored() int64 {
 	if !pw.codec.Compresses() {
 		if pw.tarBytes == 0 {
 			return 0
 		}
 		return (pw.tarBytes - 1) / pythonStreamBuffer * pythonStreamBuffer
 	}
-	return pw.part.produced.Load()
+	return pw.volume.produced.Load()
 }
 
-// fits reports whether an entry of size bytes can go into the part
+// fits reports whether an entry of size bytes can go into the volume
 // without the object outgrowing capacity, the most its upload parts can
 // hold. What is stored so far is known; what is written but not yet
 // compressed, and the entry, are counted as if compression grew them by
 // 1% (no codec here grows incompressible data by more), with 2 KiB for
 // the entry's headers and 64 KiB of slack for the codec's framing.
-func (pw *partWriter) fits(size, capacity int64) bool {
-	pending := pw.tarBytes - pw.part.assembled.Load() + size + 2048
-	return pw.part.produced.Load()+pending+pending/100+64<<10 <= capacity
+func (pw *volumeWriter) fits(size, capacity int64) bool {
+	pending := pw.tarBytes - pw.volume.assembled.Load() + size + 2048
+	return pw.volume.produced.Load()+pending+pending/100+64<<10 <= capacity
 }
 
-func (pw *partWriter) close() error {
+func (pw *volumeWriter) close() error {
 	if pw == nil {
 		return nil
 	}
 	if err := pw.tw.Close(); err != nil {
-		return fmt.Errorf("close %s: %w", pw.part.key, err)
+		return fmt.Errorf("close %s: %w", pw.volume.key, err)
 	}
 	return pw.blocks.close()
 }
@@ -230,12 +230,12 @@ func (c *countWriter) Write(b []byte) (int, error) {
 	return n, err
 }
 
-// blockWriter cuts a part's stream into blocks and sends them on.
+// blockWriter cuts a volume's stream into blocks and sends them on.
 type blockWriter struct {
-	ctx  context.Context
-	s    *sealer
-	part *part
-	size int
+	ctx    context.Context
+	s      *sealer
+	volume *volume
+	size   int
 	// history gives each block the stream's preceding bytes and the last
 	// one the stream's CRC-32 and size, for codecs that need them.
 	history bool
@@ -275,7 +275,7 @@ func (b *blockWriter) flush(last bool) error {
 		b.sum = crc32.Update(b.sum, crc32.IEEETable, data)
 	}
 	b.total += int64(len(data))
-	j := &blockJob{part: b.part, first: !b.sent, last: last, done: make(chan []byte, 1)}
+	j := &blockJob{volume: b.volume, first: !b.sent, last: last, done: make(chan []byte, 1)}
 	j.block = tarball.Block{Data: data, First: j.first, Last: last}
 	if b.history && b.prev != nil {
 		j.block.Dict = b.prev

@@ -307,12 +307,12 @@ func TestVerifyBackups(t *testing.T) {
 			}, nil, "16384.tar.gz: truncated"},
 			{"missing-split-part", func(t *testing.T, pfx string) {
 				removeObject(t, m, "backups", pfx+"data_0001.tar.gz")
-			}, nil, "data_0001.tar: missing: part 1 of the archive of PGDATA"},
+			}, nil, "data_0001.tar: missing: volume 1 of the archive of PGDATA"},
 			{"missing-tablespace", func(t *testing.T, pfx string) {
 				for _, k := range m.Keys(t, "backups", pfx+"16384") {
 					removeObject(t, m, "backups", k)
 				}
-			}, nil, "16384.tar: missing: no first part of the archive of tablespace tbs1"},
+			}, nil, "16384.tar: missing: no first volume of the archive of tablespace tbs1"},
 			{"object-of-another-backup", func(t *testing.T, pfx string) {
 				for _, k := range m.Keys(t, "backups", pfx+"16384") {
 					removeObject(t, m, "backups", k)

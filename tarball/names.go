@@ -22,12 +22,13 @@ func FileMember(rel, item string) string {
 	return DirMember(rel) + "/" + item
 }
 
-// PartName is the object name of part number part (0 for the first) of the
-// archive base ("data" or a tablespace OID), with the codec's extension.
-func PartName(base string, part int, ext string) string {
+// VolumeName is the object name of volume n (0 for the first) of the
+// archive base ("data" or a tablespace OID), with the codec's extension:
+// data.tar.gz, data_0001.tar.gz... (Barman's cloud.py, _build_dest_name).
+func VolumeName(base string, n int, ext string) string {
 	name := base
-	if part > 0 {
-		name += fmt.Sprintf("_%04d", part)
+	if n > 0 {
+		name += fmt.Sprintf("_%04d", n)
 	}
 	return name + ".tar" + ext
 }

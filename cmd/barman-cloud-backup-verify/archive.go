@@ -48,12 +48,12 @@ func hasData(h *tar.Header) bool {
 	return true
 }
 
-// readPart streams one part from the store, decompresses it and reads
+// readVolume streams one volume from the store, decompresses it and reads
 // its tar stream to the end: each regular file's size and CRC-32C, the
 // end-of-archive blocks, and nothing but zeros after them, then nothing
 // after the compressed stream. Damage is recorded; an error is returned
-// only when the part could not be downloaded.
-func (v *verifier) readPart(ctx context.Context, p part, dl uploaders.Downloads, ahead int) (ObjectReport, error) {
+// only when the volume could not be downloaded.
+func (v *verifier) readVolume(ctx context.Context, p volume, dl uploaders.Downloads, ahead int) (ObjectReport, error) {
 	codec := p.codec.Name()
 	if codec == "" {
 		codec = "none"
@@ -65,7 +65,7 @@ func (v *verifier) readPart(ctx context.Context, p part, dl uploaders.Downloads,
 	// A buffered reader is a ByteReader, so gzip reads no further than its
 	// member's end and what follows stays here to be counted.
 	buf := bufio.NewReaderSize(raw, 256<<10)
-	// damage records what broke the part, unless the download did.
+	// damage records what broke the volume, unless the download did.
 	damage := func(format string, args ...any) error {
 		if raw.err != nil {
 			switch {
@@ -144,7 +144,7 @@ func (v *verifier) readPart(ctx context.Context, p part, dl uploaders.Downloads,
 	}
 	rep.TarBytes = stream.n
 	// Python's tarfile pads an archive with zeros to a 10 KiB record; any
-	// other byte after the end is not part of the archive.
+	// other byte after the end is not volume of the archive.
 	zeros, err := readZeros(stream)
 	rep.TarBytes = stream.n
 	if err != nil {

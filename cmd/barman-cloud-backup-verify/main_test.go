@@ -62,7 +62,7 @@ func TestExitCodesAndOutput(t *testing.T) {
 	url := "file://" + root
 	code, out, errs := runVerify(url, "pg", "latest")
 	if code != 0 || !strings.Contains(out, "\nSOUND: backup 20261124T120000 of server pg: 1 object,") ||
-		!strings.Contains(out, "4 of 4 files of backup_manifest checked") || !strings.Contains(out, "note: parts compressed with zstd") {
+		!strings.Contains(out, "4 of 4 files of backup_manifest checked") || !strings.Contains(out, "note: volumes compressed with zstd") {
 		t.Fatalf("sound backup: exit %d\n%s%s", code, out, errs)
 	}
 	code, out, _ = runVerify("--json", url, "pg", "20261124T120000")

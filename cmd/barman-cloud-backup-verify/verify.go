@@ -1,5 +1,5 @@
 // Package verify reads a backup back from its store and checks it, as
-// barman-cloud-backup-verify does: every archive part is streamed,
+// barman-cloud-backup-verify does: every archive volume is streamed,
 // decompressed and read as tar to its end, every file is checked against
 // the backup's backup_manifest (size and CRC-32C), and backup.info
 // against the manifest and the catalogue's layout; optionally the WAL
@@ -74,7 +74,7 @@ func (p Problem) String() string {
 	return strings.Join(where, ": ") + ": " + p.Message
 }
 
-// ObjectReport is what reading one archive part found.
+// ObjectReport is what reading one archive volume found.
 type ObjectReport struct {
 	Name string `json:"name"`
 	// Size is the stored (compressed) size in bytes.
@@ -83,7 +83,7 @@ type ObjectReport struct {
 	// Members and TarBytes are the tar members and tar stream bytes read.
 	Members  int   `json:"members"`
 	TarBytes int64 `json:"tar_bytes"`
-	// OK is false when the part could not be read to a clean end.
+	// OK is false when the volume could not be read to a clean end.
 	OK bool `json:"ok"`
 }
 
@@ -185,9 +185,9 @@ func verifyBackup(ctx context.Context, opts Options) (*Report, error) {
 	if info.Status != pg.StatusDone {
 		rep.problem("backup.info", "backup.info", "", "status is %s, not DONE: Barman's tools neither list nor restore it", info.Status)
 	}
-	parts, incomplete := planParts(rep, info, folder, listing)
+	volumes, incomplete := planVolumes(rep, info, folder, listing)
 	v := &verifier{opts: opts, rep: rep, seen: map[string]seenFile{}, failed: incomplete}
-	if err := v.readParts(ctx, parts); err != nil {
+	if err := v.readVolumes(ctx, volumes); err != nil {
 		return nil, err
 	}
 	v.check(info)
@@ -205,8 +205,8 @@ func (r *Report) finish(start time.Time) {
 	r.Sound = len(r.Problems) == 0
 }
 
-// part is one archive part to read.
-type part struct {
+// volume is one archive volume to read.
+type volume struct {
 	name    string
 	key     string
 	archive string
@@ -215,13 +215,13 @@ type part struct {
 	codec   tarball.Codec
 }
 
-// planParts matches the backup folder's objects with the archives
+// planVolumes matches the backup folder's objects with the archives
 // backup.info expects, as Barman's restore does (cloud.py,
 // get_backup_files): "data" and one archive per tablespace, each a first
-// part BASE.tar[.EXT] and further parts BASE_NNNN.tar[.EXT]. It reports
-// what a restore would miss or trip on, and returns the parts to read and
+// volume BASE.tar[.EXT] and further volumes BASE_NNNN.tar[.EXT]. It reports
+// what a restore would miss or trip on, and returns the volumes to read and
 // the archives that lack one.
-func planParts(rep *Report, info *pg.InfoFile, folder string, listing uploaders.Listing) ([]part, map[string]bool) {
+func planVolumes(rep *Report, info *pg.InfoFile, folder string, listing uploaders.Listing) ([]volume, map[string]bool) {
 	incomplete := map[string]bool{}
 	expected := map[string]string{"data": "PGDATA"}
 	order := []string{"data"}
@@ -230,37 +230,37 @@ func planParts(rep *Report, info *pg.InfoFile, folder string, listing uploaders.
 		expected[oid] = "tablespace " + t.Name
 		order = append(order, oid)
 	}
-	byArchive := map[string]map[int][]part{}
+	byArchive := map[string]map[int][]volume{}
 	for _, o := range listing.Objects {
 		name := strings.TrimPrefix(o.Key, folder)
 		if name == "backup.info" {
 			continue
 		}
-		base, n, ext, ok := tarball.SplitPartName(name)
+		base, n, ext, ok := tarball.SplitVolumeName(name)
 		if !ok || expected[base] == "" {
-			rep.problem("object", name, "", "not a part of any archive backup.info lists (%d bytes)", o.Size)
+			rep.problem("object", name, "", "not a volume of any archive backup.info lists (%d bytes)", o.Size)
 			continue
 		}
 		codec, known := tarball.CodecByExt(ext)
 		if !known {
-			rep.problem("object", name, "", "unknown extension %q: Barman's restore skips the part and the archive is incomplete", ext)
+			rep.problem("object", name, "", "unknown extension %q: Barman's restore skips the volume and the archive is incomplete", ext)
 			continue
 		}
 		if byArchive[base] == nil {
-			byArchive[base] = map[int][]part{}
+			byArchive[base] = map[int][]volume{}
 		}
-		byArchive[base][n] = append(byArchive[base][n], part{name: name, key: o.Key, archive: base, number: n, size: o.Size, codec: codec})
+		byArchive[base][n] = append(byArchive[base][n], volume{name: name, key: o.Key, archive: base, number: n, size: o.Size, codec: codec})
 	}
 	for _, p := range listing.Prefixes {
 		rep.problem("object", strings.TrimPrefix(p, folder), "", "a folder inside the backup's folder, which no Barman tool reads")
 	}
-	var parts []part
+	var volumes []volume
 	codecs := map[string]bool{}
 	for _, archive := range order {
 		got := byArchive[archive]
 		if len(got[0]) == 0 {
 			incomplete[archive] = true
-			rep.problem("archive", archive+".tar", "", "missing: no first part of the archive of %s (%s.tar[.gz|.bz2|...])", expected[archive], archive)
+			rep.problem("archive", archive+".tar", "", "missing: no first volume of the archive of %s (%s.tar[.gz|.bz2|...])", expected[archive], archive)
 		}
 		last := -1
 		for n := range got {
@@ -271,26 +271,26 @@ func planParts(rep *Report, info *pg.InfoFile, folder string, listing uploaders.
 			switch {
 			case len(ps) == 0 && n > 0:
 				incomplete[archive] = true
-				rep.problem("archive", tarball.PartName(archive, n, ""), "", "missing: part %d of the archive of %s, between parts that exist", n, expected[archive])
+				rep.problem("archive", tarball.VolumeName(archive, n, ""), "", "missing: volume %d of the archive of %s, between volumes that exist", n, expected[archive])
 			case len(ps) > 1:
 				var names []string
 				for _, p := range ps {
 					names = append(names, p.name)
 				}
-				rep.problem("archive", ps[0].name, "", "part %d of %s is stored more than once: %s", n, archive, strings.Join(names, ", "))
+				rep.problem("archive", ps[0].name, "", "volume %d of %s is stored more than once: %s", n, archive, strings.Join(names, ", "))
 			}
 			for _, p := range ps {
-				parts = append(parts, p)
+				volumes = append(volumes, p)
 				codecs[p.codec.Name()] = true
 			}
 		}
 	}
 	for name := range codecs {
 		if c, _ := tarball.CodecByName(name, 0); !c.BarmanRestores() {
-			rep.Notes = append(rep.Notes, fmt.Sprintf("parts compressed with %s (.tar%s): Barman 3.17 and older cannot restore them", name, c.Ext()))
+			rep.Notes = append(rep.Notes, fmt.Sprintf("volumes compressed with %s (.tar%s): Barman 3.17 and older cannot restore them", name, c.Ext()))
 		}
 	}
-	return parts, incomplete
+	return volumes, incomplete
 }
 
 // seenFile is a regular file read from an archive.
@@ -303,13 +303,13 @@ type seenFile struct {
 	order [2]int
 }
 
-// verifier holds what the parts' readers found.
+// verifier holds what the volumes' readers found.
 type verifier struct {
 	opts Options
 	rep  *Report
 	mu   sync.Mutex
 	seen map[string]seenFile
-	// failed marks archives with a part that could not be read to its end.
+	// failed marks archives with a volume that could not be read to its end.
 	failed map[string]bool
 	// manifest and label are the data archive's, with their order.
 	manifest, label           []byte
@@ -317,25 +317,25 @@ type verifier struct {
 	manifestFound, labelFound bool
 }
 
-// readParts reads every part, -J downloads at a time; the largest parts
+// readVolumes reads every volume, -J downloads at a time; the largest volumes
 // start first so the slowest does not start last.
-func (v *verifier) readParts(ctx context.Context, parts []part) error {
-	sort.SliceStable(parts, func(i, j int) bool { return parts[i].size > parts[j].size })
+func (v *verifier) readVolumes(ctx context.Context, volumes []volume) error {
+	sort.SliceStable(volumes, func(i, j int) bool { return volumes[i].size > volumes[j].size })
 	downloads := uploaders.NewDownloads(v.opts.Jobs)
 	workers := max(1, min(v.opts.Jobs, runtime.GOMAXPROCS(0)))
 	// Each worker prefetches its share of the downloads ahead of the
-	// decoder, so -J downloads are in flight however many parts there are.
+	// decoder, so -J downloads are in flight however many volumes there are.
 	ahead := max(2, v.opts.Jobs/workers+1)
-	queue := make(chan part)
-	results := make([]ObjectReport, len(parts))
+	queue := make(chan volume)
+	results := make([]ObjectReport, len(volumes))
 	index := map[string]int{}
-	for i, p := range parts {
+	for i, p := range volumes {
 		index[p.name] = i
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
 		defer close(queue)
-		for _, p := range parts {
+		for _, p := range volumes {
 			select {
 			case queue <- p:
 			case <-gctx.Done():
@@ -347,7 +347,7 @@ func (v *verifier) readParts(ctx context.Context, parts []part) error {
 	for range workers {
 		g.Go(func() error {
 			for p := range queue {
-				r, err := v.readPart(gctx, p, downloads, ahead)
+				r, err := v.readVolume(gctx, p, downloads, ahead)
 				if err != nil {
 					return err
 				}
@@ -369,8 +369,8 @@ func (v *verifier) readParts(ctx context.Context, parts []part) error {
 	return nil
 }
 
-// add merges what one part held.
-func (v *verifier) add(p part, files map[string]seenFile, manifestBody, labelBody []byte, manifestAt, labelAt int) {
+// add merges what one volume held.
+func (v *verifier) add(p volume, files map[string]seenFile, manifestBody, labelBody []byte, manifestAt, labelAt int) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	for path, f := range files {
@@ -389,7 +389,7 @@ func (v *verifier) add(p part, files map[string]seenFile, manifestBody, labelBod
 
 func later(a, b [2]int) bool { return a[0] > b[0] || (a[0] == b[0] && a[1] > b[1]) }
 
-func (v *verifier) fail(p part, format string, args ...any) {
+func (v *verifier) fail(p volume, format string, args ...any) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	v.failed[p.archive] = true
@@ -420,7 +420,7 @@ func (v *verifier) check(info *pg.InfoFile) {
 	}
 	if !v.labelFound && !v.failed["data"] {
 		rep.problem("archive", "data", "backup_label", "missing from the data archive, whose last member it is "+
-			"(with backup_manifest after it): the archive's last part may be lost, and a restore cannot start")
+			"(with backup_manifest after it): the archive's last volume may be lost, and a restore cannot start")
 	}
 	if !v.manifestFound {
 		rep.Manifest = "absent"
@@ -524,7 +524,7 @@ func (v *verifier) checkFiles(m *pg.BackupManifest) {
 			if v.failed[archive] {
 				unchecked[archive]++
 			} else {
-				rep.problem("file", "", f.Path, "missing: in backup_manifest (%d bytes) but in no part of archive %s", f.Size, archive)
+				rep.problem("file", "", f.Path, "missing: in backup_manifest (%d bytes) but in no volume of archive %s", f.Size, archive)
 			}
 			continue
 		}
@@ -552,7 +552,7 @@ func (v *verifier) checkFiles(m *pg.BackupManifest) {
 		rep.problem("file", v.seen[path].object, path, "extra: stored but not in backup_manifest")
 	}
 	for _, archive := range sortedKeys(unchecked) {
-		rep.problem("archive", archive, "", "%d files of backup_manifest were not checked: a part of the archive is missing or could not be read", unchecked[archive])
+		rep.problem("archive", archive, "", "%d files of backup_manifest were not checked: a volume of the archive is missing or could not be read", unchecked[archive])
 	}
 	for _, object := range sortedKeys(differ) {
 		rep.problem("object", object, "", "%d of its %d files differ from backup_manifest: damaged, or an object of another backup", differ[object], total[object])

@@ -128,7 +128,7 @@ func TestEveryCodecVerifies(t *testing.T) {
 				t.Fatalf("report %+v\n%s", rep, problems(rep))
 			}
 			if len(rep.Objects) < 3 {
-				t.Errorf("objects %+v: want data split in parts", rep.Objects)
+				t.Errorf("objects %+v: want data split in volumes", rep.Objects)
 			}
 			for _, o := range rep.Objects {
 				if !o.OK || o.Members == 0 || o.TarBytes == 0 {
@@ -170,16 +170,16 @@ func TestDamageIsReported(t *testing.T) {
 			fi, _ := os.Stat(p)
 			os.Truncate(p, fi.Size()*2/3)
 		}, []string{"16384.tar.gz: truncated", "files of backup_manifest were not checked"}},
-		{"missing-split-part", func(t *testing.T, dir string) {
+		{"missing-split-volume", func(t *testing.T, dir string) {
 			if _, err := os.Stat(filepath.Join(dir, "data_0002.tar.gz")); err != nil {
-				t.Fatalf("data is not split in three parts or more: %v", err)
+				t.Fatalf("data is not split in three volumes or more: %v", err)
 			}
 			os.Remove(filepath.Join(dir, "data_0001.tar.gz"))
-		}, []string{"data_0001.tar: missing: part 1 of the archive of PGDATA", "files of backup_manifest were not checked"}},
-		{"missing-last-part", func(t *testing.T, dir string) {
+		}, []string{"data_0001.tar: missing: volume 1 of the archive of PGDATA", "files of backup_manifest were not checked"}},
+		{"missing-last-volume", func(t *testing.T, dir string) {
 			last := ""
 			for i := range 20 {
-				if n := tarball.PartName("data", i, ".gz"); fileExists(filepath.Join(dir, n)) {
+				if n := tarball.VolumeName("data", i, ".gz"); fileExists(filepath.Join(dir, n)) {
 					last = n
 				}
 			}
@@ -187,9 +187,9 @@ func TestDamageIsReported(t *testing.T) {
 		}, []string{"data: backup_label: missing from the data archive, whose last member it is"}},
 		{"missing-tablespace", func(t *testing.T, dir string) {
 			for i := range 50 {
-				os.Remove(filepath.Join(dir, tarball.PartName("16384", i, ".gz")))
+				os.Remove(filepath.Join(dir, tarball.VolumeName("16384", i, ".gz")))
 			}
-		}, []string{"16384.tar: missing: no first part of the archive of tablespace tbs1", "16384: 3 files of backup_manifest were not checked"}},
+		}, []string{"16384.tar: missing: no first volume of the archive of tablespace tbs1", "16384: 3 files of backup_manifest were not checked"}},
 		{"tablespace-of-another-backup", func(t *testing.T, dir string) {
 			replaceArchive(t, dir, "16384")
 		}, []string{"pg_tblspc/16384/PG_15_202209061/5/16500: checksum mismatch", "files differ from backup_manifest: damaged, or an object of another backup"}},
@@ -204,7 +204,7 @@ func TestDamageIsReported(t *testing.T) {
 		{"stray-object", func(t *testing.T, dir string) {
 			os.WriteFile(filepath.Join(dir, "data.tar.xz"), []byte("x"), 0o600)
 			os.WriteFile(filepath.Join(dir, "16385.tar"), []byte("x"), 0o600)
-		}, []string{`data.tar.xz: unknown extension ".xz"`, "16385.tar: not a part of any archive backup.info lists"}},
+		}, []string{`data.tar.xz: unknown extension ".xz"`, "16385.tar: not a volume of any archive backup.info lists"}},
 		{"trailing-garbage", func(t *testing.T, dir string) {
 			f, _ := os.OpenFile(filepath.Join(dir, "16384.tar.gz"), os.O_APPEND|os.O_WRONLY, 0)
 			f.Write([]byte("garbage"))
@@ -342,13 +342,13 @@ func fileExists(p string) bool {
 	return err == nil
 }
 
-// replaceArchive puts the parts of archive from the other backup (id2)
+// replaceArchive puts the volumes of archive from the other backup (id2)
 // in place of those of the backup in dir.
 func replaceArchive(t *testing.T, dir, archive string) {
 	t.Helper()
 	other := filepath.Join(filepath.Dir(dir), id2)
 	for i := range 50 {
-		n := tarball.PartName(archive, i, ".gz")
+		n := tarball.VolumeName(archive, i, ".gz")
 		os.Remove(filepath.Join(dir, n))
 		if fileExists(filepath.Join(other, n)) {
 			copyFile(t, filepath.Join(other, n), filepath.Join(dir, n))

@@ -53,7 +53,7 @@ func TestDecodersReadEveryCodec(t *testing.T) {
 	}
 }
 
-func TestSplitPartName(t *testing.T) {
+func TestSplitVolumeName(t *testing.T) {
 	for _, c := range []struct {
 		name, base string
 		part       int
@@ -71,9 +71,9 @@ func TestSplitPartName(t *testing.T) {
 		{"data.tarball", "", 0, "", false},
 		{".tar", "", 0, "", false},
 	} {
-		base, part, ext, ok := SplitPartName(c.name)
+		base, part, ext, ok := SplitVolumeName(c.name)
 		if base != c.base || part != c.part || ext != c.ext || ok != c.ok {
-			t.Errorf("SplitPartName(%s) = %s %d %s %v", c.name, base, part, ext, ok)
+			t.Errorf("SplitVolumeName(%s) = %s %d %s %v", c.name, base, part, ext, ok)
 		}
 	}
 }
