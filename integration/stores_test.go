@@ -4,57 +4,49 @@ package integration
 
 import (
 	"context"
-	"errors"
+	"fmt"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/pgbackup/barman-cloud-backup/uploaders"
+	"github.com/pgbackup/barman-cloud-backup/uploaders/storetest"
 )
 
-// Create is what keeps two runs from taking the same backup ID: on every
-// real store, the second create of a key must fail with ErrExists.
-func TestCreateIsAtomic(t *testing.T) {
-	ctx := context.Background()
-	m := StartMinIO(t, "locks")
-	a := StartAzurite(t, "locks")
-	StartFakeGCS(t, "locks") // sets STORAGE_EMULATOR_HOST for the GCS store
+// Every real store keeps the Store contract (uploaders.Store): the suite
+// go test runs on the file store, here on MinIO, Azurite and
+// fake-gcs-server, each through uploaders.New as the commands open it.
+func TestStoreContract(t *testing.T) {
+	m := StartMinIO(t, "contract")
+	a := StartAzurite(t, "contract")
+	StartFakeGCS(t, "contract") // sets STORAGE_EMULATOR_HOST for the GCS store
 	for _, e := range m.Env() {
 		k, v, _ := strings.Cut(e, "=")
 		t.Setenv(k, v)
 	}
 	t.Setenv("AZURE_STORAGE_CONNECTION_STRING", a.ConnStr)
-	for name, c := range map[string]struct {
-		url  string
+	var n atomic.Int64
+	for _, c := range []struct {
+		name string
+		url  func(bucket string) string
 		opts uploaders.Options
 	}{
-		"s3":    {"s3://locks/p", uploaders.Options{EndpointURL: m.Endpoint}},
-		"azure": {a.Endpoint + "/locks/p", uploaders.Options{Provider: "azure-blob-storage"}},
-		"gcs":   {"gs://locks/p", uploaders.Options{Provider: "google-cloud-storage"}},
-		"file":  {"file://" + t.TempDir(), uploaders.Options{}},
+		{"s3", func(b string) string { return "s3://" + b }, uploaders.Options{EndpointURL: m.Endpoint}},
+		{"azure", func(b string) string { return a.Endpoint + "/" + b }, uploaders.Options{Provider: "azure-blob-storage"}},
+		{"gcs", func(b string) string { return "gs://" + b }, uploaders.Options{Provider: "google-cloud-storage"}},
 	} {
-		t.Run(name, func(t *testing.T) {
-			s, err := uploaders.New(ctx, c.url, c.opts)
+		open := func(t *testing.T, bucket, prefix string) uploaders.Store {
+			s, err := uploaders.New(context.Background(), c.url(bucket)+"/"+prefix, c.opts)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := s.Test(ctx); err != nil {
-				t.Fatal(err)
-			}
-			if err := s.Create(ctx, "p/x.lock", []byte("first")); err != nil {
-				t.Fatalf("first create: %v", err)
-			}
-			if err := s.Create(ctx, "p/x.lock", []byte("second")); !errors.Is(err, uploaders.ErrExists) {
-				t.Fatalf("second create: %v, want ErrExists", err)
-			}
-			if err := s.Delete(ctx, "p/x.lock"); err != nil {
-				t.Fatal(err)
-			}
-			if err := s.Create(ctx, "p/x.lock", []byte("again")); err != nil {
-				t.Fatalf("create after delete: %v", err)
-			}
-			if err := s.Delete(ctx, "p/missing"); err != nil {
-				t.Errorf("deleting a missing object: %v", err)
-			}
-		})
+			return s
+		}
+		t.Run(c.name, storetest.Suite{
+			Open: func(t *testing.T) uploaders.Store {
+				return open(t, "contract", fmt.Sprintf("run%d/pg", n.Add(1)))
+			},
+			OpenMissing: func(t *testing.T) uploaders.Store { return open(t, "no-such-bucket", "pg") },
+		}.Run)
 	}
 }

@@ -9,7 +9,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"os"
 	"regexp"
 	"strings"
 	"sync"
@@ -31,6 +30,7 @@ const azureDomain = "blob.core.windows.net"
 // Azure stores objects as block blobs in an Azure Blob Storage container.
 type Azure struct {
 	client    *container.Client
+	tr        *http.Transport
 	container string
 	prefix    string
 	scope     *blob.CPKScopeInfo
@@ -38,21 +38,47 @@ type Azure struct {
 	secrets   []string
 }
 
-// NewAzure builds an Azure store for https://ACCOUNT.blob.core.windows.net/
-// CONTAINER/PREFIX, or for an emulator at http://HOST:PORT/ACCOUNT/CONTAINER/
-// PREFIX with AZURE_STORAGE_CONNECTION_STRING. Credentials are taken in
-// Barman's order: --credential, the connection string, a SAS token, the
-// account key, then the default Azure credential chain.
-func NewAzure(rawURL string, opts Options) (*Azure, error) {
+// azureAuth is how a client authenticates, in Barman's order of choice.
+type azureAuth int
+
+const (
+	azureCredential azureAuth = iota // --credential: an azure-identity credential
+	azureConnStr                     // AZURE_STORAGE_CONNECTION_STRING
+	azureSAS                         // AZURE_STORAGE_SAS_TOKEN
+	azureKey                         // AZURE_STORAGE_KEY, with the account from the URL
+	azureDefault                     // the default Azure credential chain
+)
+
+// azureConfig is an Azure destination as its URL, options and environment
+// give it, checked without a request.
+type azureConfig struct {
+	accountURL, account, container, prefix string
+	auth                                   azureAuth
+	// credential is --credential, or "default" for azureDefault.
+	credential string
+	// secret is the connection string, SAS token or account key of auth.
+	secret  string
+	scope   *blob.CPKScopeInfo
+	tags    map[string]string
+	timeout time.Duration
+	jobs    int
+}
+
+// parseAzure reads https://ACCOUNT.blob.core.windows.net/CONTAINER/PREFIX,
+// or for an emulator http://HOST:PORT/ACCOUNT/CONTAINER/PREFIX with
+// AZURE_STORAGE_CONNECTION_STRING, and picks the credential in Barman's
+// order: --credential, the connection string, a SAS token, the account
+// key, then the default Azure credential chain.
+func parseAzure(rawURL string, opts Options, getenv func(string) (string, bool)) (*azureConfig, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
 		return nil, fmt.Errorf("azure blob storage URL %s is malformed: use https://ACCOUNT.%s/CONTAINER/PATH", rawURL, azureDomain)
 	}
+	c := &azureConfig{accountURL: u.Scheme + "://" + u.Host, tags: tagMap(opts.Tags),
+		timeout: readTimeout(opts), jobs: opts.Jobs}
 	parts := strings.Split(urlPath(rawURL), "/")
-	a := &Azure{tags: tagMap(opts.Tags)}
-	connStr, hasConnStr := os.LookupEnv("AZURE_STORAGE_CONNECTION_STRING")
+	connStr, hasConnStr := getenv("AZURE_STORAGE_CONNECTION_STRING")
 	emulated := !strings.HasSuffix(u.Host, azureDomain)
-	accountURL := u.Scheme + "://" + u.Host
 	if emulated {
 		if !hasConnStr {
 			return nil, errors.New("A connection string must be provided when using emulated storage: set AZURE_STORAGE_CONNECTION_STRING")
@@ -60,85 +86,95 @@ func NewAzure(rawURL string, opts Options) (*Azure, error) {
 		if len(parts) < 3 || parts[2] == "" {
 			return nil, fmt.Errorf("emulated storage URL %s is malformed: use http://HOST:PORT/ACCOUNT/CONTAINER/PATH", rawURL)
 		}
-		a.container, a.prefix = parts[2], strings.Join(parts[3:], "/")
-		accountURL += "/" + parts[1]
+		c.account, c.container, c.prefix = parts[1], parts[2], strings.Join(parts[3:], "/")
+		c.accountURL += "/" + c.account
 	} else {
 		if len(parts) < 2 || parts[1] == "" {
 			return nil, fmt.Errorf("azure blob storage URL %s is malformed: no container", rawURL)
 		}
-		a.container, a.prefix = parts[1], strings.Join(parts[2:], "/")
+		c.account = strings.TrimSuffix(u.Host, "."+azureDomain)
+		c.container, c.prefix = parts[1], strings.Join(parts[2:], "/")
 	}
 	if opts.EncryptionScope != "" {
-		a.scope = &blob.CPKScopeInfo{EncryptionScope: &opts.EncryptionScope}
+		c.scope = &blob.CPKScopeInfo{EncryptionScope: &opts.EncryptionScope}
 	}
-	containerURL := accountURL + "/" + url.PathEscape(a.container)
-	clientOpts := &container.ClientOptions{ClientOptions: azcore.ClientOptions{
-		// One attempt per call: WithRetry decides what is tried again.
-		Retry:     policy.RetryOptions{MaxRetries: -1},
-		Transport: &http.Client{Transport: newTransport(60*time.Second, opts.Jobs)},
-	}}
+	sas, _ := getenv("AZURE_STORAGE_SAS_TOKEN")
+	key, _ := getenv("AZURE_STORAGE_KEY")
 	switch {
 	case opts.Credential != "":
 		if emulated {
 			return nil, fmt.Errorf("--credential %s needs an account URL on %s, not emulated storage", opts.Credential, azureDomain)
 		}
-		cred, cerr := azureTokenCredential(opts.Credential)
+		c.auth, c.credential = azureCredential, opts.Credential
+	case hasConnStr:
+		c.auth, c.secret = azureConnStr, connStr
+	case sas != "":
+		c.auth, c.secret = azureSAS, strings.TrimPrefix(sas, "?")
+	case key != "":
+		c.auth, c.secret = azureKey, key
+	default:
+		c.auth, c.credential = azureDefault, "default"
+	}
+	return c, nil
+}
+
+// open builds the container client.
+func (c *azureConfig) open(context.Context) (Store, error) {
+	tr := newTransport(c.timeout, c.jobs)
+	a := &Azure{tr: tr, container: c.container, prefix: c.prefix, scope: c.scope, tags: c.tags}
+	containerURL := c.accountURL + "/" + url.PathEscape(c.container)
+	clientOpts := &container.ClientOptions{ClientOptions: azcore.ClientOptions{
+		// One attempt per call: WithRetry decides what is tried again.
+		Retry:     policy.RetryOptions{MaxRetries: -1},
+		Transport: &http.Client{Transport: tr},
+	}}
+	if c.secret != "" {
+		a.secrets = append(a.secrets, c.secret)
+	}
+	var err error
+	switch c.auth {
+	case azureCredential, azureDefault:
+		cred, cerr := azureTokenCredential(c.credential)
 		if cerr != nil {
-			return nil, fmt.Errorf("azure credential %s: %w", opts.Credential, cerr)
+			return nil, fmt.Errorf("azure credential %s: %w", c.credential, cerr)
 		}
 		a.secrets = append(a.secrets, azureIdentitySecrets()...)
 		a.client, err = container.NewClient(containerURL, cred, clientOpts)
-	case hasConnStr:
-		a.secrets = append(a.secrets, connStr)
-		a.client, err = container.NewClientFromConnectionString(connStr, a.container, clientOpts)
+	case azureConnStr:
+		a.client, err = container.NewClientFromConnectionString(c.secret, c.container, clientOpts)
 		if err != nil {
 			// The parser's message may quote the string, keys included.
 			return nil, errors.New("AZURE_STORAGE_CONNECTION_STRING is not a valid connection string")
 		}
-	case os.Getenv("AZURE_STORAGE_SAS_TOKEN") != "":
-		sas := strings.TrimPrefix(os.Getenv("AZURE_STORAGE_SAS_TOKEN"), "?")
-		a.secrets = append(a.secrets, sas)
-		a.client, err = container.NewClientWithNoCredential(containerURL+"?"+sas, clientOpts)
-	case os.Getenv("AZURE_STORAGE_KEY") != "":
-		key := os.Getenv("AZURE_STORAGE_KEY")
-		a.secrets = append(a.secrets, key)
-		account := strings.TrimSuffix(u.Host, "."+azureDomain)
-		cred, cerr := container.NewSharedKeyCredential(account, key)
+	case azureSAS:
+		a.client, err = container.NewClientWithNoCredential(containerURL+"?"+c.secret, clientOpts)
+	case azureKey:
+		cred, cerr := container.NewSharedKeyCredential(c.account, c.secret)
 		if cerr != nil {
 			return nil, errors.New("AZURE_STORAGE_KEY is not a valid account key")
 		}
 		a.client, err = container.NewClientWithSharedKeyCredential(containerURL, cred, clientOpts)
-	default:
-		cred, cerr := azureTokenCredential("default")
-		if cerr != nil {
-			return nil, fmt.Errorf("azure default credential: %w", cerr)
-		}
-		a.secrets = append(a.secrets, azureIdentitySecrets()...)
-		a.client, err = container.NewClient(containerURL, cred, clientOpts)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("azure client for %s: %w", a.container, a.redact(err))
+		return nil, fmt.Errorf("azure client for %s: %w", a.container, a.classify(err))
 	}
 	return a, nil
 }
 
-func tagMap(tags [][2]string) map[string]string {
-	if len(tags) == 0 {
-		return nil
-	}
-	m := make(map[string]string, len(tags))
-	for _, kv := range tags {
-		m[kv[0]] = kv[1]
-	}
-	return m
+// Close drops the client's idle connections.
+func (a *Azure) Close() error {
+	a.tr.CloseIdleConnections()
+	return nil
 }
 
 var sasSignature = regexp.MustCompile(`(?i)(sig|accountkey)=[^&;\s]+`)
 
-// redact makes one line of an error the SDK built (its response errors
-// span a screen), without credentials: request URLs may carry a SAS
-// signature.
-func (a *Azure) redact(err error) error {
+// classify keeps the Store contract for Azure (see Store): a missing
+// container, a blob that exists for a create-only-if-absent, and answers
+// that ask to try again are marked so; ErrUnreachable is Test's to decide,
+// as in Barman. The message is one line (the SDK's span a screen), without
+// credentials: request URLs may carry a SAS signature.
+func (a *Azure) classify(err error) error {
 	if err == nil {
 		return nil
 	}
@@ -163,6 +199,8 @@ func (a *Azure) redact(err error) error {
 	switch {
 	case bloberror.HasCode(err, bloberror.ContainerNotFound):
 		out = &BucketMissingError{Bucket: a.container, Err: out}
+	case bloberror.HasCode(err, bloberror.BlobAlreadyExists, bloberror.ConditionNotMet):
+		out = fmt.Errorf("%w: %w", ErrExists, out)
 	case re != nil && transientStatus(re.StatusCode):
 		out = markTransient(out)
 	}
@@ -201,9 +239,9 @@ func (a *Azure) Test(ctx context.Context) error {
 	case err == nil:
 		return nil
 	case bloberror.HasCode(err, bloberror.ContainerNotFound):
-		return fmt.Errorf("check container %s: %w", a.container, a.redact(err))
+		return fmt.Errorf("check container %s: %w", a.container, a.classify(err))
 	}
-	return fmt.Errorf("%w: %w", ErrUnreachable, a.redact(err))
+	return fmt.Errorf("%w: %w", ErrUnreachable, a.classify(err))
 }
 
 // Put stores data as a block blob in one request.
@@ -211,7 +249,7 @@ func (a *Azure) Put(ctx context.Context, key string, data []byte) error {
 	_, err := a.client.NewBlockBlobClient(key).Upload(ctx, streaming.NopCloser(bytes.NewReader(data)),
 		&blockblob.UploadOptions{Tags: a.tags, CPKScopeInfo: a.scope})
 	if err != nil {
-		return fmt.Errorf("upload %s: %w", key, a.redact(err))
+		return fmt.Errorf("upload %s: %w", key, a.classify(err))
 	}
 	return nil
 }
@@ -226,7 +264,7 @@ func (a *Azure) Get(ctx context.Context, key string) ([]byte, error) {
 			return b, nil
 		}
 	}
-	return nil, fmt.Errorf("read %s: %w", key, a.redact(err))
+	return nil, fmt.Errorf("read %s: %w", key, a.classify(err))
 }
 
 // Create stores data only if no blob has the name (If-None-Match: *).
@@ -235,11 +273,11 @@ func (a *Azure) Create(ctx context.Context, key string, data []byte) error {
 	_, err := a.client.NewBlockBlobClient(key).Upload(ctx, streaming.NopCloser(bytes.NewReader(data)),
 		&blockblob.UploadOptions{Tags: a.tags, CPKScopeInfo: a.scope, AccessConditions: &blob.AccessConditions{
 			ModifiedAccessConditions: &blob.ModifiedAccessConditions{IfNoneMatch: &anyTag}}})
-	if bloberror.HasCode(err, bloberror.BlobAlreadyExists, bloberror.ConditionNotMet) {
+	if err = a.classify(err); errors.Is(err, ErrExists) {
 		return ErrExists
 	}
 	if err != nil {
-		return fmt.Errorf("create %s: %w", key, a.redact(err))
+		return fmt.Errorf("create %s: %w", key, err)
 	}
 	return nil
 }
@@ -248,7 +286,7 @@ func (a *Azure) Create(ctx context.Context, key string, data []byte) error {
 func (a *Azure) Delete(ctx context.Context, key string) error {
 	_, err := a.client.NewBlobClient(key).Delete(ctx, nil)
 	if err != nil && !bloberror.HasCode(err, bloberror.BlobNotFound) {
-		return fmt.Errorf("delete %s: %w", key, a.redact(err))
+		return fmt.Errorf("delete %s: %w", key, a.classify(err))
 	}
 	return nil
 }
@@ -260,7 +298,7 @@ func (a *Azure) List(ctx context.Context, prefix string) ([]string, error) {
 	for pager.More() {
 		page, err := pager.NextPage(ctx)
 		if err != nil {
-			return nil, fmt.Errorf("list %s: %w", prefix, a.redact(err))
+			return nil, fmt.Errorf("list %s: %w", prefix, a.classify(err))
 		}
 		for _, b := range page.Segment.BlobItems {
 			keys = append(keys, *b.Name)
@@ -293,7 +331,7 @@ func (m *azureMultipart) Upload(ctx context.Context, number int, offset int64, d
 	_, err := m.bb.StageBlock(ctx, blockID(number), streaming.NopCloser(bytes.NewReader(data)),
 		&blockblob.StageBlockOptions{CPKScopeInfo: m.a.scope})
 	if err != nil {
-		return fmt.Errorf("upload %s block %d: %w", m.key, number, m.a.redact(err))
+		return fmt.Errorf("upload %s block %d: %w", m.key, number, m.a.classify(err))
 	}
 	m.mu.Lock()
 	m.max = max(m.max, number)
@@ -311,7 +349,7 @@ func (m *azureMultipart) Completed(ctx context.Context) (bool, error) {
 		return false, nil
 	}
 	if err != nil {
-		return false, fmt.Errorf("properties of %s: %w", m.key, m.a.redact(err))
+		return false, fmt.Errorf("properties of %s: %w", m.key, m.a.classify(err))
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -327,7 +365,7 @@ func (m *azureMultipart) Complete(ctx context.Context) error {
 	m.mu.Unlock()
 	_, err := m.bb.CommitBlockList(ctx, ids, &blockblob.CommitBlockListOptions{Tags: m.a.tags, CPKScopeInfo: m.a.scope})
 	if err != nil {
-		return fmt.Errorf("commit %s: %w", m.key, m.a.redact(err))
+		return fmt.Errorf("commit %s: %w", m.key, m.a.classify(err))
 	}
 	return nil
 }
@@ -336,10 +374,10 @@ func (m *azureMultipart) Complete(ctx context.Context) error {
 // discards them, and the empty blob is then deleted.
 func (m *azureMultipart) Abort(ctx context.Context) error {
 	if _, err := m.bb.CommitBlockList(ctx, nil, &blockblob.CommitBlockListOptions{CPKScopeInfo: m.a.scope}); err != nil {
-		return fmt.Errorf("abort %s: %w", m.key, m.a.redact(err))
+		return fmt.Errorf("abort %s: %w", m.key, m.a.classify(err))
 	}
 	if _, err := m.bb.Delete(ctx, nil); err != nil {
-		return fmt.Errorf("abort %s: %w", m.key, m.a.redact(err))
+		return fmt.Errorf("abort %s: %w", m.key, m.a.classify(err))
 	}
 	return nil
 }

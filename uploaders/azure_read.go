@@ -29,7 +29,7 @@ func (a *Azure) ListDir(ctx context.Context, prefix, delimiter string) (Listing,
 		for pager.More() {
 			page, err := pager.NextPage(ctx)
 			if err != nil {
-				return Listing{}, fmt.Errorf("list %s: %w", prefix, a.redact(err))
+				return Listing{}, fmt.Errorf("list %s: %w", prefix, a.classify(err))
 			}
 			for _, b := range page.Segment.BlobItems {
 				add(b.Name, b.Properties.ContentLength)
@@ -41,7 +41,7 @@ func (a *Azure) ListDir(ctx context.Context, prefix, delimiter string) (Listing,
 	for pager.More() {
 		page, err := pager.NextPage(ctx)
 		if err != nil {
-			return Listing{}, fmt.Errorf("list %s: %w", prefix, a.redact(err))
+			return Listing{}, fmt.Errorf("list %s: %w", prefix, a.classify(err))
 		}
 		for _, b := range page.Segment.BlobItems {
 			add(b.Name, b.Properties.ContentLength)
@@ -68,7 +68,7 @@ func (a *Azure) ReadRange(ctx context.Context, key string, offset, length int64)
 		if bloberror.HasCode(err, bloberror.BlobNotFound) {
 			return nil, fmt.Errorf("%s: %w", key, ErrNotFound)
 		}
-		return nil, fmt.Errorf("download %s: %w", key, a.redact(err))
+		return nil, fmt.Errorf("download %s: %w", key, a.classify(err))
 	}
 	return resp.Body, nil
 }

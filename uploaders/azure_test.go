@@ -1,8 +1,8 @@
 package uploaders
 
 import (
-	"context"
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -11,36 +11,65 @@ const testConnStr = "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;
 	"Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;" +
 	"BlobEndpoint=http://127.0.0.1:10000/devstoreaccount1;"
 
-func TestAzureURLs(t *testing.T) {
-	t.Setenv("AZURE_STORAGE_CONNECTION_STRING", testConnStr)
-	for url, want := range map[string][2]string{
-		"https://acct.blob.core.windows.net/cont/a/b":  {"cont", "a/b"},
-		"https://acct.blob.core.windows.net/cont":      {"cont", ""},
-		"http://127.0.0.1:10000/devstoreaccount1/c/pg": {"c", "pg"},
+// env is a fixed environment for parse, in place of os.LookupEnv.
+func env(kv ...string) func(string) (string, bool) {
+	m := map[string]string{}
+	for i := 0; i+1 < len(kv); i += 2 {
+		m[kv[i]] = kv[i+1]
+	}
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+}
+
+func TestParseAzure(t *testing.T) {
+	connStr := env("AZURE_STORAGE_CONNECTION_STRING", testConnStr)
+	for _, c := range []struct {
+		url    string
+		opts   Options
+		getenv func(string) (string, bool)
+		want   azureConfig
+	}{
+		{"https://acct.blob.core.windows.net/cont/a/b", Options{}, env(),
+			azureConfig{accountURL: "https://acct.blob.core.windows.net", account: "acct", container: "cont", prefix: "a/b", auth: azureDefault, credential: "default"}},
+		{"https://acct.blob.core.windows.net/cont", Options{Credential: "managed-identity"}, connStr,
+			azureConfig{accountURL: "https://acct.blob.core.windows.net", account: "acct", container: "cont", auth: azureCredential, credential: "managed-identity"}},
+		{"http://127.0.0.1:10000/devstoreaccount1/c/pg", Options{}, connStr,
+			azureConfig{accountURL: "http://127.0.0.1:10000/devstoreaccount1", account: "devstoreaccount1", container: "c", prefix: "pg", auth: azureConnStr, secret: testConnStr}},
+		{"https://acct.blob.core.windows.net/c/p", Options{}, env("AZURE_STORAGE_SAS_TOKEN", "?sv=1&sig=x", "AZURE_STORAGE_KEY", "k"),
+			azureConfig{accountURL: "https://acct.blob.core.windows.net", account: "acct", container: "c", prefix: "p", auth: azureSAS, secret: "sv=1&sig=x"}},
+		{"https://acct.blob.core.windows.net/c/p", Options{}, env("AZURE_STORAGE_KEY", "k"),
+			azureConfig{accountURL: "https://acct.blob.core.windows.net", account: "acct", container: "c", prefix: "p", auth: azureKey, secret: "k"}},
 	} {
-		a, err := NewAzure(url, Options{})
+		got, err := parseAzure(c.url, c.opts, c.getenv)
 		if err != nil {
-			t.Errorf("%s: %v", url, err)
+			t.Errorf("%s: %v", c.url, err)
 			continue
 		}
-		if a.container != want[0] || a.prefix != want[1] {
-			t.Errorf("%s: container %q prefix %q, want %v", url, a.container, a.prefix, want)
+		got.timeout, got.jobs = 0, 0
+		if !reflect.DeepEqual(*got, c.want) {
+			t.Errorf("%s %+v:\n got %+v\nwant %+v", c.url, c.opts, *got, c.want)
 		}
 	}
-	for _, url := range []string{"https://acct.blob.core.windows.net/", "http://127.0.0.1:10000/devstoreaccount1", "ftp://x/y/z"} {
-		if _, err := NewAzure(url, Options{}); err == nil || !strings.Contains(err.Error(), "malformed") {
-			t.Errorf("%s: %v", url, err)
+	for _, c := range []struct {
+		url, opt string
+		getenv   func(string) (string, bool)
+		want     string
+	}{
+		{"https://acct.blob.core.windows.net/", "", env(), "malformed: no container"},
+		{"http://127.0.0.1:10000/devstoreaccount1", "", connStr, "malformed: use http://HOST:PORT/ACCOUNT/CONTAINER/PATH"},
+		{"ftp://x/y/z", "", env(), "malformed"},
+		{"http://127.0.0.1:10000/acct/c/p", "", env(), "A connection string must be provided"},
+		{"http://127.0.0.1:10000/acct/c/p", "azure-cli", connStr, "--credential azure-cli needs an account URL"},
+	} {
+		_, err := parseAzure(c.url, Options{Credential: c.opt}, c.getenv)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v, want %q", c.url, err, c.want)
 		}
-	}
-	t.Setenv("AZURE_STORAGE_CONNECTION_STRING", "")
-	if _, err := NewAzure("http://127.0.0.1:10000/acct/c/p", Options{Credential: "azure-cli"}); err == nil {
-		t.Error("--credential with emulated storage was accepted")
 	}
 }
 
-func TestAzureRedact(t *testing.T) {
+func TestAzureClassifyRedacts(t *testing.T) {
 	a := &Azure{secrets: []string{"topsecret"}}
-	err := a.redact(errors.New("GET https://a.blob.core.windows.net/c?sv=2020&sig=abc%2Fdef&se=1 failed: key topsecret\nline two"))
+	err := a.classify(errors.New("GET https://a.blob.core.windows.net/c?sv=2020&sig=abc%2Fdef&se=1 failed: key topsecret\nline two"))
 	if msg := err.Error(); strings.Contains(msg, "abc%2Fdef") || strings.Contains(msg, "topsecret") || strings.Contains(msg, "\n") {
 		t.Errorf("redact left %q", msg)
 	}
@@ -50,28 +79,5 @@ func TestBlockIDsAreBarmans(t *testing.T) {
 	// Barman's Python SDK base64-encodes str(part).zfill(5).
 	if got := blockID(7); got != "MDAwMDc=" {
 		t.Errorf("blockID(7) = %s", got)
-	}
-}
-
-func TestGCSURLs(t *testing.T) {
-	t.Setenv("STORAGE_EMULATOR_HOST", "127.0.0.1:9")
-	for url, want := range map[string][2]string{
-		"gs://bucket/a/b/": {"bucket", "a/b"},
-		"gs://bucket":      {"bucket", ""},
-		"https://console.cloud.google.com/storage/browser/bkt/x": {"bkt", "x"},
-	} {
-		g, err := NewGCS(context.Background(), url, Options{})
-		if err != nil {
-			t.Errorf("%s: %v", url, err)
-			continue
-		}
-		if g.name != want[0] || g.prefix != want[1] {
-			t.Errorf("%s: bucket %q prefix %q, want %v", url, g.name, g.prefix, want)
-		}
-	}
-	for _, url := range []string{"gs:///x", "s3://b/p"} {
-		if _, err := NewGCS(context.Background(), url, Options{}); err == nil || !strings.Contains(err.Error(), "malformed") {
-			t.Errorf("%s: %v", url, err)
-		}
 	}
 }

@@ -62,7 +62,7 @@ func TestAzureCredentialChoices(t *testing.T) {
 	t.Setenv("AZURE_FEDERATED_TOKEN_FILE", file)
 	t.Setenv("IDENTITY_HEADER", "header-secret")
 	a := &Azure{secrets: azureIdentitySecrets()}
-	if msg := a.redact(fmt.Errorf("got federated-secret and header-secret")).Error(); strings.Contains(msg, "secret") {
+	if msg := a.classify(fmt.Errorf("got federated-secret and header-secret")).Error(); strings.Contains(msg, "secret") {
 		t.Errorf("redact left %q", msg)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/url"
 	"os"
 	"path/filepath"
 	"sort"
@@ -18,13 +19,37 @@ type FileStore struct {
 	root string
 }
 
-// NewFileStore returns a store rooted at dir.
+// NewFileStore returns a store rooted at dir, an absolute path.
 func NewFileStore(dir string) (*FileStore, error) {
 	if dir == "" || !filepath.IsAbs(dir) {
 		return nil, fmt.Errorf("invalid file URL: %q is not an absolute path", dir)
 	}
 	return &FileStore{root: filepath.Clean(dir)}, nil
 }
+
+// fileConfig is a file:///PATH destination.
+type fileConfig struct{ root string }
+
+// parseFile reads file:///PATH (or file://localhost/PATH); a remote host
+// is refused, as nothing here would reach it.
+func parseFile(rawURL string) (*fileConfig, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return nil, fmt.Errorf("invalid destination URL %q: %v", rawURL, err)
+	}
+	if u.Host != "" && u.Host != "localhost" {
+		return nil, fmt.Errorf("invalid file URL %q: only local paths (file:///path) are supported", rawURL)
+	}
+	if u.Path == "" || !filepath.IsAbs(u.Path) {
+		return nil, fmt.Errorf("invalid file URL: %q is not an absolute path", u.Path)
+	}
+	return &fileConfig{root: u.Path}, nil
+}
+
+func (c *fileConfig) open(context.Context) (Store, error) { return NewFileStore(c.root) }
+
+// Close has nothing to release.
+func (s *FileStore) Close() error { return nil }
 
 func (s *FileStore) String() string { return "file://" + s.root }
 

@@ -37,27 +37,42 @@ type GCS struct {
 	kmsKey string
 }
 
-// NewGCS builds a GCS store for gs://BUCKET/PREFIX. Credentials are
-// Application Default Credentials (GOOGLE_APPLICATION_CREDENTIALS first);
-// STORAGE_EMULATOR_HOST points the client at an emulator without them.
-func NewGCS(ctx context.Context, rawURL string, opts Options) (*GCS, error) {
+// gcsConfig is a GCS destination as its URL and options give it.
+type gcsConfig struct {
+	bucket, prefix string
+	tags           map[string]string
+	kmsKey         string
+}
+
+// parseGCS reads gs://BUCKET/PREFIX, or the console's browser URL, which
+// Barman also accepts.
+func parseGCS(rawURL string, opts Options) (*gcsConfig, error) {
 	if !strings.HasPrefix(rawURL, "gs://") && !strings.HasPrefix(rawURL, gcsConsoleURL) {
 		return nil, fmt.Errorf("Google cloud storage URL %s is malformed: use gs://BUCKET/PATH", rawURL)
 	}
 	rest := strings.TrimPrefix(strings.TrimPrefix(rawURL, gcsConsoleURL), "gs://")
-	name, prefix, _ := strings.Cut(rest, "/")
-	if name == "" {
+	bucket, prefix, _ := strings.Cut(rest, "/")
+	if bucket == "" {
 		return nil, fmt.Errorf("Google cloud storage URL %s is malformed: bucket name not found", rawURL)
 	}
+	return &gcsConfig{bucket: bucket, prefix: strings.Trim(prefix, "/"), tags: tagMap(opts.Tags), kmsKey: opts.KMSKeyName}, nil
+}
+
+// open builds the client. Credentials are Application Default
+// Credentials (GOOGLE_APPLICATION_CREDENTIALS first);
+// STORAGE_EMULATOR_HOST points the client at an emulator without them.
+func (c *gcsConfig) open(ctx context.Context) (Store, error) {
 	client, err := storage.NewClient(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("Google Cloud Storage client: %w", err)
 	}
 	// One attempt per call: WithRetry decides what is tried again.
-	bucket := client.Bucket(name).Retryer(storage.WithPolicy(storage.RetryNever))
-	return &GCS{client: client, bucket: bucket, name: name,
-		prefix: strings.Trim(prefix, "/"), tags: tagMap(opts.Tags), kmsKey: opts.KMSKeyName}, nil
+	bucket := client.Bucket(c.bucket).Retryer(storage.WithPolicy(storage.RetryNever))
+	return &GCS{client: client, bucket: bucket, name: c.bucket, prefix: c.prefix, tags: c.tags, kmsKey: c.kmsKey}, nil
 }
+
+// Close closes the client and its connections.
+func (g *GCS) Close() error { return g.client.Close() }
 
 func (g *GCS) String() string { return "gs://" + g.name + "/" + g.prefix }
 
@@ -105,8 +120,10 @@ func (g *GCS) writeObject(ctx context.Context, obj *storage.ObjectHandle, key st
 	return nil
 }
 
-// classify marks the answers that ask to try again as transient, and
-// a missing bucket as such.
+// classify keeps the Store contract for GCS (see Store): a missing
+// bucket, a failed DoesNotExist precondition (412) and the answers that
+// ask to try again are marked so; ErrUnreachable is Test's to decide, as
+// in Barman.
 func (g *GCS) classify(err error) error {
 	var apiErr *googleapi.Error
 	switch {
@@ -115,6 +132,8 @@ func (g *GCS) classify(err error) error {
 	case errors.Is(err, storage.ErrBucketNotExist),
 		errors.As(err, &apiErr) && apiErr.Code == http.StatusNotFound && strings.Contains(apiErr.Message, "bucket"):
 		return &BucketMissingError{Bucket: g.name, Err: err}
+	case errors.As(err, &apiErr) && apiErr.Code == http.StatusPreconditionFailed:
+		return fmt.Errorf("%w: %w", ErrExists, err)
 	case errors.As(err, &apiErr) && transientStatus(apiErr.Code):
 		return markTransient(err)
 	}
@@ -131,8 +150,7 @@ func (g *GCS) Put(ctx context.Context, key string, data []byte) error {
 func (g *GCS) Create(ctx context.Context, key string, data []byte) error {
 	obj := g.bucket.Object(key).If(storage.Conditions{DoesNotExist: true})
 	err := g.writeObject(ctx, obj, key, data, g.tags)
-	var apiErr *googleapi.Error
-	if errors.As(err, &apiErr) && apiErr.Code == http.StatusPreconditionFailed {
+	if errors.Is(err, ErrExists) {
 		return ErrExists
 	}
 	return err

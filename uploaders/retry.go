@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -57,6 +58,12 @@ func Transient(err error) bool {
 	var tlsErr *tls.CertificateVerificationError
 	if errors.As(err, &unknownCA) || errors.As(err, &badCert) || errors.As(err, &badHost) || errors.As(err, &tlsErr) {
 		return false
+	}
+	// A file system error satisfies net.Error too (it has Timeout and
+	// Temporary methods): only its time-outs, on a network mount, pass.
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Timeout() || errors.Is(err, syscall.ETIMEDOUT)
 	}
 	var te transientError
 	var ne net.Error

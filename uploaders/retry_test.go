@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -31,6 +32,11 @@ func TestTransient(t *testing.T) {
 		{context.Canceled, false},
 		{&url.Error{Op: "Put", URL: "http://h/", Err: context.Canceled}, false},
 		{&url.Error{Op: "Put", URL: "https://h/", Err: x509.UnknownAuthorityError{}}, false},
+		// *fs.PathError satisfies net.Error: a missing or forbidden file
+		// is no connection failure, an NFS time-out is.
+		{fmt.Errorf("read x: %w", &fs.PathError{Op: "open", Path: "/b/x", Err: syscall.ENOENT}), false},
+		{&fs.PathError{Op: "open", Path: "/b/x", Err: syscall.EACCES}, false},
+		{&fs.PathError{Op: "write", Path: "/nfs/x", Err: syscall.ETIMEDOUT}, true},
 	} {
 		if got := Transient(c.err); got != c.want {
 			t.Errorf("Transient(%v) = %v, want %v", c.err, got, c.want)

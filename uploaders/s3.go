@@ -31,10 +31,9 @@ import (
 // S3 stores objects in an S3 bucket, on AWS or any S3-compatible service.
 type S3 struct {
 	core   *minio.Core
+	tr     *http.Transport
 	bucket string
 	prefix string
-	region string
-	opts   Options
 	put    minio.PutObjectOptions
 	// signPayload sends each body's SHA-256 in the signature; otherwise
 	// the payload goes as UNSIGNED-PAYLOAD. Content-MD5 is sent either way.
@@ -47,26 +46,68 @@ type S3 struct {
 	unsure map[string]bool
 }
 
-// NewS3 builds an S3 store. Credentials and region are found as boto3
-// finds them for Barman: see awsCredentials.
-func NewS3(ctx context.Context, bucket, prefix string, opts Options) (*S3, error) {
-	endpoint, secure := "s3.amazonaws.com", true
+// s3Config is an S3 destination as its URL and options give it, checked
+// without a request or a file read.
+type s3Config struct {
+	bucket, prefix string
+	// endpointURL is --endpoint-url as given; endpoint is its HOST[:PORT]
+	// (AWS's global endpoint when none is given).
+	endpointURL, endpoint string
+	secure                bool
+	profile               string
+	timeout               time.Duration
+	jobs                  int
+	// put carries the tags and the server-side encryption of every object.
+	put minio.PutObjectOptions
+}
+
+// parseS3 reads s3://BUCKET/PREFIX and the S3 options.
+func parseS3(rawURL string, opts Options) (*s3Config, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil || u.Scheme != "s3" || u.Host == "" {
+		return nil, fmt.Errorf("Invalid s3 URL address: %s", rawURL)
+	}
+	c := &s3Config{bucket: u.Host, prefix: strings.TrimLeft(urlPath(rawURL), "/"),
+		endpoint: "s3.amazonaws.com", secure: true, endpointURL: opts.EndpointURL,
+		profile: opts.Profile, timeout: readTimeout(opts), jobs: opts.Jobs}
 	if opts.EndpointURL != "" {
-		u, err := url.Parse(opts.EndpointURL)
-		if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+		e, err := url.Parse(opts.EndpointURL)
+		if err != nil || e.Host == "" || (e.Scheme != "http" && e.Scheme != "https") {
 			return nil, fmt.Errorf("invalid endpoint URL %q: it must be http(s)://HOST[:PORT]", opts.EndpointURL)
 		}
-		endpoint, secure = u.Host, u.Scheme == "https"
+		c.endpoint, c.secure = e.Host, e.Scheme == "https"
 	}
-	creds, region, err := awsCredentials(ctx, opts.Profile)
+	if m := tagMap(opts.Tags); m != nil {
+		// minio-go drops every tag, silently, if one breaks S3's rules for
+		// tags; check first so a bad tag is an error, not a surprise.
+		if _, err := tags.NewTags(m, true); err != nil {
+			return nil, fmt.Errorf("invalid --tags for S3 (%v): keys and values may hold letters, digits, spaces and + - = . _ : / @", err)
+		}
+		c.put.UserTags = m
+	}
+	switch opts.Encryption {
+	case "":
+	case "AES256":
+		c.put.ServerSideEncryption = encrypt.NewSSE()
+	case "aws:kms":
+		if c.put.ServerSideEncryption, err = encrypt.NewSSEKMS(opts.SSEKMSKeyID, nil); err != nil {
+			return nil, fmt.Errorf("--sse-kms-key-id: %w", err)
+		}
+	default:
+		return nil, fmt.Errorf("invalid encryption %q: use AES256 or aws:kms", opts.Encryption)
+	}
+	return c, nil
+}
+
+// open builds the client. Credentials and region are found as boto3
+// finds them for Barman (see awsCredentials), and the profile's s3
+// settings as botocore reads them.
+func (c *s3Config) open(ctx context.Context) (Store, error) {
+	creds, region, err := awsCredentials(ctx, c.profile)
 	if err != nil {
 		return nil, err
 	}
-	timeout := time.Duration(opts.ReadTimeout) * time.Second
-	if timeout <= 0 {
-		timeout = 60 * time.Second
-	}
-	tr := newTransport(timeout, opts.Jobs)
+	tr := newTransport(c.timeout, c.jobs)
 	if bundle := os.Getenv("AWS_CA_BUNDLE"); bundle != "" {
 		// boto3's way to trust a private CA, so Barman's setting works
 		// here too; certificates are verified either way.
@@ -81,19 +122,19 @@ func NewS3(ctx context.Context, bucket, prefix string, opts Options) (*S3, error
 		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 	}
 	if region == "" {
-		region = endpointRegion(endpoint)
+		region = endpointRegion(c.endpoint)
 	}
-	settings, err := loadS3Settings(opts.Profile)
+	settings, err := loadS3Settings(c.profile)
 	if err != nil {
 		return nil, err
 	}
 	lookup := map[string]minio.BucketLookupType{"path": minio.BucketLookupPath, "virtual": minio.BucketLookupDNS}[settings.addressingStyle]
-	if err := checkEndpointBucket(opts.EndpointURL, bucket, lookup); err != nil {
+	if err := checkEndpointBucket(c.endpointURL, c.bucket, lookup); err != nil {
 		return nil, err
 	}
-	core, err := minio.NewCore(endpoint, &minio.Options{
+	core, err := minio.NewCore(c.endpoint, &minio.Options{
 		Creds:        creds,
-		Secure:       secure,
+		Secure:       c.secure,
 		Region:       region,
 		BucketLookup: lookup,
 		Transport:    tr,
@@ -102,36 +143,18 @@ func NewS3(ctx context.Context, bucket, prefix string, opts Options) (*S3, error
 		MaxRetries: 1,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("S3 client for %s: %w", endpoint, err)
+		return nil, fmt.Errorf("S3 client for %s: %w", c.endpoint, err)
 	}
 	// As botocore does for Barman: a payload sent in clear is signed with
 	// its SHA-256; over https it goes unsigned unless the profile asks.
-	s := &S3{core: core, bucket: bucket, prefix: prefix, region: region, opts: opts,
-		signPayload: !secure || settings.payloadSigning}
-	if len(opts.Tags) > 0 {
-		m := make(map[string]string, len(opts.Tags))
-		for _, kv := range opts.Tags {
-			m[kv[0]] = kv[1]
-		}
-		// minio-go drops every tag, silently, if one breaks S3's rules for
-		// tags; check first so a bad tag is an error, not a surprise.
-		if _, err := tags.NewTags(m, true); err != nil {
-			return nil, fmt.Errorf("invalid --tags for S3 (%v): keys and values may hold letters, digits, spaces and + - = . _ : / @", err)
-		}
-		s.put.UserTags = m
-	}
-	switch opts.Encryption {
-	case "":
-	case "AES256":
-		s.put.ServerSideEncryption = encrypt.NewSSE()
-	case "aws:kms":
-		if s.put.ServerSideEncryption, err = encrypt.NewSSEKMS(opts.SSEKMSKeyID, nil); err != nil {
-			return nil, fmt.Errorf("--sse-kms-key-id: %w", err)
-		}
-	default:
-		return nil, fmt.Errorf("invalid encryption %q: use AES256 or aws:kms", opts.Encryption)
-	}
-	return s, nil
+	return &S3{core: core, tr: tr, bucket: c.bucket, prefix: c.prefix, put: c.put,
+		signPayload: !c.secure || settings.payloadSigning}, nil
+}
+
+// Close drops the client's idle connections.
+func (s *S3) Close() error {
+	s.tr.CloseIdleConnections()
+	return nil
 }
 
 func (s *S3) String() string { return "s3://" + s.bucket + "/" + s.prefix }
@@ -144,10 +167,12 @@ func (s *S3) Limits() Limits {
 	return Limits{MinPartSize: 5 << 20, MaxParts: 10000, MaxObjectSize: 1 << 40}
 }
 
-// classify marks transport failures, where no HTTP answer came back, as
-// unreachable, and answers that ask to try again (5xx, SlowDown, which is
-// a 503, and RequestTimeout, a 400) as transient.
-func classify(err error) error {
+// classify keeps the Store contract for S3 (see Store): no HTTP answer is
+// unreachable; NoSuchBucket is a missing bucket; a failed If-None-Match
+// (412, or 409 when a concurrent conditional write won) means the key
+// exists; answers that ask to try again (5xx, SlowDown, which is a 503,
+// and RequestTimeout, a 400) are transient.
+func (s *S3) classify(err error) error {
 	if err == nil || errors.Is(err, context.Canceled) {
 		return err
 	}
@@ -157,8 +182,11 @@ func classify(err error) error {
 		return fmt.Errorf("%w: %w", ErrUnreachable, err)
 	}
 	resp := minio.ToErrorResponse(err)
-	if resp.Code == "NoSuchBucket" {
-		return &BucketMissingError{Bucket: resp.BucketName, Err: err}
+	switch {
+	case resp.Code == "NoSuchBucket":
+		return &BucketMissingError{Bucket: s.bucket, Err: err}
+	case resp.StatusCode == http.StatusPreconditionFailed || resp.StatusCode == http.StatusConflict:
+		return fmt.Errorf("%w: %w", ErrExists, err)
 	}
 	if transientStatus(resp.StatusCode) || resp.Code == "RequestTimeout" {
 		return markTransient(err)
@@ -172,7 +200,7 @@ func classify(err error) error {
 func (s *S3) Test(ctx context.Context) error {
 	_, err := s.core.ListObjectsV2(s.bucket, s.prefix, "", "", "/", 1)
 	if err != nil {
-		return fmt.Errorf("check bucket %s (ListObjectsV2 under %q): %w", s.bucket, s.prefix, classify(err))
+		return fmt.Errorf("check bucket %s (ListObjectsV2 under %q): %w", s.bucket, s.prefix, s.classify(err))
 	}
 	return nil
 }
@@ -203,7 +231,7 @@ func (s *S3) putObject(ctx context.Context, key string, data []byte, opts minio.
 // Put stores data under key in one request, with the tags and encryption.
 func (s *S3) Put(ctx context.Context, key string, data []byte) error {
 	if err := s.putObject(ctx, key, data, s.put); err != nil {
-		return fmt.Errorf("upload %s (PutObject): %w", key, classify(err))
+		return fmt.Errorf("upload %s (PutObject): %w", key, s.classify(err))
 	}
 	return nil
 }
@@ -212,12 +240,12 @@ func (s *S3) Put(ctx context.Context, key string, data []byte) error {
 func (s *S3) Create(ctx context.Context, key string, data []byte) error {
 	opts := s.put
 	opts.SetMatchETagExcept("*")
-	err := s.putObject(ctx, key, data, opts)
-	if code := minio.ToErrorResponse(err).StatusCode; code == http.StatusPreconditionFailed || code == http.StatusConflict {
+	err := s.classify(s.putObject(ctx, key, data, opts))
+	if errors.Is(err, ErrExists) {
 		return ErrExists
 	}
 	if err != nil {
-		return fmt.Errorf("create %s (PutObject If-None-Match): %w", key, classify(err))
+		return fmt.Errorf("create %s (PutObject If-None-Match): %w", key, err)
 	}
 	return nil
 }
@@ -233,13 +261,13 @@ func (s *S3) Get(ctx context.Context, key string) ([]byte, error) {
 		}
 		obj.Close()
 	}
-	return nil, fmt.Errorf("read %s (GetObject): %w", key, classify(err))
+	return nil, fmt.Errorf("read %s (GetObject): %w", key, s.classify(err))
 }
 
 // Delete removes an object.
 func (s *S3) Delete(ctx context.Context, key string) error {
 	if err := s.core.Client.RemoveObject(ctx, s.bucket, key, minio.RemoveObjectOptions{}); err != nil {
-		return fmt.Errorf("delete %s (DeleteObject): %w", key, classify(err))
+		return fmt.Errorf("delete %s (DeleteObject): %w", key, s.classify(err))
 	}
 	return nil
 }
@@ -249,7 +277,7 @@ func (s *S3) List(ctx context.Context, prefix string) ([]string, error) {
 	var keys []string
 	for obj := range s.core.Client.ListObjects(ctx, s.bucket, minio.ListObjectsOptions{Prefix: prefix, Recursive: true}) {
 		if obj.Err != nil {
-			return nil, fmt.Errorf("list %s (ListObjectsV2): %w", prefix, classify(obj.Err))
+			return nil, fmt.Errorf("list %s (ListObjectsV2): %w", prefix, s.classify(obj.Err))
 		}
 		keys = append(keys, obj.Key)
 	}
@@ -265,7 +293,7 @@ func (s *S3) List(ctx context.Context, prefix string) ([]string, error) {
 func (s *S3) NewMultipart(ctx context.Context, key string) (Multipart, error) {
 	id, err := s.core.NewMultipartUpload(ctx, s.bucket, key, s.put)
 	if err != nil {
-		err = classify(err)
+		err = s.classify(err)
 		if Transient(err) {
 			s.mu.Lock()
 			if s.unsure == nil {
@@ -292,7 +320,7 @@ func (s *S3) abortOthers(ctx context.Context, key, keep string) {
 	log := zerolog.Ctx(ctx)
 	res, err := s.core.ListMultipartUploads(ctx, s.bucket, key, "", "", "", 1000)
 	if err != nil {
-		log.Warn().Msgf("an upload of %s may be left open (ListMultipartUploads: %v)", key, classify(err))
+		log.Warn().Msgf("an upload of %s may be left open (ListMultipartUploads: %v)", key, s.classify(err))
 		return
 	}
 	for _, u := range res.Uploads {
@@ -300,7 +328,7 @@ func (s *S3) abortOthers(ctx context.Context, key, keep string) {
 			continue
 		}
 		if err := s.core.AbortMultipartUpload(ctx, s.bucket, key, u.UploadID); err != nil {
-			log.Warn().Msgf("an upload of %s is left open (AbortMultipartUpload %s: %v)", key, u.UploadID, classify(err))
+			log.Warn().Msgf("an upload of %s is left open (AbortMultipartUpload %s: %v)", key, u.UploadID, s.classify(err))
 			continue
 		}
 		log.Info().Msgf("Aborted an upload of %s whose start was answered too late", key)
@@ -322,7 +350,7 @@ func (m *s3Multipart) Upload(ctx context.Context, number int, offset int64, data
 		bytes.NewReader(data), int64(len(data)), minio.PutObjectPartOptions{
 			Md5Base64: md5Base64, Sha256Hex: sha256Hex, DisableContentSha256: true})
 	if err != nil {
-		return fmt.Errorf("upload %s part %d (UploadPart): %w", m.key, number, classify(err))
+		return fmt.Errorf("upload %s part %d (UploadPart): %w", m.key, number, m.s.classify(err))
 	}
 	m.mu.Lock()
 	m.parts = append(m.parts, minio.CompletePart{PartNumber: number, ETag: p.ETag})
@@ -338,7 +366,7 @@ func (m *s3Multipart) Completed(ctx context.Context) (bool, error) {
 		return false, nil
 	}
 	if err != nil {
-		return false, fmt.Errorf("stat %s (HeadObject): %w", m.key, classify(err))
+		return false, fmt.Errorf("stat %s (HeadObject): %w", m.key, m.s.classify(err))
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -351,14 +379,14 @@ func (m *s3Multipart) Complete(ctx context.Context) error {
 	m.mu.Unlock()
 	sort.Slice(parts, func(i, j int) bool { return parts[i].PartNumber < parts[j].PartNumber })
 	if _, err := m.s.core.CompleteMultipartUpload(ctx, m.s.bucket, m.key, m.id, parts, m.s.put); err != nil {
-		return fmt.Errorf("complete %s (CompleteMultipartUpload): %w", m.key, classify(err))
+		return fmt.Errorf("complete %s (CompleteMultipartUpload): %w", m.key, m.s.classify(err))
 	}
 	return nil
 }
 
 func (m *s3Multipart) Abort(ctx context.Context) error {
 	if err := m.s.core.AbortMultipartUpload(ctx, m.s.bucket, m.key, m.id); err != nil {
-		return fmt.Errorf("abort %s (AbortMultipartUpload): %w", m.key, classify(err))
+		return fmt.Errorf("abort %s (AbortMultipartUpload): %w", m.key, m.s.classify(err))
 	}
 	return nil
 }

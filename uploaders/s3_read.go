@@ -20,7 +20,7 @@ func (s *S3) ListDir(ctx context.Context, prefix, delimiter string) (Listing, er
 		}
 		res, err := s.core.ListObjectsV2(s.bucket, prefix, "", token, delimiter, 1000)
 		if err != nil {
-			return Listing{}, fmt.Errorf("list %s: %w", prefix, classify(err))
+			return Listing{}, fmt.Errorf("list %s: %w", prefix, s.classify(err))
 		}
 		for _, o := range res.Contents {
 			objects = append(objects, ObjectInfo{Key: o.Key, Size: o.Size})
@@ -56,7 +56,7 @@ func (s *S3) ReadRange(ctx context.Context, key string, offset, length int64) (i
 		if minio.ToErrorResponse(err).Code == "NoSuchKey" {
 			return nil, fmt.Errorf("%s: %w", key, ErrNotFound)
 		}
-		return nil, fmt.Errorf("download %s: %w", key, classify(err))
+		return nil, fmt.Errorf("download %s: %w", key, s.classify(err))
 	}
 	return rc, nil
 }

@@ -5,9 +5,12 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"errors"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/minio/minio-go/v7"
@@ -96,5 +99,78 @@ func TestEndpointRegion(t *testing.T) {
 		if got := endpointRegion(endpoint); got != want {
 			t.Errorf("endpointRegion(%q) = %q, want %q", endpoint, got, want)
 		}
+	}
+}
+
+func TestParseS3(t *testing.T) {
+	for _, c := range []struct {
+		url  string
+		opts Options
+		want s3Config
+	}{
+		{"s3://bkt/a/b", Options{},
+			s3Config{bucket: "bkt", prefix: "a/b", endpoint: "s3.amazonaws.com", secure: true}},
+		{"s3://bkt", Options{EndpointURL: "http://127.0.0.1:9000", Profile: "p"},
+			s3Config{bucket: "bkt", endpointURL: "http://127.0.0.1:9000", endpoint: "127.0.0.1:9000", profile: "p"}},
+		{"s3://bkt//x/%41", Options{EndpointURL: "https://minio.example:9000/"},
+			s3Config{bucket: "bkt", prefix: "x/%41", endpointURL: "https://minio.example:9000/", endpoint: "minio.example:9000", secure: true}},
+	} {
+		got, err := parseS3(c.url, c.opts)
+		if err != nil {
+			t.Errorf("%s: %v", c.url, err)
+			continue
+		}
+		if got.bucket != c.want.bucket || got.prefix != c.want.prefix || got.endpoint != c.want.endpoint ||
+			got.endpointURL != c.want.endpointURL || got.secure != c.want.secure || got.profile != c.want.profile {
+			t.Errorf("%s %+v:\n got %+v\nwant %+v", c.url, c.opts, *got, c.want)
+		}
+	}
+	got, err := parseS3("s3://b/p", Options{Tags: [][2]string{{"team", "dba"}}, Encryption: "aws:kms", SSEKMSKeyID: "k1"})
+	if err != nil || got.put.UserTags["team"] != "dba" || got.put.ServerSideEncryption == nil ||
+		got.put.ServerSideEncryption.Type() != "KMS" {
+		t.Errorf("tags and encryption: %+v, %v", got, err)
+	}
+	for _, c := range []struct {
+		url  string
+		opts Options
+		want string
+	}{
+		{"s3:///p", Options{}, "Invalid s3 URL address: s3:///p"},
+		{"gs://b/p", Options{}, "Invalid s3 URL address"},
+		{"s3://b/p", Options{EndpointURL: "127.0.0.1:9000"}, "invalid endpoint URL"},
+		{"s3://b/p", Options{Encryption: "AES128"}, `invalid encryption "AES128"`},
+		{"s3://b/p", Options{Tags: [][2]string{{"a", "b\x01"}}}, "invalid --tags for S3"},
+	} {
+		if _, err := parseS3(c.url, c.opts); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s %+v: %v, want %q", c.url, c.opts, err, c.want)
+		}
+	}
+}
+
+// S3's answers in the Store contract's terms.
+func TestS3Classify(t *testing.T) {
+	s := &S3{bucket: "bkt"}
+	answer := func(status int, code string) error {
+		return minio.ErrorResponse{StatusCode: status, Code: code, BucketName: "bkt"}
+	}
+	var missing *BucketMissingError
+	if err := s.classify(answer(404, "NoSuchBucket")); !errors.As(err, &missing) || missing.Bucket != "bkt" {
+		t.Errorf("NoSuchBucket: %v", err)
+	}
+	for _, status := range []int{412, 409} {
+		if err := s.classify(answer(status, "PreconditionFailed")); !errors.Is(err, ErrExists) || Transient(err) {
+			t.Errorf("%d: %v", status, err)
+		}
+	}
+	for _, a := range []error{answer(503, "SlowDown"), answer(500, "InternalError"), answer(400, "RequestTimeout")} {
+		if err := s.classify(a); !Transient(err) {
+			t.Errorf("%v is not transient", a)
+		}
+	}
+	if err := s.classify(answer(403, "AccessDenied")); Transient(err) || errors.Is(err, ErrUnreachable) {
+		t.Errorf("AccessDenied: %v", err)
+	}
+	if err := s.classify(&url.Error{Op: "Put", URL: "http://127.0.0.1:1", Err: syscall.ECONNREFUSED}); !errors.Is(err, ErrUnreachable) {
+		t.Errorf("connection refused: %v", err)
 	}
 }

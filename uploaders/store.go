@@ -6,8 +6,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/url"
+	"os"
 	"strings"
+	"time"
 )
 
 // ErrUnreachable marks a failure to reach the provider at all (Barman's
@@ -46,6 +47,32 @@ type Limits struct {
 }
 
 // Store is one destination: a bucket (or directory) and a prefix in it.
+//
+// Every provider keeps one contract, which the suite in uploaders/storetest
+// checks (go test runs it on the file store, integration/ on MinIO, Azurite
+// and fake-gcs-server):
+//   - Put stores or replaces an object; Get returns exactly its bytes.
+//   - Create is atomic: of two creates of one key, exactly one succeeds and
+//     the other returns ErrExists.
+//   - Delete of a missing key succeeds.
+//   - List returns every key under a prefix once, and no piece of an
+//     unfinished, completed or aborted multipart upload.
+//   - A Multipart takes parts in any order and concurrently; Complete
+//     stores them in part-number order, after which Completed is true;
+//     Abort leaves neither the object nor any part.
+//   - Limits are positive, and MaxObjectSize is reachable with MaxParts
+//     parts of MinPartSize or more.
+//   - Close releases the clients (connections, the GCS client); the store
+//     is not used after it.
+//
+// Each provider turns its SDK's errors into this package's terms in one
+// method named classify: errors.Is(err, ErrUnreachable) when no answer
+// came, ErrBucketMissing for a missing bucket, ErrExists for a failed
+// create-only-if-absent, Transient(err) when the store asks to try again;
+// its message is one line without secrets. How a provider parses its URL
+// is as uniform: parseS3, parseAzure, parseGCS and parseFile turn the URL
+// and Options into a destination with no network call, whose open builds
+// the client.
 type Store interface {
 	// String names the destination for logs, without secrets.
 	String() string
@@ -70,6 +97,8 @@ type Store interface {
 	List(ctx context.Context, prefix string) ([]string, error)
 	// NewMultipart starts an object uploaded in parts.
 	NewMultipart(ctx context.Context, key string) (Multipart, error)
+	// Close releases the store's clients.
+	Close() error
 }
 
 // Multipart is an object being uploaded in parts. Upload may be called
@@ -107,30 +136,56 @@ type Options struct {
 	KMSKeyName string
 }
 
-// New returns the store for a destination URL.
+// destination is a destination as parsed from its URL and Options, before
+// any network call: open builds its client.
+type destination interface {
+	open(ctx context.Context) (Store, error)
+}
+
+// New returns the store for a destination URL: parsed once, then opened.
 func New(ctx context.Context, rawURL string, opts Options) (Store, error) {
-	u, err := url.Parse(rawURL)
+	c, err := parse(rawURL, opts, os.LookupEnv)
 	if err != nil {
-		return nil, fmt.Errorf("invalid destination URL %q: %v", rawURL, err)
+		return nil, err
 	}
-	if u.Scheme == "file" {
-		if u.Host != "" && u.Host != "localhost" {
-			return nil, fmt.Errorf("invalid file URL %q: only local paths (file:///path) are supported", rawURL)
-		}
-		return NewFileStore(u.Path)
+	return c.open(ctx)
+}
+
+// parse picks the provider (file:// URLs are always the file store) and
+// has it parse the URL; getenv is os.LookupEnv but in tests.
+func parse(rawURL string, opts Options, getenv func(string) (string, bool)) (destination, error) {
+	if strings.HasPrefix(strings.ToLower(rawURL), "file:") {
+		return parseFile(rawURL)
 	}
 	switch opts.Provider {
 	case "", "aws-s3":
-		if u.Scheme != "s3" || u.Host == "" {
-			return nil, fmt.Errorf("Invalid s3 URL address: %s", rawURL)
-		}
-		return NewS3(ctx, u.Host, strings.TrimLeft(urlPath(rawURL), "/"), opts)
+		return parseS3(rawURL, opts)
 	case "azure-blob-storage":
-		return NewAzure(rawURL, opts)
+		return parseAzure(rawURL, opts, getenv)
 	case "google-cloud-storage":
-		return NewGCS(ctx, rawURL, opts)
+		return parseGCS(rawURL, opts)
 	}
 	return nil, fmt.Errorf("cloud provider %q is not supported yet", opts.Provider)
+}
+
+// readTimeout is --read-timeout, 60 seconds when not set, as in Barman.
+func readTimeout(opts Options) time.Duration {
+	if opts.ReadTimeout <= 0 {
+		return 60 * time.Second
+	}
+	return time.Duration(opts.ReadTimeout) * time.Second
+}
+
+// tagMap is --tags as a map, nil when there are none.
+func tagMap(tags [][2]string) map[string]string {
+	if len(tags) == 0 {
+		return nil
+	}
+	m := make(map[string]string, len(tags))
+	for _, kv := range tags {
+		m[kv[0]] = kv[1]
+	}
+	return m
 }
 
 // urlPath is the path of a URL as Python's urlparse gives it to Barman:

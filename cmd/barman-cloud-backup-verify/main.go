@@ -113,6 +113,7 @@ func check(ctx context.Context, vc *conf.VerifyConfig) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
+	defer store.Close()
 	store = uploaders.WithRetry(store, uploaders.DefaultRetry)
 	if err := store.Test(ctx); err != nil {
 		return nil, &connectivityError{err}

@@ -249,6 +249,7 @@ func backup(ctx context.Context, r *runInfo) (*actors.Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	defer store.Close()
 	store = uploaders.WithRetry(store, uploaders.DefaultRetry)
 	// The same check for -t and before a backup, so that an endpoint
 	// typo or a missing bucket is one line before PostgreSQL is touched.
