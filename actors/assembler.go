@@ -18,36 +18,104 @@ type uploadJob struct {
 	complete bool
 }
 
-// assembler takes compressed blocks in stream order, cuts each object's
-// stored bytes into upload parts of the plan's part size, all equal but the
-// last, and queues them for the uploader pool; an object smaller than one
-// part is stored in one request.
+// chunker cuts the stored bytes of one object at a time into upload jobs:
+// parts of exactly size bytes but the last, numbered from 1 with their
+// offsets in the object, then the job that completes the object; an
+// object smaller than one part becomes one single request instead, and
+// an empty object one empty request. It holds no goroutine and no
+// channel (bytes in, jobs out), so its arithmetic is tested alone.
+type chunker struct {
+	// size is the plan's part size, in bytes.
+	size int
+	// newBuf returns an empty buffer of capacity size. It may block: the
+	// chunk buffers in flight bound the run's memory.
+	newBuf func() ([]byte, error)
+	// emit hands a job on; the job's data belongs to it from then on.
+	emit func(*uploadJob) error
+
+	obj    *object
+	buf    []byte
+	offset int64
+}
+
+// start begins obj's bytes.
+func (c *chunker) start(obj *object) { c.obj, c.buf, c.offset = obj, nil, 0 }
+
+// write adds stored bytes of the object, emitting every part it fills.
+func (c *chunker) write(data []byte) error {
+	for len(data) > 0 {
+		if c.buf == nil {
+			b, err := c.newBuf()
+			if err != nil {
+				return err
+			}
+			c.buf = b[:0]
+		}
+		k := min(len(data), c.size-len(c.buf))
+		c.buf = append(c.buf, data[:k]...)
+		data = data[k:]
+		if len(c.buf) == c.size {
+			if err := c.part(); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (c *chunker) part() error {
+	c.obj.parts++
+	j := &uploadJob{obj: c.obj, number: c.obj.parts, offset: c.offset, data: c.buf}
+	c.offset += int64(len(c.buf))
+	c.buf = nil
+	return c.emit(j)
+}
+
+// end emits what stores the object once its last byte is written.
+func (c *chunker) end() error {
+	if c.obj.parts == 0 {
+		j := &uploadJob{obj: c.obj, single: true, data: c.buf} // nil data: an empty object
+		c.buf = nil
+		return c.emit(j)
+	}
+	if len(c.buf) > 0 {
+		if err := c.part(); err != nil {
+			return err
+		}
+	}
+	return c.emit(&uploadJob{obj: c.obj, complete: true})
+}
+
+// assembler takes compressed blocks in stream order, joins them where the
+// codec needs it, and has a chunker cut each object's stored bytes into
+// upload jobs for the uploader pool.
 func assembler(ctx context.Context, t *tracker, codec tarball.Codec, pl *plan, blockBufs, chunkBufs *buffers,
 	ordered <-chan *blockJob, out chan<- *uploadJob) error {
 	defer close(out)
 	if err := pl.wait(ctx); err != nil {
 		return err
 	}
-	size := int(pl.partSize)
-	chunkBufs.setSize(size)
-	send := func(j *uploadJob) error {
-		if !j.complete {
-			j.obj.wg.Add(1)
-		}
-		select {
-		case out <- j:
-			return nil
-		case <-ctx.Done():
+	chunkBufs.setSize(int(pl.partSize))
+	c := &chunker{
+		size:   int(pl.partSize),
+		newBuf: func() ([]byte, error) { return chunkBufs.get(ctx) },
+		emit: func(j *uploadJob) error {
+			// The completion waits for the object's parts: each is
+			// counted before it is queued.
 			if !j.complete {
-				j.obj.wg.Done()
+				j.obj.wg.Add(1)
 			}
-			return ctx.Err()
-		}
+			select {
+			case out <- j:
+				return nil
+			case <-ctx.Done():
+				if !j.complete {
+					j.obj.wg.Done()
+				}
+				return ctx.Err()
+			}
+		},
 	}
-	var obj *object
-	var buf []byte
-	var offset int64
-	var err error
 	var joiner tarball.Joiner
 	for {
 		var j *blockJob
@@ -67,11 +135,11 @@ func assembler(ctx context.Context, t *tracker, codec tarball.Codec, pl *plan, b
 			return ctx.Err()
 		}
 		if j.first {
-			obj = t.open(j.volume.key, j.volume.archive)
-			buf, offset = nil, 0
+			c.start(t.open(j.volume.key, j.volume.archive))
 			joiner = codec.NewJoiner()
 		}
 		if joiner != nil {
+			var err error
 			if data, err = joiner.Add(data); err != nil {
 				return fmt.Errorf("%s: %w", j.volume.key, err)
 			}
@@ -82,50 +150,15 @@ func assembler(ctx context.Context, t *tracker, codec tarball.Codec, pl *plan, b
 		j.volume.produced.Add(int64(len(data)))
 		raw := j.block.Data
 		j.volume.assembled.Add(int64(len(raw)))
-		for len(data) > 0 {
-			if buf == nil {
-				if buf, err = chunkBufs.get(ctx); err != nil {
-					return err
-				}
-			}
-			k := min(len(data), size-len(buf))
-			buf = append(buf, data[:k]...)
-			data = data[k:]
-			if len(buf) == size {
-				obj.parts++
-				if err := send(&uploadJob{obj: obj, number: obj.parts, offset: offset, data: buf}); err != nil {
-					return err
-				}
-				offset += int64(len(buf))
-				buf = nil
-			}
+		if err := c.write(data); err != nil {
+			return err
 		}
 		// The block's bytes are in the chunk now: its buffer can be reused.
 		blockBufs.put(raw)
-		if !j.last {
-			continue
-		}
-		switch {
-		case obj.parts == 0 && buf == nil:
-			// The volume is empty: store an empty object.
-			if err := send(&uploadJob{obj: obj, single: true}); err != nil {
-				return err
-			}
-		case obj.parts == 0:
-			if err := send(&uploadJob{obj: obj, single: true, data: buf}); err != nil {
-				return err
-			}
-		default:
-			if len(buf) > 0 {
-				obj.parts++
-				if err := send(&uploadJob{obj: obj, number: obj.parts, offset: offset, data: buf}); err != nil {
-					return err
-				}
-			}
-			if err := send(&uploadJob{obj: obj, complete: true}); err != nil {
+		if j.last {
+			if err := c.end(); err != nil {
 				return err
 			}
 		}
-		buf = nil
 	}
 }

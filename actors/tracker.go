@@ -11,20 +11,34 @@ import (
 	"github.com/pgbackup/barman-cloud-backup/uploaders"
 )
 
-// object is one stored object being uploaded.
+// object is one stored object being uploaded: a volume of an archive.
+// Who writes what, and when:
+//   - key and archive: the tracker, when the assembler opens the object;
+//     never written again.
+//   - parts: the assembler's chunker, before it queues each part; the
+//     uploader reads it only for the job that completes the object, which
+//     is queued after every part (the channel orders the two).
+//   - wg: the assembler adds one for each part or single request before
+//     queueing it; the uploader that sends it calls Done. The completion
+//     waits on it.
+//   - the fields under mu: the uploader pool. mp is set by the first part
+//     sent (multipart), done and end by the request that stores the object
+//     (Complete, or the single Put), start, serialized and size by every
+//     request (record). The tracker reads them under mu.
 type object struct {
 	key     string
 	archive string
-	// parts counts the part uploads handed out; wg waits for them.
-	parts int
-	wg    sync.WaitGroup
+	parts   int
+	wg      sync.WaitGroup
 
 	mu         sync.Mutex
 	mp         uploaders.Multipart
 	done       bool
 	start, end time.Time
+	// serialized is the sum of the object's request times.
 	serialized time.Duration
-	size       int64
+	// size is the bytes stored so far.
+	size int64
 }
 
 // multipart starts the object's multipart upload on first use.
@@ -108,7 +122,9 @@ func (t *tracker) bytes() int64 {
 	defer t.mu.Unlock()
 	var n int64
 	for _, o := range t.objects {
+		o.mu.Lock()
 		n += o.size
+		o.mu.Unlock()
 	}
 	return n
 }
