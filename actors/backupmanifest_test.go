@@ -172,13 +172,7 @@ func TestManifestListsWhatIsStored(t *testing.T) {
 }
 
 func TestHookModeKeepsBarmansManifest(t *testing.T) {
-	dir := t.TempDir()
-	pgdata, tbs, _ := manyFiles(t)
-	os.Rename(pgdata, filepath.Join(dir, "data"))
-	os.Rename(tbs, filepath.Join(dir, "16384"))
-	info := "status=DONE\nversion=150004\ncompression=None\ntablespaces=[('tbs1', 16384, '/srv/tbs1')]\n" +
-		"begin_xlog=0/5000028\nend_xlog=0/5000100\ntimeline=1\nsystemid=42\n"
-	os.WriteFile(filepath.Join(dir, "backup.info"), []byte(info), 0o600)
+	dir, info := barmanBackupDir(t)
 	runHook := func() []member {
 		barman, err := pg.LoadBarmanBackup(dir, "")
 		if err != nil {

@@ -263,16 +263,27 @@ func checkJournal(t *testing.T, j *Journal) {
 	}
 }
 
+// barmanBackupDir lays out a backup as Barman's server keeps it, for a
+// hook run: PGDATA in data/, tablespace 16384 in 16384/, and backup.info
+// (returned too) with its WAL range.
+func barmanBackupDir(t *testing.T) (dir, info string) {
+	dir = t.TempDir()
+	pgdata, tbs, _ := manyFiles(t)
+	os.Rename(pgdata, filepath.Join(dir, "data"))
+	os.Rename(tbs, filepath.Join(dir, "16384"))
+	info = "status=DONE\nversion=150004\ncompression=None\ntablespaces=[('tbs1', 16384, '/srv/tbs1')]\n" +
+		"begin_xlog=0/5000028\nend_xlog=0/5000100\ntimeline=1\nsystemid=42\n"
+	if err := os.WriteFile(filepath.Join(dir, "backup.info"), []byte(info), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return dir, info
+}
+
 // TestHookModeReadsBeforeItEnds gives the same guarantee for a backup
 // Barman took: nothing is stopped there, but the engine still reads every
 // file before it tells the source the copy is over.
 func TestHookModeReadsBeforeItEnds(t *testing.T) {
-	dir := t.TempDir()
-	pgdata, tbs, _ := manyFiles(t)
-	os.Rename(pgdata, filepath.Join(dir, "data"))
-	os.Rename(tbs, filepath.Join(dir, "16384"))
-	info := "status=DONE\nversion=150004\ncompression=None\ntablespaces=[('tbs1', 16384, '/srv/tbs1')]\n"
-	os.WriteFile(filepath.Join(dir, "backup.info"), []byte(info), 0o600)
+	dir, info := barmanBackupDir(t)
 	before := map[string]map[string][]byte{"data": snapshot(t, filepath.Join(dir, "data")),
 		"16384": snapshot(t, filepath.Join(dir, "16384"))}
 	barman, err := pg.LoadBarmanBackup(dir, "")

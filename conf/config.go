@@ -3,7 +3,11 @@
 // barman-cloud-backup.
 package conf
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/pgbackup/barman-cloud-backup/uploaders"
+)
 
 // Config is everything one run is told.
 type Config struct {
@@ -175,4 +179,21 @@ func (c *Config) Validate() error {
 // moved by ten per -v or -q, never below DEBUG.
 func (c *Config) LogLevel() int {
 	return max(10, 30-10*(c.Verbose-c.Quiet))
+}
+
+// StoreOptions are the settings of the destination's store.
+func (c *Config) StoreOptions() uploaders.Options {
+	return uploaders.Options{
+		Provider:        c.CloudProvider,
+		EndpointURL:     c.EndpointURL,
+		Profile:         c.Profile,
+		ReadTimeout:     c.ReadTimeout,
+		Encryption:      c.Encryption,
+		Tags:            c.Tags,
+		Jobs:            c.Jobs,
+		Credential:      c.Credential,
+		EncryptionScope: c.EncryptionScope,
+		SSEKMSKeyID:     c.SSEKMSKeyID,
+		KMSKeyName:      c.KMSKeyName,
+	}
 }

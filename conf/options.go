@@ -84,16 +84,6 @@ const Version = "0.2.0"
 // by "/".
 func (o *option) name() string { return strings.Join(o.flags, "/") }
 
-// long is the first long spelling.
-func (o *option) long() string {
-	for _, f := range o.flags {
-		if strings.HasPrefix(f, "--") {
-			return f
-		}
-	}
-	return ""
-}
-
 func (o *option) takesValue() bool { return o.kind == flagValue || o.kind == flagAppend }
 
 // Setters shared by several rows.

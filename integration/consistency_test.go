@@ -158,26 +158,10 @@ func (w *world) restoreImmediate(t *testing.T, id, restoreCommand string) *Clust
 	dir := postgresDir(t, "bcb-restore-")
 	mustRun(t, w.env, "barman-cloud-restore", append(w.cloud, "--tablespace", "tbs1:"+filepath.Join(dir, "tbs1"),
 		w.dest, w.server, id, filepath.Join(dir, "data"))...)
-	c := &Cluster{Dir: dir, Data: filepath.Join(dir, "data"), env: w.env}
-	c.appendConf(t, map[string]string{
-		"restore_command":         "'" + strings.ReplaceAll(restoreCommand, "'", "''") + "'",
-		"recovery_target":         "'immediate'",
-		"recovery_target_action":  "'promote'",
-		"archive_mode":            "off",
-		"unix_socket_directories": "'" + dir + "'",
+	return startRecovery(t, defaultPGBin(), dir, restoreCommand, w.env, map[string]string{
+		"recovery_target":        "'immediate'",
+		"recovery_target_action": "'promote'",
 	})
-	os.WriteFile(filepath.Join(c.Data, "recovery.signal"), nil, 0o600)
-	chownPostgres(t, dir)
-	os.Chmod(c.Data, 0o700)
-	c.start(t)
-	deadline := time.Now().Add(120 * time.Second)
-	for c.Query(t, "SELECT pg_is_in_recovery()::text") != "false" {
-		if time.Now().After(deadline) {
-			t.Fatalf("restored cluster did not promote:\n%s", c.Log())
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	return c
 }
 
 // load is the write workload on the source: pgbench, a ledger of

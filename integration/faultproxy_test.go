@@ -88,10 +88,10 @@ func StartFaultProxy(t testing.TB, target string) *FaultProxy {
 	p := &FaultProxy{seen: map[Fault]int{}, stop: make(chan struct{}),
 		rule: func(*http.Request) Fault { return Pass }}
 	p.proxy = &httputil.ReverseProxy{
-		Director: func(r *http.Request) {
-			r.URL.Scheme, r.URL.Host = u.Scheme, u.Host
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.Out.URL.Scheme, pr.Out.URL.Host = u.Scheme, u.Host
 			if p.RewriteHost {
-				r.Host = u.Host
+				pr.Out.Host = u.Host
 			}
 		},
 		// A fresh connection per request: a server restarted behind the

@@ -241,7 +241,7 @@ func startUploadGate(t *testing.T, target string) *uploadGate {
 		t.Fatal(err)
 	}
 	g := &uploadGate{open: make(chan struct{})}
-	proxy := &httputil.ReverseProxy{Director: func(r *http.Request) { r.URL.Scheme, r.URL.Host = u.Scheme, u.Host },
+	proxy := &httputil.ReverseProxy{Rewrite: func(pr *httputil.ProxyRequest) { pr.Out.URL.Scheme, pr.Out.URL.Host = u.Scheme, u.Host },
 		// Uploads cancelled by an interrupted run are expected.
 		ErrorLog: log.New(io.Discard, "", 0)}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

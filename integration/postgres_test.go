@@ -5,6 +5,7 @@ package integration
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"os/user"
@@ -123,12 +124,6 @@ func chownPostgres(t testing.TB, path string) {
 func StartPostgres(t testing.TB, settings map[string]string, env []string) *Cluster {
 	t.Helper()
 	return StartPostgresBin(t, defaultPGBin(), settings, env)
-}
-
-// StartPostgresMajor is StartPostgres for a cluster of another major.
-func StartPostgresMajor(t testing.TB, major int, settings map[string]string, env []string) *Cluster {
-	t.Helper()
-	return StartPostgresBin(t, PGBin(t, major), settings, env)
 }
 
 // StartPostgresBin is StartPostgres with the server programs in bin.
@@ -294,12 +289,22 @@ func StartRestored(t testing.TB, dir string, restoreCommand string, env []string
 // StartRestoredBin is StartRestored with the server programs in bin.
 func StartRestoredBin(t testing.TB, bin, dir string, restoreCommand string, env []string) *Cluster {
 	t.Helper()
+	return startRecovery(t, bin, dir, restoreCommand, env, nil)
+}
+
+// startRecovery starts the cluster restored in dir/data in recovery with
+// restoreCommand and the given settings, and waits for it to leave
+// recovery (to the archive's end, or to a recovery target).
+func startRecovery(t testing.TB, bin, dir string, restoreCommand string, env []string, settings map[string]string) *Cluster {
+	t.Helper()
 	c := &Cluster{Dir: dir, Data: filepath.Join(dir, "data"), Bin: bin, env: env}
-	c.appendConf(t, map[string]string{
+	conf := map[string]string{
 		"restore_command":         "'" + strings.ReplaceAll(restoreCommand, "'", "''") + "'",
 		"archive_mode":            "off",
 		"unix_socket_directories": "'" + dir + "'",
-	})
+	}
+	maps.Copy(conf, settings)
+	c.appendConf(t, conf)
 	os.WriteFile(filepath.Join(c.Data, "recovery.signal"), nil, 0o600)
 	chownPostgres(t, dir)
 	os.Chmod(c.Data, 0o700)

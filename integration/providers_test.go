@@ -79,7 +79,7 @@ func TestGCSLayoutAndRestore(t *testing.T) {
 			if split := contains(args, "-S"); split != contains(got, "data_0001.tar") {
 				t.Errorf("split=%v but objects are %v", split, got)
 			}
-			if md := g.Bucket("backups").Metadata(t, gcs.basePrefix(id)+"backup.info"); md != nil && len(md) != 0 {
+			if md := g.Bucket("backups").Metadata(t, gcs.basePrefix(id)+"backup.info"); len(md) != 0 {
 				t.Errorf("unexpected metadata %v", md)
 			}
 			if tmp := g.Bucket("backups").Keys(t, "nightly/pg/.bcb-parts/"); len(tmp) != 0 {

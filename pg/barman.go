@@ -1,8 +1,6 @@
 package pg
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -18,12 +16,9 @@ import (
 type BarmanBackup struct {
 	Dir string
 	// Raw is backup.info as Barman wrote it; it is uploaded unchanged.
-	Raw         []byte
-	Status      string
-	Compression string
-	Version     int
-	PGData      string
-	Tablespaces []Tablespace
+	Raw []byte
+	// InfoFile is Raw read.
+	*InfoFile
 }
 
 // LoadBarmanBackup reads the backup in dir, whose backup.info is at
@@ -40,41 +35,19 @@ func LoadBarmanBackup(dir, infoPath string) (*BarmanBackup, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read Barman's backup.info: %w", err)
 	}
-	b := &BarmanBackup{Dir: dir, Raw: raw}
-	sc := bufio.NewScanner(bytes.NewReader(raw))
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		k, v, ok := strings.Cut(sc.Text(), "=")
-		if !ok || v == none {
-			continue
-		}
-		switch k {
-		case "status":
-			b.Status = v
-		case "compression":
-			b.Compression = v
-		case "pgdata":
-			b.PGData = v
-		case "version":
-			b.Version, _ = strconv.Atoi(v)
-		case "tablespaces":
-			if b.Tablespaces, err = parseTablespaces(v); err != nil {
-				return nil, fmt.Errorf("backup.info tablespaces: %w", err)
-			}
-		}
+	f, err := ReadInfo(raw)
+	if err != nil {
+		return nil, fmt.Errorf("Barman's %w", err)
 	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("read Barman's backup.info: %w", err)
-	}
-	if b.Version == 0 {
+	if f.Version == 0 {
 		return nil, fmt.Errorf("Barman's backup.info %s has no version", infoPath)
 	}
-	return b, nil
+	return &BarmanBackup{Dir: dir, Raw: raw, InfoFile: f}, nil
 }
 
 // MajorVersion spells the server's major version as in tablespace
 // directory names.
-func (b *BarmanBackup) MajorVersion() string { return (&Conn{Version: b.Version}).MajorVersion() }
+func (b *BarmanBackup) MajorVersion() string { return (&Conn{Version: int(b.Version)}).MajorVersion() }
 
 // Begin returns what to copy: the backup's own directories.
 func (b *BarmanBackup) Begin(ctx context.Context, info *BackupInfo) (*Layout, error) {
@@ -86,10 +59,8 @@ func (b *BarmanBackup) Begin(ctx context.Context, info *BackupInfo) (*Layout, er
 	info.Status = StatusStarted
 	// What the backup_manifest needs of Barman's record: its WAL range,
 	// version and system identifier.
-	if f, err := ReadInfo(b.Raw); err == nil {
-		info.BeginXLOG, info.EndXLOG, info.SystemID = f.BeginXLOG, f.EndXLOG, f.SystemID
-		info.Version, info.Timeline = Int64(f.Version), Int64(f.Timeline)
-	}
+	info.BeginXLOG, info.EndXLOG, info.SystemID = b.BeginXLOG, b.EndXLOG, b.SystemID
+	info.Version, info.Timeline = Int64(b.Version), Int64(b.Timeline)
 	return l, nil
 }
 

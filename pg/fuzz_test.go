@@ -54,7 +54,7 @@ func FuzzBackupInfoRoundTrip(f *testing.F) {
 		if err != nil {
 			t.Fatalf("read back: %v\n%s", err, raw)
 		}
-		if !bytes.Equal(out.Raw, raw) || out.Version != int(version) {
+		if !bytes.Equal(out.Raw, raw) || out.Version != int64(version) {
 			t.Fatalf("raw or version changed")
 		}
 		if want := statusOrEmpty(oneLine(status)); want != none && out.Status != want {

@@ -25,6 +25,7 @@ type InfoFile struct {
 	SystemID    string
 	Version     int64
 	Compression string
+	PGData      string
 	// SegmentSize is xlog_segment_size in bytes; DefaultSegmentSize when
 	// absent.
 	SegmentSize int64
@@ -72,6 +73,8 @@ func ReadInfo(raw []byte) (*InfoFile, error) {
 			f.SystemID = v
 		case "compression":
 			f.Compression = v
+		case "pgdata":
+			f.PGData = v
 		case "timeline":
 			f.Timeline, err = strconv.ParseInt(v, 10, 64)
 		case "version":

@@ -64,7 +64,7 @@ func BenchmarkWrite(b *testing.B) {
 				if h != nil {
 					_, err = WriteSum(tw, Entry{Header: hdr, Path: path}, h)
 				} else {
-					_, err = Write(tw, Entry{Header: hdr, Path: path})
+					_, err = WriteSum(tw, Entry{Header: hdr, Path: path}, nil)
 				}
 				if err != nil {
 					b.Fatal(err)

@@ -89,17 +89,12 @@ func Header(path, name string, fi fs.FileInfo) (*tar.Header, error) {
 	return hdr, nil
 }
 
-// Write writes e into tw. A regular file is copied at exactly the size its
-// header declares: a file that shrank while read is padded with zeros and
-// one that grew is cut, so the archive stays valid whatever PostgreSQL does
-// to the file meanwhile (WAL replay repairs the content). A file that
+// WriteSum writes e into tw. A regular file is copied at exactly the size
+// its header declares: a file that shrank while read is padded with zeros
+// and one that grew is cut, so the archive stays valid whatever PostgreSQL
+// does to the file meanwhile (WAL replay repairs the content). A file that
 // vanished before it could be opened is skipped: skipped is true and
-// nothing was written.
-func Write(tw *tar.Writer, e Entry) (skipped bool, err error) {
-	return WriteSum(tw, e, nil)
-}
-
-// WriteSum is Write that also feeds sum, when not nil, every byte of the
+// nothing was written. sum, when not nil, is fed every byte of the
 // member's content as stored, padding included, as it streams through:
 // the file is read once.
 func WriteSum(tw *tar.Writer, e Entry, sum io.Writer) (skipped bool, err error) {

@@ -55,7 +55,7 @@ func TestAWSCredentialsFromEnvironmentAndFiles(t *testing.T) {
 		if err != nil {
 			t.Fatalf("profile %q: %v", profile, err)
 		}
-		v, err := creds.Get()
+		v, err := creds.GetWithContext(nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -152,14 +152,14 @@ func TestAWSAssumeRole(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v, err := creds.Get()
+	v, err := creds.GetWithContext(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if v.AccessKeyID != "ASIATEMP1" || v.SessionToken != "temptoken1" || region != "us-east-1" || !v.Expiration.Equal(expires.Truncate(time.Second).Add(-awsExpiryWindow)) {
 		t.Errorf("got %s %s %q expiring %v", v.AccessKeyID, v.SessionToken, region, v.Expiration)
 	}
-	creds.Get()
+	creds.GetWithContext(nil)
 	if n := calls.Load(); n != 1 {
 		t.Errorf("%d calls to STS for credentials valid an hour", n)
 	}
@@ -189,7 +189,7 @@ func TestAWSProviderRefreshes(t *testing.T) {
 	}), func(o *aws.CredentialsCacheOptions) { o.ExpiryWindow = awsExpiryWindow })
 	creds := credentials.New(&awsProvider{creds: cache, profile: "p"})
 	for range 3 {
-		if v, err := creds.Get(); err != nil || v.AccessKeyID != "KEY1" {
+		if v, err := creds.GetWithContext(nil); err != nil || v.AccessKeyID != "KEY1" {
 			t.Fatalf("%v %v", v.AccessKeyID, err)
 		}
 	}
@@ -198,7 +198,7 @@ func TestAWSProviderRefreshes(t *testing.T) {
 	lifetime = awsExpiryWindow / 2
 	cache.Invalidate()
 	for i := 2; i <= 4; i++ {
-		if v, err := creds.Get(); err != nil || v.AccessKeyID != fmt.Sprintf("KEY%d", i) {
+		if v, err := creds.GetWithContext(nil); err != nil || v.AccessKeyID != fmt.Sprintf("KEY%d", i) {
 			t.Fatalf("request %d: %v %v", i, v.AccessKeyID, err)
 		}
 	}
@@ -210,7 +210,7 @@ func TestAWSProviderErrorIsOneLineWithoutSecrets(t *testing.T) {
 		return aws.Credentials{}, fmt.Errorf("refused env-session-token-9\nGET /?X-Amz-Security-Token=abc/def%%2B1&Action=x and " +
 			"{\"SecretAccessKey\": \"xyz\"}: InvalidIdentityToken: Couldn't verify")
 	}))
-	_, err := credentials.New(&awsProvider{creds: failing, profile: "p"}).Get()
+	_, err := credentials.New(&awsProvider{creds: failing, profile: "p"}).GetWithContext(nil)
 	msg := fmt.Sprint(err)
 	for _, secret := range []string{"env-session-token-9", "abc/def", "xyz", "\n"} {
 		if strings.Contains(msg, secret) {
@@ -252,7 +252,7 @@ func TestAWSInstanceMetadata(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if v, _ := creds.Get(); v.AccessKeyID != "ASIAIMDS" || tokens.Load() == 0 {
+	if v, _ := creds.GetWithContext(nil); v.AccessKeyID != "ASIAIMDS" || tokens.Load() == 0 {
 		t.Errorf("key %s after %d IMDSv2 tokens", v.AccessKeyID, tokens.Load())
 	}
 }
@@ -267,7 +267,7 @@ func TestAWSCredentialProcess(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if v, _ := creds.Get(); v.AccessKeyID != "PROCKEY" {
+	if v, _ := creds.GetWithContext(nil); v.AccessKeyID != "PROCKEY" {
 		t.Errorf("key %s", v.AccessKeyID)
 	}
 	_, _, err = awsCredentials(context.Background(), "broken")

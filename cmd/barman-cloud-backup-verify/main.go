@@ -102,14 +102,7 @@ func check(ctx context.Context, vc *conf.VerifyConfig) (*Report, error) {
 	if err := vc.Validate(); err != nil {
 		return nil, err
 	}
-	store, err := uploaders.New(ctx, vc.DestinationURL, uploaders.Options{
-		Provider:    vc.CloudProvider,
-		EndpointURL: vc.EndpointURL,
-		Profile:     vc.Profile,
-		ReadTimeout: vc.ReadTimeout,
-		Jobs:        vc.Jobs,
-		Credential:  vc.Credential,
-	})
+	store, err := uploaders.New(ctx, vc.DestinationURL, vc.StoreOptions())
 	if err != nil {
 		return nil, err
 	}

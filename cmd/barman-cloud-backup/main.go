@@ -233,19 +233,7 @@ func backup(ctx context.Context, r *runInfo) (*actors.Result, error) {
 	if err != nil {
 		return nil, &conf.UsageError{Msg: "argument --compression-level: " + err.Error()}
 	}
-	store, err := uploaders.New(ctx, cfg.DestinationURL, uploaders.Options{
-		Provider:        cfg.CloudProvider,
-		EndpointURL:     cfg.EndpointURL,
-		Profile:         cfg.Profile,
-		ReadTimeout:     cfg.ReadTimeout,
-		Encryption:      cfg.Encryption,
-		Tags:            cfg.Tags,
-		Jobs:            cfg.Jobs,
-		Credential:      cfg.Credential,
-		EncryptionScope: cfg.EncryptionScope,
-		SSEKMSKeyID:     cfg.SSEKMSKeyID,
-		KMSKeyName:      cfg.KMSKeyName,
-	})
+	store, err := uploaders.New(ctx, cfg.DestinationURL, cfg.StoreOptions())
 	if err != nil {
 		return nil, err
 	}

@@ -213,7 +213,7 @@ func (c *checker) list(ctx context.Context, t *testing.T) {
 }
 
 // parts are MinPartSize-byte random parts and a shorter last one.
-func (c *checker) parts(t *testing.T, n int) [][]byte {
+func (c *checker) parts(n int) [][]byte {
 	size := c.st.Limits().MinPartSize
 	parts := make([][]byte, n)
 	for i := range parts {
@@ -246,7 +246,7 @@ func upload(ctx context.Context, mp uploaders.Multipart, parts [][]byte, order [
 func (c *checker) multipart(ctx context.Context, t *testing.T) {
 	k := c.key("multipart/data.tar")
 	defer c.cleanup(ctx, t, k)
-	parts := c.parts(t, 4)
+	parts := c.parts(4)
 	mp, err := c.st.NewMultipart(ctx, k)
 	if err != nil {
 		t.Fatalf("NewMultipart: %v", err)
@@ -279,7 +279,7 @@ func (c *checker) abort(ctx context.Context, t *testing.T) {
 	if err != nil {
 		t.Fatalf("NewMultipart: %v", err)
 	}
-	if err := upload(ctx, mp, c.parts(t, 3), []int{2, 1}); err != nil {
+	if err := upload(ctx, mp, c.parts(3), []int{2, 1}); err != nil {
 		t.Fatalf("Upload: %v", err)
 	}
 	if err := mp.Abort(ctx); err != nil {
