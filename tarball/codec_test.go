@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -314,5 +315,33 @@ func TestNoneIsIdentity(t *testing.T) {
 	}
 	if _, err := CodecByName("zip", 0); err == nil {
 		t.Fatal("unknown codec accepted")
+	}
+}
+
+// What an encoder holds between blocks is per worker, for the whole run:
+// zstd's must stay within its 1 MiB window (it held 10.3 MiB with an 8
+// MiB window and WithLowerEncoderMem), bzip2's within its sorting level
+// (it held about 13 MiB sorting 700,000-byte pieces at level 9).
+func TestEncoderMemory(t *testing.T) {
+	data := sample(1 << 20)
+	for name, limit := range map[string]uint64{"zstd": 5 << 20, "bz2": 12 << 20} {
+		c, _ := CodecByName(name, 0)
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		enc := c.NewEncoder()
+		for range 2 {
+			if _, err := enc.Encode(Block{Data: data, First: true, Last: true}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		runtime.KeepAlive(enc)
+		held := after.HeapAlloc - min(before.HeapAlloc, after.HeapAlloc)
+		t.Logf("%s holds %.1f MiB", name, float64(held)/(1<<20))
+		if held > limit {
+			t.Errorf("%s encoder holds %d bytes between blocks, over %d", name, held, limit)
+		}
 	}
 }
