@@ -215,8 +215,8 @@ func TestParallelBzip2IsOneStream(t *testing.T) {
 	for ; len(out) >= 8; n++ {
 		out = out[8+(binary.BigEndian.Uint32(out)+7)/8:]
 	}
-	if n != 3 {
-		t.Errorf("1 MiB of noise made %d bzip2 blocks, want 3 of at most %d bytes", n, bzip2SortLevel*100000)
+	if want := (len(noise) + bzip2SortLevel*100000 - 1) / (bzip2SortLevel * 100000); n != want {
+		t.Errorf("1 MiB of noise made %d bzip2 blocks, want %d of at most %d bytes", n, want, bzip2SortLevel*100000)
 	}
 	// libbzip2 is Barman's decoder (Python's bz2 module) and bzip2(1)'s.
 	path := filepath.Join(t.TempDir(), "data.tar.bz2")
@@ -321,10 +321,11 @@ func TestNoneIsIdentity(t *testing.T) {
 // What an encoder holds between blocks is per worker, for the whole run:
 // zstd's must stay within its 1 MiB window (it held 10.3 MiB with an 8
 // MiB window and WithLowerEncoderMem), bzip2's within its sorting level
-// (it held about 13 MiB sorting 700,000-byte pieces at level 9).
+// (it held about 13 MiB sorting 700,000-byte pieces at level 9, 11 MiB
+// at sort level 5, 7 MiB at 3).
 func TestEncoderMemory(t *testing.T) {
 	data := sample(1 << 20)
-	for name, limit := range map[string]uint64{"zstd": 5 << 20, "bz2": 12 << 20} {
+	for name, limit := range map[string]uint64{"zstd": 5 << 20, "bz2": 8 << 20} {
 		c, _ := CodecByName(name, 0)
 		var before, after runtime.MemStats
 		runtime.GC()
