@@ -94,6 +94,7 @@ func (s *sealer) run(ctx context.Context, entries <-chan tarball.Entry, walked <
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+	s.progress.reach(markLastRead)
 	close(copied)
 	select {
 	case e, ok := <-labels:
@@ -122,6 +123,7 @@ func (s *sealer) add(ctx context.Context, e tarball.Entry) error {
 	regular := e.Header.Typeflag == tar.TypeReg
 	if regular {
 		zerolog.Ctx(ctx).Debug().Msgf("Uploading %s", e.Header.Name)
+		s.progress.reach(markFirstRead)
 	}
 	skipped, err := s.write(ctx, e)
 	if err != nil {
