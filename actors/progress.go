@@ -2,7 +2,7 @@ package actors
 
 import (
 	"context"
-	"io/fs"
+	"os"
 	"path/filepath"
 	"sync/atomic"
 	"time"
@@ -146,7 +146,9 @@ func (p *Progress) enter(ph Phase) { p.phase.Store(int32(ph)) }
 // sweep sums the sizes of the files under the layout's directories, for
 // the part size and Progress.Estimated. It reads no rules and ignores what
 // it cannot stat: it is an upper bound of what the walk reads (it also
-// counts files the rules leave out), taken before the copy starts.
+// counts files the rules leave out), taken before the copy starts. A
+// directory is read in batches, unsorted: a sum needs no order, and so a
+// directory of many files is never held whole.
 func sweep(ctx context.Context, layout *pg.Layout) (int64, error) {
 	roots := []string{layout.PGData}
 	for _, ts := range layout.Tablespaces {
@@ -155,23 +157,37 @@ func sweep(ctx context.Context, layout *pg.Layout) (int64, error) {
 	}
 	wal := map[string]bool{filepath.Join(layout.PGData, "pg_wal"): true, filepath.Join(layout.PGData, "pg_xlog"): true}
 	var total int64
-	for _, root := range roots {
-		err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			if d != nil && d.IsDir() && wal[path] {
-				return fs.SkipDir // WAL is not part of a base backup
-			}
-			if err != nil || !d.Type().IsRegular() {
-				return nil
-			}
-			if fi, err := d.Info(); err == nil {
-				total += fi.Size()
-			}
-			return nil
-		})
+	var dir func(path string) error
+	dir = func(path string) error {
+		f, err := os.Open(path)
 		if err != nil {
+			return nil
+		}
+		defer f.Close()
+		for {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			batch, err := f.ReadDir(256)
+			for _, d := range batch {
+				switch sub := filepath.Join(path, d.Name()); {
+				case d.IsDir() && !wal[sub]: // WAL is not part of a base backup
+					if err := dir(sub); err != nil {
+						return err
+					}
+				case d.Type().IsRegular():
+					if fi, err := d.Info(); err == nil {
+						total += fi.Size()
+					}
+				}
+			}
+			if err != nil {
+				return nil // io.EOF, or what cannot be read
+			}
+		}
+	}
+	for _, root := range roots {
+		if err := dir(root); err != nil {
 			return 0, err
 		}
 	}
