@@ -56,9 +56,6 @@ bash integration/setup.sh >/dev/null
 for tool in gzip zstd lz4 bzip2 curl; do
   command -v $tool >/dev/null || { apt-get install -y -qq $tool >/dev/null; }
 done
-mkdir -p /tmp/bcb-bench
-go build -o /tmp/bcb-bench/barman-cloud-backup ./cmd/barman-cloud-backup
-ours=${BENCH_BINARY:-/tmp/bcb-bench/barman-cloud-backup}
 commit=$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- . ':!integration/bench' || echo +dirty)
 bin=/usr/lib/postgresql/15/bin
 cache="${BCB_TOOLS:-$HOME/.cache/bcb-tools}"
@@ -68,6 +65,11 @@ work=$(mktemp -d /tmp/bcb-bench.XXXXXX)
 chmod 755 "$work"
 mkdir -p "$work/pg" "$work/tbs" "$work/minio" "$work/wal" "$work/runs"
 chown postgres "$work/pg" "$work/tbs" "$work/wal"
+# Built into this run's own directory: another benchmark on the machine
+# must not swap the binary under it.
+go build -o "$work/barman-cloud-backup" ./cmd/barman-cloud-backup
+ours=${BENCH_BINARY:-$work/barman-cloud-backup}
+mkdir -p /tmp/bcb-bench
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 pgport=$(free_port); s3port=$(free_port); console=$(free_port)
 export MINIO_ROOT_USER=bench MINIO_ROOT_PASSWORD=bench-secret-key MINIO_BROWSER=off
