@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"hash"
+	"io"
 	"os"
 	"strconv"
 	"time"
@@ -99,29 +100,38 @@ func (m *backupManifest) stored(e tarball.Entry) {
 }
 
 // entry is the manifest as the data archive's last member, or false when
-// the backup needs none of ours. info must hold the backup's end: the
-// sealer asks only once the controller has handed over backup_label (or
-// closed labels), which it does after the stop.
-func (m *backupManifest) entry(ctx context.Context, info *pg.BackupInfo) (tarball.Entry, bool) {
+// the backup needs none of ours: its header, and render, which writes its
+// content. The content is streamed into the archive, never held whole.
+// info must hold the backup's end: the sealer asks only once the
+// controller has handed over backup_label (or closed labels), which it
+// does after the stop.
+func (m *backupManifest) entry(ctx context.Context, info *pg.BackupInfo) (*tar.Header, func(io.Writer) error, bool) {
 	log := zerolog.Ctx(ctx)
 	if m.fromSource {
 		log.Info().Msg("Keeping the backup_manifest Barman's backup holds")
-		return tarball.Entry{}, false
+		return nil, nil, false
 	}
 	ranges, version, sysid, err := manifestHeader(info)
 	if err != nil {
 		// Without its WAL range a manifest would mislead pg_verifybackup.
 		log.Warn().Msgf("No backup_manifest is written: %v", err)
-		return tarball.Entry{}, false
+		return nil, nil, false
 	}
-	body := m.files.Bytes(version, sysid, ranges)
-	hdr := &tar.Header{Typeflag: tar.TypeReg, Name: pg.ManifestName, Size: int64(len(body)), Mode: 0o600,
+	size := m.files.Size(version, sysid, ranges)
+	hdr := &tar.Header{Typeflag: tar.TypeReg, Name: pg.ManifestName, Size: size, Mode: 0o600,
 		ModTime: time.Now().Truncate(time.Second), Format: tar.FormatPAX}
 	if m.owner != nil {
 		hdr.Uid, hdr.Gid, hdr.Uname, hdr.Gname = m.owner.Uid, m.owner.Gid, m.owner.Uname, m.owner.Gname
 	}
-	log.Info().Msgf("Uploading 'backup_manifest' (%d files, %d bytes) to 'data'", m.files.Len(), len(body))
-	return tarball.Entry{Archive: "data", Header: hdr, Body: body}, true
+	log.Info().Msgf("Uploading 'backup_manifest' (%d files, %d bytes) to 'data'", m.files.Len(), size)
+	render := func(w io.Writer) error {
+		n, err := m.files.WriteTo(w, version, sysid, ranges)
+		if err == nil && n != size {
+			err = fmt.Errorf("backup_manifest: %d bytes written, %d announced", n, size)
+		}
+		return err
+	}
+	return hdr, render, true
 }
 
 // manifestHeader reads what the manifest says besides the files from

@@ -2,6 +2,8 @@ package actors
 
 import (
 	"context"
+	"fmt"
+	"time"
 
 	"github.com/rs/zerolog"
 
@@ -38,12 +40,16 @@ type control struct {
 // what it listed may still be queued.
 func controller(ctx context.Context, c control, copied <-chan struct{}, labels chan<- tarball.Entry) error {
 	defer close(labels)
+	log := zerolog.Ctx(ctx)
 	c.progress.enter(PhaseCheckpoint)
+	c.progress.reach(markStartAsked)
 	layout, err := c.src.Begin(ctx, c.info)
 	if err != nil {
 		c.src.Abort(ctx)
 		return err
 	}
+	c.progress.reach(markStarted)
+	log.Info().Msgf("Backup started in %s", c.progress.Phases().Start.Duration().Round(time.Millisecond))
 	c.progress.enter(PhaseCopy)
 	total, err := sweep(ctx, layout)
 	if err != nil {
@@ -53,7 +59,7 @@ func controller(ctx context.Context, c control, copied <-chan struct{}, labels c
 	c.progress.Estimated.Store(total)
 	c.progress.EstimateDone.Store(true)
 	size := c.partSize(total)
-	zerolog.Ctx(ctx).Debug().Msgf("%d bytes to copy: upload parts of %d bytes", total, size)
+	log.Debug().Msgf("%d bytes to copy: upload parts of %d bytes", total, size)
 	c.plan.publish(layout, size, c.limits)
 	if c.planned != nil {
 		c.planned(size)
@@ -64,17 +70,31 @@ func controller(ctx context.Context, c control, copied <-chan struct{}, labels c
 		c.src.Abort(ctx)
 		return ctx.Err()
 	}
-	c.progress.enter(PhaseFinish)
+	c.progress.enter(PhaseStop)
 	c.journal.record(Event{Kind: EventStopRequested})
-	zerolog.Ctx(ctx).Debug().Msg("Every file is read: requesting the backup stop")
+	cp := c.progress.Phases().Copy
+	log.Info().Msgf("Every file is read: %d bytes in %s (%s/s); requesting the backup stop",
+		c.progress.Read.Load(), cp.Duration().Round(time.Millisecond), rateText(c.progress.Read.Load(), cp.Duration()))
+	c.progress.reach(markStopAsked)
 	label, err := c.src.End(ctx, c.info)
 	if err != nil {
 		c.src.Abort(ctx)
 		return err
 	}
+	c.progress.reach(markStopped)
 	c.journal.record(Event{Kind: EventStopped})
+	log.Info().Msgf("Backup stopped in %s", c.progress.Phases().Stop.Duration().Round(time.Millisecond))
+	c.progress.enter(PhaseFinish)
 	if len(label) > 0 { // a Barman backup holds its backup_label in data/
 		labels <- labelEntry(layout.PGData, label) // buffered: never blocks
 	}
 	return nil
+}
+
+// rateText is n bytes over d as a rate in MiB per second, for the log.
+func rateText(n int64, d time.Duration) string {
+	if d <= 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.1f MiB", float64(n)/d.Seconds()/(1<<20))
 }

@@ -15,6 +15,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/klauspost/compress/s2"
 
@@ -28,12 +29,16 @@ import (
 type dirSource struct {
 	pgdata, tbs string
 	endErr      error
-	begun       bool
-	aborted     bool
+	// beginDelay and endDelay stand in for the checkpoint and for the
+	// wait for the WAL archive.
+	beginDelay, endDelay time.Duration
+	begun                bool
+	aborted              bool
 }
 
 func (d *dirSource) Begin(ctx context.Context, info *pg.BackupInfo) (*pg.Layout, error) {
 	d.begun = true
+	time.Sleep(d.beginDelay)
 	info.PGData, info.Status = d.pgdata, pg.StatusStarted
 	info.Tablespaces = []pg.Tablespace{{Name: "tbs1", OID: 16384, Location: d.tbs}}
 	return &pg.Layout{PGData: d.pgdata, MajorVersion: "15", Tablespaces: info.Tablespaces}, nil
@@ -43,6 +48,7 @@ func (d *dirSource) End(ctx context.Context, info *pg.BackupInfo) ([]byte, error
 	if d.endErr != nil {
 		return nil, d.endErr
 	}
+	time.Sleep(d.endDelay)
 	return []byte("LABEL: test\n"), nil
 }
 
@@ -385,5 +391,73 @@ func TestRunReportsProgress(t *testing.T) {
 	// leave out (postmaster.pid): close to what was read, never below.
 	if est := p.Estimated.Load(); est < read-12-8192 || est > read+read/10 {
 		t.Errorf("estimated %d bytes, read %d", est, read)
+	}
+}
+
+// The phases are measured where they happen: the start and the stop as
+// long as the source takes to answer, the copy from the first file read
+// to the last, each after the one before; the journal's file reads all
+// fall within the copy, and the stop is asked for once it has ended.
+func TestRunMeasuresPhases(t *testing.T) {
+	store, _ := uploaders.NewFileStore(t.TempDir())
+	c, _ := tarball.CodecByName("gz", 0)
+	src := fixture(t)
+	src.beginDelay, src.endDelay = 150*time.Millisecond, 300*time.Millisecond
+	p, j := &Progress{}, &Journal{}
+	if _, err := Run(context.Background(), src, Options{
+		Store: store, ServerName: "main", BackupID: "20261124T120000", Codec: c,
+		MaxArchiveSize: 100 << 30, Jobs: 2, BlockSize: 64 << 10, Progress: p, Journal: j,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	ph := p.Phases()
+	for name, s := range map[string]Span{"start": ph.Start, "copy": ph.Copy, "stop": ph.Stop, "upload tail": ph.UploadTail} {
+		if !s.Done() || s.End.Before(s.Begin) {
+			t.Errorf("%s: %v to %v", name, s.Begin, s.End)
+		}
+	}
+	if d := ph.Start.Duration(); d < src.beginDelay || d > src.beginDelay+time.Second {
+		t.Errorf("start took %s, the source %s", d, src.beginDelay)
+	}
+	if d := ph.Stop.Duration(); d < src.endDelay || d > src.endDelay+time.Second {
+		t.Errorf("stop took %s, the source %s", d, src.endDelay)
+	}
+	if ph.Copy.Begin.Before(ph.Start.End) || ph.Stop.Begin.Before(ph.Copy.End) || ph.UploadTail.Begin != ph.Stop.End {
+		t.Errorf("phases out of order: %+v", ph)
+	}
+	var reads int
+	for _, e := range j.Events() {
+		switch e.Kind {
+		case EventFileRead:
+			if e.Name == "backup_label" {
+				continue // the stop's answer, not a file of PGDATA
+			}
+			reads++
+			if e.Time.Before(ph.Copy.Begin) || e.Time.After(ph.Copy.End) {
+				t.Errorf("%s read at %v, outside the copy %v to %v", e.Name, e.Time, ph.Copy.Begin, ph.Copy.End)
+			}
+		case EventStopRequested:
+			if e.Time.Before(ph.Copy.End) {
+				t.Errorf("stop asked at %v, before the copy ended at %v", e.Time, ph.Copy.End)
+			}
+		}
+	}
+	if reads < 8 {
+		t.Errorf("the journal holds %d file reads", reads)
+	}
+}
+
+// A notice is kept with its time, the latest one winning.
+func TestProgressKeepsTheLatestNotice(t *testing.T) {
+	p := &Progress{}
+	if p.LastNotice() != nil {
+		t.Fatal("a notice before any")
+	}
+	before := time.Now()
+	p.Notify("NOTICE", "first")
+	p.Notify("WARNING", "second")
+	n := p.LastNotice()
+	if n.Severity != "WARNING" || n.Message != "second" || n.Time.Before(before) {
+		t.Errorf("notice %+v", n)
 	}
 }

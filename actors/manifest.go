@@ -35,5 +35,6 @@ func manifestWriter(ctx context.Context, opts Options, info *pg.BackupInfo, t *t
 		return fmt.Errorf("uploading backup.info file: %w", err)
 	}
 	t.storedManifest(key, len(manifest))
+	t.progress.reach(markStored)
 	return readBack(ctx, opts.Store, opts.ServerName, opts.BackupID, t.stored())
 }

@@ -94,6 +94,7 @@ func (s *sealer) run(ctx context.Context, entries <-chan tarball.Entry, walked <
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+	s.progress.reach(markLastRead)
 	close(copied)
 	select {
 	case e, ok := <-labels:
@@ -105,8 +106,8 @@ func (s *sealer) run(ctx context.Context, entries <-chan tarball.Entry, walked <
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	if e, ok := s.manifest.entry(ctx, s.info); ok {
-		if _, err := s.write(ctx, e); err != nil {
+	if hdr, render, ok := s.manifest.entry(ctx, s.info); ok {
+		if err := s.stream(ctx, "data", hdr, render); err != nil {
 			return err
 		}
 	}
@@ -122,6 +123,7 @@ func (s *sealer) add(ctx context.Context, e tarball.Entry) error {
 	regular := e.Header.Typeflag == tar.TypeReg
 	if regular {
 		zerolog.Ctx(ctx).Debug().Msgf("Uploading %s", e.Header.Name)
+		s.progress.reach(markFirstRead)
 	}
 	skipped, err := s.write(ctx, e)
 	if err != nil {
@@ -138,27 +140,51 @@ func (s *sealer) add(ctx context.Context, e tarball.Entry) error {
 // write stores e in the volume of its archive that is open, or a new one,
 // feeding a regular file's content to the manifest's checksum.
 func (s *sealer) write(ctx context.Context, e tarball.Entry) (skipped bool, err error) {
-	switch {
-	case s.cur == nil || s.cur.volume.archive != e.Archive:
-		// The walker finishes an archive before the next begins.
-		if err := s.cur.close(); err != nil {
-			return false, err
-		}
-		s.cur = s.open(ctx, e.Archive)
-	case s.cur.stored() > s.maxSize, !s.cur.fits(e.Header.Size, s.plan.capacity):
-		if err := s.cur.close(); err != nil {
-			return false, err
-		}
-		s.cur = s.open(ctx, e.Archive)
-	}
-	if !s.cur.fits(e.Header.Size, s.plan.capacity) {
-		return false, objectTooLarge(e.Header.Name, e.Header.Size, s.plan.capacity, s.plan.partSize)
+	if err := s.room(ctx, e.Archive, e.Header); err != nil {
+		return false, err
 	}
 	skipped, err = tarball.WriteSum(s.cur.tw, e, s.manifest.sum())
 	if err != nil {
 		return false, fmt.Errorf("archive %s: %w", s.cur.volume.key, err)
 	}
 	return skipped, nil
+}
+
+// room makes the open volume one of archive's that can take a member
+// with header hdr: the one open, or a new one.
+func (s *sealer) room(ctx context.Context, archive string, hdr *tar.Header) error {
+	switch {
+	case s.cur == nil || s.cur.volume.archive != archive:
+		// The walker finishes an archive before the next begins.
+		if err := s.cur.close(); err != nil {
+			return err
+		}
+		s.cur = s.open(ctx, archive)
+	case s.cur.stored() > s.maxSize, !s.cur.fits(hdr.Size, s.plan.capacity):
+		if err := s.cur.close(); err != nil {
+			return err
+		}
+		s.cur = s.open(ctx, archive)
+	}
+	if !s.cur.fits(hdr.Size, s.plan.capacity) {
+		return objectTooLarge(hdr.Name, hdr.Size, s.plan.capacity, s.plan.partSize)
+	}
+	return nil
+}
+
+// stream stores a member whose content render writes, exactly
+// hdr.Size bytes of it, as write stores a file.
+func (s *sealer) stream(ctx context.Context, archive string, hdr *tar.Header, render func(io.Writer) error) error {
+	if err := s.room(ctx, archive, hdr); err != nil {
+		return err
+	}
+	if err := s.cur.tw.WriteHeader(hdr); err != nil {
+		return fmt.Errorf("archive %s: write tar header %s: %w", s.cur.volume.key, hdr.Name, err)
+	}
+	if err := render(s.cur.tw); err != nil {
+		return fmt.Errorf("archive %s: %w", s.cur.volume.key, err)
+	}
+	return nil
 }
 
 func (s *sealer) open(ctx context.Context, archive string) *volumeWriter {

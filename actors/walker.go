@@ -2,12 +2,15 @@ package actors
 
 import (
 	"archive/tar"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -130,7 +133,7 @@ func (w *walk) dir(root, archive string, rules *tarball.Rules) error {
 			return err
 		}
 		path := filepath.Join(root, filepath.FromSlash(rel))
-		items, err := os.ReadDir(path)
+		items, err := readDir(path)
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil
 		}
@@ -142,27 +145,28 @@ func (w *walk) dir(root, archive string, rules *tarball.Rules) error {
 			if err := w.add(path, name, archive); err != nil {
 				return err
 			}
-			for _, it := range items {
-				if isDir(path, it) {
-					if rel == "" && archive == "data" && isWALDir(it) {
-						if err := w.walDir(filepath.Join(path, it.Name()), it.Name(), archive); err != nil {
+			for i := range items.len() {
+				it, mode := items.entry(i)
+				if isDir(path, it, mode) {
+					if rel == "" && archive == "data" && isWALDir(it, mode) {
+						if err := w.walDir(filepath.Join(path, it), it, archive); err != nil {
 							return err
 						}
 					}
 					continue
 				}
-				member := tarball.FileMember(rel, it.Name())
+				member := tarball.FileMember(rel, it)
 				if !rules.Allowed(member, false) {
 					continue
 				}
-				if err := w.add(filepath.Join(path, it.Name()), member, archive); err != nil {
+				if err := w.add(filepath.Join(path, it), member, archive); err != nil {
 					return err
 				}
 			}
 		}
-		for _, it := range items {
-			if it.IsDir() {
-				if err := visit(strings.TrimPrefix(rel+"/"+it.Name(), "/")); err != nil {
+		for i := range items.len() {
+			if it, mode := items.entry(i); mode.IsDir() {
+				if err := visit(strings.TrimPrefix(rel+"/"+it, "/")); err != nil {
 					return err
 				}
 			}
@@ -172,10 +176,62 @@ func (w *walk) dir(root, archive string, rules *tarball.Rules) error {
 	return visit("")
 }
 
-// isWALDir tells whether e is a WAL directory that is a symbolic link, as
-// "initdb -X" makes it.
-func isWALDir(e fs.DirEntry) bool {
-	return e.Type()&fs.ModeSymlink != 0 && (e.Name() == "pg_wal" || e.Name() == "pg_xlog")
+// listing is a directory's entries sorted by name, as os.ReadDir gives
+// them, held compactly: the names end to end in one buffer and a record
+// of a few bytes per entry, with no pointers. A directory of 200,000
+// relation files takes about 3 MB so, against 20 MB as a []fs.DirEntry
+// that the garbage collector would also have to scan again and again.
+type listing struct {
+	names   []byte
+	entries []listed
+}
+
+type listed struct {
+	at   uint32
+	n    uint32
+	mode fs.FileMode // the type bits only
+}
+
+// readDir lists the directory at path, reading it in batches so that no
+// more than one batch of fs.DirEntry is held at a time.
+func readDir(path string) (*listing, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	l := &listing{}
+	for {
+		batch, err := f.ReadDir(1024)
+		for _, e := range batch {
+			l.entries = append(l.entries, listed{at: uint32(len(l.names)), n: uint32(len(e.Name())), mode: e.Type()})
+			l.names = append(l.names, e.Name()...)
+		}
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	slices.SortFunc(l.entries, func(a, b listed) int { return bytes.Compare(l.name(a), l.name(b)) })
+	return l, nil
+}
+
+func (l *listing) name(e listed) []byte { return l.names[e.at : e.at+e.n] }
+
+func (l *listing) len() int { return len(l.entries) }
+
+// entry is the i-th entry's name and type bits.
+func (l *listing) entry(i int) (string, fs.FileMode) {
+	e := l.entries[i]
+	return string(l.name(e)), e.mode
+}
+
+// isWALDir tells whether the entry name, of type mode, is a WAL directory
+// that is a symbolic link, as "initdb -X" makes it.
+func isWALDir(name string, mode fs.FileMode) bool {
+	return mode&fs.ModeSymlink != 0 && (name == "pg_wal" || name == "pg_xlog")
 }
 
 // walDir stores a symlinked WAL directory as an empty directory with an
@@ -201,16 +257,17 @@ func (w *walk) walDir(path, name, archive string) error {
 	return nil
 }
 
-// isDir tells whether an entry is a directory, following symbolic links
-// as os.walk does when it sorts entries into directories and files.
-func isDir(dir string, e fs.DirEntry) bool {
-	if e.IsDir() {
+// isDir tells whether the entry name in dir, of type mode, is a
+// directory, following symbolic links as os.walk does when it sorts
+// entries into directories and files.
+func isDir(dir, name string, mode fs.FileMode) bool {
+	if mode.IsDir() {
 		return true
 	}
-	if e.Type()&fs.ModeSymlink == 0 {
+	if mode&fs.ModeSymlink == 0 {
 		return false
 	}
-	fi, err := os.Stat(filepath.Join(dir, e.Name()))
+	fi, err := os.Stat(filepath.Join(dir, name))
 	return err == nil && fi.IsDir()
 }
 

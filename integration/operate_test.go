@@ -19,9 +19,15 @@ import (
 
 // On a terminal, a backup shows one live line per phase, and they end
 // before the summary line; the JSON summary matches the objects in the
-// bucket.
+// bucket. The archive_command takes 3s a segment, so pg_backup_stop
+// waits at least that: the stop phase is measured so, the display names
+// it, and PostgreSQL's notice about the wait reaches the display.
 func TestProgressOnATerminal(t *testing.T) {
 	w, m := newS3World(t)
+	w.src.Archive(t) // the fill's WAL, before archiving slows down
+	const archiveDelay = 3.0
+	archive := fmt.Sprintf("sleep %g && barman-cloud-wal-archive %s %s %s %%p", archiveDelay, strings.Join(w.cloud, " "), w.dest, w.server)
+	w.src.Exec(t, "ALTER SYSTEM SET archive_command TO '"+archive+"'", "SELECT pg_reload_conf()")
 	summary := filepath.Join(t.TempDir(), "summary.json")
 	cmd := exec.Command(binary, append(append([]string{}, w.cloud...), "-h", "127.0.0.1", "-p", fmt.Sprint(w.src.Port),
 		"-U", "postgres", "--immediate-checkpoint", "-v", "-J", "1", "--json-summary", summary, w.dest, w.server)...)
@@ -30,7 +36,9 @@ func TestProgressOnATerminal(t *testing.T) {
 	if err != nil {
 		t.Fatalf("backup: %v\n%s", err, screen)
 	}
-	for _, want := range []string{"checkpoint", "copying", "finishing", " read, ", " stored", "ratio "} {
+	for _, want := range []string{"checkpoint", "copying", "waiting for WAL archiving", "finishing", " read, ", " stored", "ratio ",
+		// Only the display puts the notice in parentheses; the log has it too.
+		"(PostgreSQL NOTICE: all required WAL segments have been archived)"} {
 		if !strings.Contains(screen, want) {
 			t.Errorf("no %q on the terminal:\n%q", want, screen)
 		}
@@ -57,6 +65,13 @@ func TestProgressOnATerminal(t *testing.T) {
 		t.Errorf("-v logged %d lines during the progress:\n%s", logged, screen)
 	}
 	checkSummary(t, summary, m, "backups", "DONE")
+	phases := summaryPhases(t, summary)
+	if phases["stop_seconds"] < archiveDelay {
+		t.Errorf("the stop took %.1fs, the archive_command sleeps %gs: %v", phases["stop_seconds"], archiveDelay, phases)
+	}
+	if !strings.Contains(last, "; phases: start ") || !strings.Contains(last, ", stop ") {
+		t.Errorf("the summary line lacks the phases: %q", last)
+	}
 
 	// -q keeps a terminal quiet: no progress, no summary.
 	quiet := exec.Command(binary, "-q", "-h", "127.0.0.1", "-p", fmt.Sprint(w.src.Port), "-U", "postgres",
@@ -91,6 +106,26 @@ func onTerminal(t *testing.T, cmd *exec.Cmd) (string, error) {
 
 // ansi matches the terminal control sequences the progress display uses.
 var ansi = regexp.MustCompile(`\x1b\[[0-9;?]*[A-Za-z]|\r`)
+
+// summaryPhases reads the phases of a JSON summary; each phase of a
+// successful run is there, and a copy rate.
+func summaryPhases(t *testing.T, path string) map[string]float64 {
+	t.Helper()
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s struct{ Phases map[string]float64 }
+	if err := json.Unmarshal(raw, &s); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"start_seconds", "copy_seconds", "stop_seconds", "upload_tail_seconds", "copy_read_bytes_per_second"} {
+		if v, ok := s.Phases[k]; !ok || v <= 0 {
+			t.Errorf("phases: %s is %v in %v", k, v, s.Phases)
+		}
+	}
+	return s.Phases
+}
 
 // checkSummary compares the JSON summary with the objects in the bucket.
 func checkSummary(t *testing.T, path string, m *MinIO, bucket, status string) {
@@ -170,7 +205,8 @@ func TestLogsAndSummariesForMachines(t *testing.T) {
 	checkSummary(t, summary, m, "backups", "DONE")
 	metrics, _ := os.ReadFile(prom)
 	for _, want := range []string{`barman_cloud_backup_last_run_success{server="main"} 1`, `barman_cloud_backup_last_success_timestamp_seconds{server="main"} `,
-		`# TYPE barman_cloud_backup_last_run_stored_bytes gauge`} {
+		`# TYPE barman_cloud_backup_last_run_stored_bytes gauge`, `barman_cloud_backup_last_run_phase_seconds{server="main",phase="stop"} `,
+		`barman_cloud_backup_last_run_copy_read_bytes_per_second{server="main"} `} {
 		if !strings.Contains(string(metrics), want) {
 			t.Errorf("metrics lack %q:\n%s", want, metrics)
 		}

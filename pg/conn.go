@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -41,6 +42,16 @@ type Conn struct {
 	conn *pgx.Conn
 	// Version is server_version_num.
 	Version int
+	// onNotice is told of every notice after it is logged.
+	onNotice atomic.Pointer[func(severity, message string)]
+}
+
+// OnNotice has f told of each notice or warning the server sends from
+// now on (pg_backup_stop's "still waiting for all required WAL segments
+// to be archived", say), besides the log, for a progress display to
+// relay. f runs on the session's goroutine: it must not block.
+func (c *Conn) OnNotice(f func(severity, message string)) {
+	c.onNotice.Store(&f)
 }
 
 // ConnString builds a conninfo from the -h/-p/-U/-d options as Barman
@@ -78,18 +89,22 @@ func Connect(ctx context.Context, conninfo string) (*Conn, error) {
 	// The server's warnings matter here: pg_backup_stop says so while it
 	// waits for WAL to be archived. Its notices are routine.
 	log := zerolog.Ctx(ctx)
+	pc := &Conn{}
 	cfg.OnNotice = func(_ *pgconn.PgConn, n *pgconn.Notice) {
 		level := zerolog.InfoLevel
 		if n.Severity == "WARNING" {
 			level = zerolog.WarnLevel
 		}
 		log.WithLevel(level).Msgf("PostgreSQL %s: %s", n.Severity, n.Message)
+		if f := pc.onNotice.Load(); f != nil {
+			(*f)(n.Severity, n.Message)
+		}
 	}
 	c, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
 		return nil, &ConnectError{Cause: redactConnErr(err)}
 	}
-	pc := &Conn{conn: c}
+	pc.conn = c
 	var v string
 	if err := c.QueryRow(ctx, "SHOW server_version_num").Scan(&v); err != nil {
 		c.Close(context.Background())

@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"hash"
 	"hash/crc32"
+	"io"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -67,9 +68,14 @@ func ManifestPath(archive, member string) string {
 
 // ManifestBuilder collects the files of a backup as they are stored and renders
 // the manifest once the backup's WAL range is known. It holds one small
-// record per file: memory grows with the number of files, not their size.
+// record per file: memory grows with the number of files, not their size,
+// by about 40 bytes plus the path's length each (8 MB for 200,000
+// relation files). The records and the paths hold no pointers, so the
+// garbage collector never scans them, however many there are.
 type ManifestBuilder struct {
 	files []manifestFile
+	// paths holds every file's path end to end; a record says where.
+	paths []byte
 	// root indexes the entries at the data directory's root: only there
 	// can two members have one path (a configuration file from outside
 	// PGDATA is added under its base name), and as tar extraction keeps
@@ -79,10 +85,12 @@ type ManifestBuilder struct {
 }
 
 type manifestFile struct {
-	path  string
+	// path is paths[at : at+n].
+	at    int
+	n     int32
+	crc   uint32
 	size  int64
 	mtime int64
-	crc   uint32
 	gone  bool
 }
 
@@ -102,67 +110,104 @@ func (b *ManifestBuilder) Add(path string, size int64, mtime time.Time, crc uint
 		}
 		b.root[path] = len(b.files)
 	}
-	b.files = append(b.files, manifestFile{path: path, size: size, mtime: mtime.Unix(), crc: crc})
+	b.files = append(b.files, manifestFile{at: len(b.paths), n: int32(len(path)), size: size, mtime: mtime.Unix(), crc: crc})
+	b.paths = append(b.paths, path...)
 }
 
 // Len is the number of files recorded.
 func (b *ManifestBuilder) Len() int { return len(b.files) - b.gone }
 
-// Bytes renders the manifest as backup_manifest.c does, byte for byte:
-// the header of version 1 or 2 (see Version; systemID, the cluster's
-// system identifier, is written by version 2 only), one line per file,
-// the WAL ranges, then the SHA-256 of all of that as the last line.
+// Bytes renders the manifest in memory (see WriteTo).
 func (b *ManifestBuilder) Bytes(version int, systemID uint64, ranges []WALRange) []byte {
 	var buf bytes.Buffer
+	b.WriteTo(&buf, version, systemID, ranges)
+	return buf.Bytes()
+}
+
+// Size is the length in bytes of the manifest WriteTo writes, found by
+// rendering it without keeping it.
+func (b *ManifestBuilder) Size(version int, systemID uint64, ranges []WALRange) int64 {
+	n, _ := b.WriteTo(io.Discard, version, systemID, ranges)
+	return n
+}
+
+// WriteTo renders the manifest to w as backup_manifest.c does, byte for
+// byte: the header of version 1 or 2 (see Version; systemID, the
+// cluster's system identifier, is written by version 2 only), one line
+// per file, the WAL ranges, then the SHA-256 of all of that as the last
+// line. It streams, one line at a time: a manifest of many files is never
+// held whole (200,000 files make about 30 MB of it).
+func (b *ManifestBuilder) WriteTo(out io.Writer, version int, systemID uint64, ranges []WALRange) (int64, error) {
 	h := sha256.New()
-	w := func(s string) {
-		buf.WriteString(s)
-		h.Write([]byte(s))
+	cw := &countingWriter{w: out}
+	both := io.MultiWriter(cw, h)
+	var line strings.Builder
+	w := func(s string) error {
+		_, err := io.WriteString(both, s)
+		return err
 	}
 	if version >= 2 {
-		w(fmt.Sprintf("{ \"PostgreSQL-Backup-Manifest-Version\": 2,\n\"System-Identifier\": %d,\n\"Files\": [", systemID))
+		line.WriteString(fmt.Sprintf("{ \"PostgreSQL-Backup-Manifest-Version\": 2,\n\"System-Identifier\": %d,\n\"Files\": [", systemID))
 	} else {
-		w("{ \"PostgreSQL-Backup-Manifest-Version\": 1,\n\"Files\": [")
+		line.WriteString("{ \"PostgreSQL-Backup-Manifest-Version\": 1,\n\"Files\": [")
 	}
 	first := true
-	var line strings.Builder
 	for _, f := range b.files {
 		if f.gone {
 			continue
 		}
-		line.Reset()
 		if first {
 			line.WriteString("\n")
 			first = false
 		} else {
 			line.WriteString(",\n")
 		}
-		writeManifestFile(&line, f)
-		w(line.String())
+		writeManifestFile(&line, string(b.paths[f.at:f.at+int(f.n)]), f)
+		// Written in lines of about 64 KiB: few writes, little memory.
+		if line.Len() >= 64<<10 {
+			if err := w(line.String()); err != nil {
+				return cw.n, err
+			}
+			line.Reset()
+		}
 	}
-	w("\n],\n\"WAL-Ranges\": [\n")
+	line.WriteString("\n],\n\"WAL-Ranges\": [\n")
 	for i, r := range ranges {
 		sep := ""
 		if i > 0 {
 			sep = ",\n"
 		}
-		w(fmt.Sprintf("%s{ \"Timeline\": %d, \"Start-LSN\": \"%s\", \"End-LSN\": \"%s\" }",
+		line.WriteString(fmt.Sprintf("%s{ \"Timeline\": %d, \"Start-LSN\": \"%s\", \"End-LSN\": \"%s\" }",
 			sep, r.Timeline, FormatLSN(r.Start), FormatLSN(r.End)))
 	}
-	w("\n],\n")
-	buf.WriteString("\"Manifest-Checksum\": \"" + hex.EncodeToString(h.Sum(nil)) + "\"}\n")
-	return buf.Bytes()
+	line.WriteString("\n],\n")
+	if err := w(line.String()); err != nil {
+		return cw.n, err
+	}
+	_, err := io.WriteString(cw, "\"Manifest-Checksum\": \""+hex.EncodeToString(h.Sum(nil))+"\"}\n")
+	return cw.n, err
+}
+
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
 }
 
 // writeManifestFile writes one file's object as AddFileToBackupManifest does: a
 // path that is not valid UTF-8 is written hex-encoded as Encoded-Path.
-func writeManifestFile(b *strings.Builder, f manifestFile) {
-	if utf8.ValidString(f.path) {
+func writeManifestFile(b *strings.Builder, path string, f manifestFile) {
+	if utf8.ValidString(path) {
 		b.WriteString("{ \"Path\": ")
-		escapeJSON(b, f.path)
+		escapeJSON(b, path)
 		b.WriteString(", ")
 	} else {
-		b.WriteString("{ \"Encoded-Path\": \"" + hex.EncodeToString([]byte(f.path)) + "\", ")
+		b.WriteString("{ \"Encoded-Path\": \"" + hex.EncodeToString([]byte(path)) + "\", ")
 	}
 	fmt.Fprintf(b, "\"Size\": %d, \"Last-Modified\": \"%s\"", f.size,
 		time.Unix(f.mtime, 0).UTC().Format("2006-01-02 15:04:05")+" GMT")

@@ -5,7 +5,9 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"hash/crc32"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -154,5 +156,62 @@ func TestPathOfMembers(t *testing.T) {
 		if got := ManifestPath(c[0], c[1]); got != c[2] {
 			t.Errorf("Path(%s, %s) = %s, want %s", c[0], c[1], got, c[2])
 		}
+	}
+}
+
+// Streaming gives the same bytes as rendering in memory, Size says how
+// many beforehand, and a failing writer's error comes back.
+func TestWriteToStreamsWhatBytesRenders(t *testing.T) {
+	b := NewManifestBuilder()
+	mtime := time.Unix(1764500000, 0)
+	// Enough lines to be written in several pieces.
+	for i := range 3000 {
+		b.Add(fmt.Sprintf("base/5/%d", 16384+i), int64(i)*8192, mtime, uint32(i))
+	}
+	b.Add("postgresql.conf", 10, mtime, 1)
+	b.Add("postgresql.conf", 20, mtime, 2)
+	ranges := []WALRange{{Timeline: 1, Start: 0x2C000028, End: 0x2C000138}}
+	want := b.Bytes(1, 0, ranges)
+	var got bytes.Buffer
+	var writes int
+	n, err := b.WriteTo(writerFunc(func(p []byte) (int, error) { writes++; return got.Write(p) }), 1, 0, ranges)
+	if err != nil || n != int64(len(want)) || !bytes.Equal(got.Bytes(), want) {
+		t.Fatalf("WriteTo wrote %d bytes (%v), Bytes %d; equal %v", n, err, len(want), bytes.Equal(got.Bytes(), want))
+	}
+	if writes < 3 {
+		t.Errorf("%d writes for %d bytes: not streamed", writes, n)
+	}
+	if size := b.Size(1, 0, ranges); size != int64(len(want)) {
+		t.Errorf("Size %d, rendered %d", size, len(want))
+	}
+	if _, err := ParseManifest(want); err != nil {
+		t.Errorf("the manifest does not parse: %v", err)
+	}
+	fail := errors.New("disk full")
+	if _, err := b.WriteTo(writerFunc(func(p []byte) (int, error) { return 0, fail }), 1, 0, ranges); !errors.Is(err, fail) {
+		t.Errorf("WriteTo to a failing writer: %v", err)
+	}
+}
+
+type writerFunc func(p []byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+// BenchmarkManifestBuilderMemory reports what the builder holds per file
+// (heap-bytes/file), for clusters of many relation files.
+func BenchmarkManifestBuilderMemory(b *testing.B) {
+	mtime := time.Unix(1764500000, 0)
+	var before, after runtime.MemStats
+	for range b.N {
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		m := NewManifestBuilder()
+		for i := range 200000 {
+			m.Add(ManifestPath("data", fmt.Sprintf("base/16384/%d", 100000+i)), 0, mtime, 0)
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/200000, "heap-bytes/file")
+		runtime.KeepAlive(m)
 	}
 }

@@ -261,6 +261,7 @@ func backup(ctx context.Context, r *runInfo) (*actors.Result, error) {
 		return nil, err
 	}
 	defer conn.Close()
+	conn.OnNotice(r.progress.Notify)
 	if err := conn.Check(ctx); err != nil {
 		return nil, fmt.Errorf("%w: %v", errCheck, err)
 	}

@@ -21,7 +21,7 @@ func showProgress(cfg *conf.Config, hook bool) bool {
 }
 
 // startProgress draws one live line per phase on stderr (checkpoint,
-// copying, finishing) from p, until end is called; log lines are printed
+// copying, waiting for WAL archiving, finishing) from p, until end is called; log lines are printed
 // above them meanwhile. end(ok) leaves the lines as they are, the current
 // one complete when ok, stopped otherwise.
 func startProgress(sink *logSink, p *actors.Progress) (end func(ok bool)) {
@@ -60,8 +60,15 @@ type display struct {
 	p         *actors.Progress
 	container *mpb.Progress
 
-	checkpoint, copying, finishing *phaseBar
+	checkpoint, copying, stopping, finishing *phaseBar
 }
+
+// nameWidth fits the longest phase name, so the lines' figures align.
+const nameWidth = len(stopName)
+
+// stopName is the stop phase as a DBA knows it: pg_backup_stop returns
+// once the archive_command has shipped the backup's last WAL segment.
+const stopName = "waiting for WAL archiving"
 
 // phaseBar is one phase's line; its figures freeze when the phase ends,
 // as the container keeps drawing finished lines.
@@ -91,26 +98,43 @@ func (b *phaseBar) finish(ok bool) {
 	}
 }
 
-func (d *display) spinner(name string) *phaseBar {
+// spinner starts a phase's line that shows its elapsed time, and after
+// it what more, if anything, extra says.
+func (d *display) spinner(name string, extra func() string) *phaseBar {
 	b := &phaseBar{start: time.Now()}
 	b.Bar = d.container.New(0, mpb.SpinnerStyle(), mpb.BarFillerOnComplete("done"),
-		mpb.PrependDecorators(decor.Name(fmt.Sprintf("%-11s", name))),
+		mpb.PrependDecorators(decor.Name(fmt.Sprintf("%-*s", nameWidth, name))),
 		mpb.AppendDecorators(decor.Any(func(decor.Statistics) string {
-			return b.elapsed().Round(100 * time.Millisecond).String()
+			s := b.elapsed().Round(100 * time.Millisecond).String()
+			if extra != nil {
+				s += extra()
+			}
+			return s
 		})))
 	return b
+}
+
+// stopNotice is PostgreSQL's latest notice since the stop was asked for
+// ("still waiting for all required WAL segments to be archived (60
+// seconds elapsed)"), so the person watching knows why it waits.
+func (d *display) stopNotice() string {
+	n := d.p.LastNotice()
+	if n == nil || d.stopping == nil || n.Time.Before(d.stopping.start) {
+		return ""
+	}
+	return fmt.Sprintf(" (PostgreSQL %s: %s)", n.Severity, n.Message)
 }
 
 func (d *display) update() {
 	phase := d.p.Phase()
 	if d.checkpoint == nil {
-		d.checkpoint = d.spinner("checkpoint")
+		d.checkpoint = d.spinner("checkpoint", nil)
 	}
 	if phase >= actors.PhaseCopy && d.copying == nil {
 		d.checkpoint.finish(true)
 		b := &phaseBar{start: time.Now()}
 		b.Bar = d.container.New(0, mpb.BarStyle(),
-			mpb.PrependDecorators(decor.Name(fmt.Sprintf("%-11s", "copying"))),
+			mpb.PrependDecorators(decor.Name(fmt.Sprintf("%-*s", nameWidth, "copying"))),
 			mpb.AppendDecorators(decor.Any(func(decor.Statistics) string { return d.copyLine(b) })))
 		d.copying = b
 	}
@@ -119,9 +143,13 @@ func (d *display) update() {
 		d.copying.SetTotal(max(d.p.Estimated.Load(), read, 1), false)
 		d.copying.SetCurrent(read)
 	}
-	if phase >= actors.PhaseFinish && phase < actors.PhaseDone && d.finishing == nil {
+	if phase >= actors.PhaseStop && phase < actors.PhaseDone && d.stopping == nil {
 		d.copying.finish(true)
-		d.finishing = d.spinner("finishing")
+		d.stopping = d.spinner(stopName, d.stopNotice)
+	}
+	if phase >= actors.PhaseFinish && phase < actors.PhaseDone && d.finishing == nil {
+		d.stopping.finish(true)
+		d.finishing = d.spinner("finishing", nil)
 	}
 }
 
@@ -149,7 +177,7 @@ func (d *display) copyLine(b *phaseBar) string {
 }
 
 func (d *display) end(ok bool) {
-	for _, b := range []*phaseBar{d.checkpoint, d.copying, d.finishing} {
+	for _, b := range []*phaseBar{d.checkpoint, d.copying, d.stopping, d.finishing} {
 		b.finish(ok)
 	}
 }

@@ -35,8 +35,51 @@ type summary struct {
 	Throughput  float64         `json:"throughput_bytes_per_second"`
 	Parts       int64           `json:"parts"`
 	Objects     []summaryObject `json:"objects"`
+	// Phases is where the time went; a phase the run did not complete
+	// is left out.
+	Phases summaryPhases `json:"phases"`
 
 	begin, end time.Time
+}
+
+// summaryPhases are the phases' durations in seconds (actors.Phases), and
+// the copy's rate: the bytes read per second between the first byte read
+// and the last, which, unlike the whole run's throughput, leaves out the
+// checkpoint and the wait for the WAL archive.
+type summaryPhases struct {
+	Start      *float64 `json:"start_seconds,omitempty"`
+	Copy       *float64 `json:"copy_seconds,omitempty"`
+	Stop       *float64 `json:"stop_seconds,omitempty"`
+	UploadTail *float64 `json:"upload_tail_seconds,omitempty"`
+	CopyRate   *float64 `json:"copy_read_bytes_per_second,omitempty"`
+}
+
+// named is the phases as the line and the Prometheus label name
+// them, in order, with where each one's seconds are.
+func (p *summaryPhases) named() []struct {
+	name    string
+	seconds *float64
+} {
+	return []struct {
+		name    string
+		seconds *float64
+	}{{"start", p.Start}, {"copy", p.Copy}, {"stop", p.Stop}, {"upload_tail", p.UploadTail}}
+}
+
+func newPhases(ph actors.Phases, read int64) summaryPhases {
+	secs := func(s actors.Span) *float64 {
+		if !s.Done() {
+			return nil
+		}
+		v := s.Duration().Seconds()
+		return &v
+	}
+	p := summaryPhases{Start: secs(ph.Start), Copy: secs(ph.Copy), Stop: secs(ph.Stop), UploadTail: secs(ph.UploadTail)}
+	if p.Copy != nil && *p.Copy > 0 {
+		rate := float64(read) / *p.Copy
+		p.CopyRate = &rate
+	}
+	return p
 }
 
 type summaryObject struct {
@@ -68,6 +111,7 @@ func newSummary(r *runInfo, res *actors.Result, err error, code int) *summary {
 	if s.Duration > 0 {
 		s.Throughput = float64(s.ReadBytes) / s.Duration
 	}
+	s.Phases = newPhases(r.progress.Phases(), s.ReadBytes)
 	return s
 }
 
@@ -77,10 +121,31 @@ func (s *summary) line() string {
 	if s.BackupName != "" {
 		name = fmt.Sprintf(" (%s)", s.BackupName)
 	}
-	return fmt.Sprintf("Summary: backup %s%s %s: read %s, stored %s (ratio %.2f) in %s, %s/s, %d parts in %d objects",
+	line := fmt.Sprintf("Summary: backup %s%s %s: read %s, stored %s (ratio %.2f) in %s, %s/s, %d parts in %d objects",
 		s.BackupID, name, s.Status, prettySize(s.ReadBytes), prettySize(s.StoredBytes), s.Ratio,
-		time.Duration(s.Duration*float64(time.Second)).Round(100*time.Millisecond), prettySize(int64(s.Throughput)),
+		roundSeconds(s.Duration), prettySize(int64(s.Throughput)),
 		s.Parts, len(s.Objects))
+	// Appended, so that what parses the line's older form still can.
+	var phases []string
+	for _, p := range s.Phases.named() {
+		if p.seconds == nil {
+			continue
+		}
+		text := strings.ReplaceAll(p.name, "_", " ") + " " + roundSeconds(*p.seconds).String()
+		if p.name == "copy" && s.Phases.CopyRate != nil {
+			text += fmt.Sprintf(" (%s/s)", prettySize(int64(*s.Phases.CopyRate)))
+		}
+		phases = append(phases, text)
+	}
+	if len(phases) > 0 {
+		line += "; phases: " + strings.Join(phases, ", ")
+	}
+	return line
+}
+
+// roundSeconds is secs as a duration to a tenth of a second, for people.
+func roundSeconds(secs float64) time.Duration {
+	return time.Duration(secs * float64(time.Second)).Round(100 * time.Millisecond)
 }
 
 // prettySize prints n in binary units as Barman's pretty_size does
@@ -142,5 +207,22 @@ func (s *summary) writePrometheus(path string) error {
 	metric("last_run_read_bytes", "Bytes read from PostgreSQL's files by the last run.", s.ReadBytes)
 	metric("last_run_stored_bytes", "Bytes stored in the destination by the last run.", s.StoredBytes)
 	metric("last_run_parts", "Uploads made by the last run.", s.Parts)
+	// One metric with a phase label, so that a dashboard can stack them.
+	first := true
+	for _, ph := range s.Phases.named() {
+		if ph.seconds == nil {
+			continue
+		}
+		if first {
+			fmt.Fprintf(&b, "# HELP %slast_run_phase_seconds %s\n# TYPE %slast_run_phase_seconds gauge\n", p,
+				"Duration of each phase of the last run: start (checkpoint), copy (first to last byte read), "+
+					"stop (waiting for WAL archiving), upload_tail (stop to the last object stored).", p)
+			first = false
+		}
+		fmt.Fprintf(&b, "%slast_run_phase_seconds{server=%q,phase=%q} %v\n", p, s.ServerName, ph.name, *ph.seconds)
+	}
+	if s.Phases.CopyRate != nil {
+		metric("last_run_copy_read_bytes_per_second", "Bytes read per second during the copy phase of the last run.", *s.Phases.CopyRate)
+	}
 	return uploaders.WriteFile(path, []byte(b.String()), 0o644)
 }

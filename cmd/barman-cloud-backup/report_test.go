@@ -1,6 +1,8 @@
 package main
 
 import (
+	"encoding/json"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -79,5 +81,111 @@ func TestPrometheusKeepsLastSuccess(t *testing.T) {
 	}
 	if leftovers, _ := filepath.Glob(filepath.Join(filepath.Dir(path), ".*")); len(leftovers) != 0 {
 		t.Errorf("temporary files left: %v", leftovers)
+	}
+}
+
+// phasesAt is a run's phases laid out from t0: start 1.5s, sweep 0.5s,
+// copy 8s, stop 3s, upload tail 0.25s.
+func phasesAt(t0 time.Time) actors.Phases {
+	at := func(secs float64) time.Time { return t0.Add(time.Duration(secs * float64(time.Second))) }
+	return actors.Phases{
+		Start:      actors.Span{Begin: at(0), End: at(1.5)},
+		Copy:       actors.Span{Begin: at(2), End: at(10)},
+		Stop:       actors.Span{Begin: at(10), End: at(13)},
+		UploadTail: actors.Span{Begin: at(13), End: at(13.25)},
+	}
+}
+
+func TestSummaryPhases(t *testing.T) {
+	r := testRun(t)
+	s := newSummary(r, &actors.Result{}, nil, 0)
+	s.Phases = newPhases(phasesAt(time.Now()), s.ReadBytes)
+	line := s.line()
+	// The older form first, unchanged, for what parses it.
+	if !strings.Contains(line, "(ratio ") || !strings.Contains(line, " parts in 0 objects; phases: ") {
+		t.Errorf("line %q", line)
+	}
+	if want := "; phases: start 1.5s, copy 8s (5.0 MiB/s), stop 3s, upload tail 300ms"; !strings.HasSuffix(line, want) {
+		t.Errorf("line %q lacks %q", line, want)
+	}
+	b, err := json.Marshal(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got struct{ Phases map[string]float64 }
+	json.Unmarshal(b, &got)
+	want := map[string]float64{"start_seconds": 1.5, "copy_seconds": 8, "stop_seconds": 3, "upload_tail_seconds": 0.25,
+		"copy_read_bytes_per_second": 40 << 20 / 8}
+	if len(got.Phases) != len(want) {
+		t.Errorf("phases %v, want %v", got.Phases, want)
+	}
+	for k, v := range want {
+		if math.Abs(got.Phases[k]-v) > 1e-6 {
+			t.Errorf("%s = %v, want %v", k, got.Phases[k], v)
+		}
+	}
+
+	path := filepath.Join(t.TempDir(), "backup.prom")
+	if err := s.writePrometheus(path); err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := os.ReadFile(path)
+	for _, want := range []string{
+		"# TYPE barman_cloud_backup_last_run_phase_seconds gauge\n",
+		`barman_cloud_backup_last_run_phase_seconds{server="main",phase="start"} 1.5` + "\n",
+		`barman_cloud_backup_last_run_phase_seconds{server="main",phase="copy"} 8` + "\n",
+		`barman_cloud_backup_last_run_phase_seconds{server="main",phase="stop"} 3` + "\n",
+		`barman_cloud_backup_last_run_phase_seconds{server="main",phase="upload_tail"} 0.25` + "\n",
+		`barman_cloud_backup_last_run_copy_read_bytes_per_second{server="main"} 5.24288e+06` + "\n",
+	} {
+		if !strings.Contains(string(metrics), want) {
+			t.Errorf("metrics lack %q:\n%s", want, metrics)
+		}
+	}
+	if n := strings.Count(string(metrics), "# TYPE barman_cloud_backup_last_run_phase_seconds "); n != 1 {
+		t.Errorf("the phase metric is declared %d times:\n%s", n, metrics)
+	}
+}
+
+// A run that failed during the copy has no copy, stop or tail to report:
+// they are left out rather than given as 0s, which would read as fast.
+func TestSummaryPhasesOfAFailedRun(t *testing.T) {
+	r := testRun(t)
+	s := newSummary(r, nil, uploaders.ErrUnreachable, 1)
+	ph := phasesAt(time.Now())
+	ph.Copy.End, ph.Stop, ph.UploadTail = time.Time{}, actors.Span{}, actors.Span{}
+	s.Phases = newPhases(ph, s.ReadBytes)
+	b, _ := json.Marshal(s)
+	var got struct{ Phases map[string]float64 }
+	json.Unmarshal(b, &got)
+	if len(got.Phases) != 1 || got.Phases["start_seconds"] != 1.5 {
+		t.Errorf("phases of a failed run: %s", b)
+	}
+	path := filepath.Join(t.TempDir(), "backup.prom")
+	s.writePrometheus(path)
+	metrics, _ := os.ReadFile(path)
+	if strings.Contains(string(metrics), `phase="copy"`) || strings.Contains(string(metrics), "copy_read_bytes_per_second") {
+		t.Errorf("metrics of a failed run report a copy:\n%s", metrics)
+	}
+}
+
+// The stop's line relays only what PostgreSQL said since the stop was
+// asked for: an earlier notice is about something else.
+func TestStopLineRelaysNotices(t *testing.T) {
+	p := &actors.Progress{}
+	d := &display{p: p}
+	if got := d.stopNotice(); got != "" {
+		t.Errorf("before the stop: %q", got)
+	}
+	p.Notify("WARNING", "before the stop")
+	time.Sleep(time.Millisecond) // the clock moves on between the two
+	d.stopping = &phaseBar{start: time.Now()}
+	time.Sleep(time.Millisecond)
+	if got := d.stopNotice(); got != "" {
+		t.Errorf("a notice from before the stop relayed: %q", got)
+	}
+	p.Notify("WARNING", "still waiting for all required WAL segments to be archived (60 seconds elapsed)")
+	if got, want := d.stopNotice(), " (PostgreSQL WARNING: still waiting for all required WAL segments to be archived (60 seconds elapsed))"; got != want {
+		t.Errorf("stop line %q, want %q", got, want)
 	}
 }

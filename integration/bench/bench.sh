@@ -1,33 +1,75 @@
 #!/usr/bin/env bash
-# Side-by-side benchmark: our barman-cloud-backup against Barman's, on the
-# same PostgreSQL data and the same MinIO, alternating runs, for each
-# codec. Prints wall time, peak RSS and stored bytes per run and the
-# ratios ours/Barman's.
+# Side-by-side benchmark: our barman-cloud-backup against Barman's (3.4), on
+# the same PostgreSQL data and the same MinIO, alternating runs, for each
+# codec; and the machine's limits measured in the same run, on the same
+# data: reading it, one large PUT to the store, one core of the reference
+# C tool of each codec. Prints markdown tables ready for README.
 #
 #   bash integration/bench/bench.sh [PGBENCH_SCALE] [JOBS]
 #
-# BENCH_BARMAN=0 skips Barman's runs (to measure ours on large clusters);
-# BENCH_CODECS and BENCH_EXTRA_CODECS choose the codecs (Barman's, ours);
-# BENCH_BINARY runs another build of ours (an older commit, say);
-# BENCH_ARGS adds options to our runs (--max-bandwidth 20MB, say).
-# Scale 50 (the default) makes about 800 MB: pgbench's tables plus a less
-# compressible table (md5 text) in a tablespace. Everything lives under a
-# temporary directory on loopback and is removed at the end.
+# BENCH_MODE chooses what is built and measured:
+#   default    pgbench scale 50 plus a less compressible table (md5 text)
+#              in a tablespace: about 800 MB; every codec, ours and
+#              Barman's, BENCH_RUNS (3) runs each, and the limits.
+#   large      10x that (scale 500, about 8 GB): ours only (BENCH_BARMAN=1
+#              adds Barman's), codecs none lz4 zstd, one run each.
+#   manyfiles  the default cluster plus 200,000 empty tables, one relation
+#              file each (BENCH_TABLES): ours and Barman's, codecs none
+#              and lz4 (Barman: none), one run each.
+#   bandwidth  about 200 MB (scale 12), uncompressed, --max-bandwidth 20MB
+#              (BENCH_BANDWIDTH; Barman's units: MB is MiB) at -J 1, 2, 4:
+#              the achieved upload rate against the limit.
+# Other knobs: BENCH_RUNS, BENCH_BARMAN=0 (skip Barman), BENCH_CODECS (ours;
+# Barman runs those it has: none gzip bzip2 snappy), BENCH_BINARY (another
+# build of ours), BENCH_ARGS (more options for our runs), BENCH_LIMITS=0
+# (skip the limits), BENCH_KEEP=1 (keep the temporary directory).
+#
+# How things are measured (integration/bench/treerun.py): wall time; CPU
+# seconds of the process and every child it waited for (wait4's rusage);
+# peak memory of the whole process tree (the sum of the RSS of the process
+# and its descendants at one instant, polled every 50 ms from /proc: Barman
+# forks upload workers, whose memory /usr/bin/time's %M leaves out). The
+# copy phase is ours's own report (--json-summary: first byte read to last
+# byte read); Barman's is read from its -v log: from its first "Uploading
+# ... directory" line (logged once pg_backup_start has returned, before the
+# first file is read) to "Stopping backup" (logged once the last file was
+# read into the tar stream, which Barman's main process reads and
+# compresses itself), at the log's millisecond resolution. The data is in
+# the page cache for every backup run (warm); the limits table says how
+# fast it reads cold.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-scale=${1:-50}
+repo=$PWD
+mode=${BENCH_MODE:-default}
+case $mode in
+  default) scale=${1:-50} runs=${BENCH_RUNS:-3} codecs=${BENCH_CODECS:-none gzip bzip2 snappy lz4 zstd} ;;
+  large) scale=${1:-500} runs=${BENCH_RUNS:-1} codecs=${BENCH_CODECS:-none lz4 zstd} ;;
+  manyfiles) scale=${1:-50} runs=${BENCH_RUNS:-1} codecs=${BENCH_CODECS:-none lz4} ;;
+  bandwidth) scale=${1:-12} runs=${BENCH_RUNS:-1} codecs=none ;;
+  *) echo "BENCH_MODE must be default, large, manyfiles or bandwidth" >&2; exit 2 ;;
+esac
 jobs=${2:-2}
+barman=${BENCH_BARMAN:-1}
+[[ $mode == large || $mode == bandwidth ]] && barman=${BENCH_BARMAN:-0}
+tables=${BENCH_TABLES:-200000}
 bash integration/setup.sh >/dev/null
-command -v /usr/bin/time >/dev/null || { apt-get install -y -qq time >/dev/null; }
-go build -o /tmp/bcb-bench/barman-cloud-backup ./cmd/barman-cloud-backup
-ours=${BENCH_BINARY:-/tmp/bcb-bench/barman-cloud-backup}
+for tool in gzip zstd lz4 bzip2 curl; do
+  command -v $tool >/dev/null || { apt-get install -y -qq $tool >/dev/null; }
+done
+commit=$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- . ':!integration/bench' || echo +dirty)
 bin=/usr/lib/postgresql/15/bin
 cache="${BCB_TOOLS:-$HOME/.cache/bcb-tools}"
+treerun=(/usr/bin/python3 "$repo/integration/bench/treerun.py")
 
 work=$(mktemp -d /tmp/bcb-bench.XXXXXX)
 chmod 755 "$work"
-mkdir -p "$work/pg" "$work/tbs" "$work/minio"
-chown postgres "$work/pg" "$work/tbs"
+mkdir -p "$work/pg" "$work/tbs" "$work/minio" "$work/wal" "$work/runs"
+chown postgres "$work/pg" "$work/tbs" "$work/wal"
+# Built into this run's own directory: another benchmark on the machine
+# must not swap the binary under it.
+go build -o "$work/barman-cloud-backup" ./cmd/barman-cloud-backup
+ours=${BENCH_BINARY:-$work/barman-cloud-backup}
+mkdir -p /tmp/bcb-bench
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 pgport=$(free_port); s3port=$(free_port); console=$(free_port)
 export MINIO_ROOT_USER=bench MINIO_ROOT_PASSWORD=bench-secret-key MINIO_BROWSER=off
@@ -36,80 +78,308 @@ minio_pid=$!
 cleanup() {
   runuser -u postgres -- "$bin/pg_ctl" -D "$work/pg/data" -m immediate -w stop >/dev/null 2>&1 || true
   kill "$minio_pid" 2>/dev/null || true
-  rm -rf "$work"
+  if [[ ${BENCH_KEEP:-0} == 1 ]]; then echo "kept $work" >&2; else rm -rf "$work"; fi
 }
 trap cleanup EXIT
+log() { echo "[$(date +%T)] $*" >&2; }
 
-runuser -u postgres -- "$bin/initdb" -D "$work/pg/data" -A trust -U postgres -N >/dev/null
-runuser -u postgres -- "$bin/pg_ctl" -D "$work/pg/data" -l "$work/pg/log" -w \
-  -o "-p $pgport -k $work/pg -c listen_addresses=127.0.0.1 -c wal_level=replica -c max_wal_size=4GB" start >/dev/null
 psql="psql -qAt -h 127.0.0.1 -p $pgport -U postgres"
-runuser -u postgres -- "$bin/pgbench" -i -q -s "$scale" -h 127.0.0.1 -p "$pgport" -U postgres postgres >/dev/null 2>&1
+# The WAL is archived (to a local directory, quickly), so pg_backup_stop
+# waits for the archiver as it does in production; the phases show it.
+log "building the cluster: mode $mode, pgbench scale $scale"
+runuser -u postgres -- "$bin/initdb" -D "$work/pg/data" -A trust -U postgres -N >/dev/null
+# pg_ctl runs the options through a shell: one line, or the rest is lost.
+runuser -u postgres -- "$bin/pg_ctl" -D "$work/pg/data" -l "$work/pg/log" -w \
+  -o "-p $pgport -k $work/pg -c listen_addresses=127.0.0.1 -c wal_level=replica -c max_wal_size=8GB -c archive_mode=on -c archive_command=true" start >/dev/null
+[[ $($psql -c "SHOW archive_mode") == on ]] || { echo "archive_mode is not on" >&2; exit 1; }
+runuser -u postgres -- "$bin/pgbench" -i -q -I dtGvp -s "$scale" -h 127.0.0.1 -p "$pgport" -U postgres postgres >/dev/null 2>&1
 $psql -c "CREATE TABLESPACE bench LOCATION '$work/tbs'"
 $psql -c "CREATE TABLE notes TABLESPACE bench AS SELECT g AS id, md5(g::text) || md5((g*7)::text) AS body FROM generate_series(1, $((scale * 20000))) g"
+if [[ $mode == manyfiles ]]; then
+  # Each CREATE TABLE holds a lock until its transaction ends: batches of
+  # 2,000 stay within the default lock table.
+  log "creating $tables tables"
+  for ((i = 0; i < tables; i += 2000)); do
+    $psql -c "DO \$\$ BEGIN FOR i IN $((i + 1))..$((i + 2000 < tables ? i + 2000 : tables)) LOOP
+      EXECUTE format('CREATE TABLE many_%s (a int)', i); END LOOP; END \$\$"
+  done
+fi
+# The build's WAL is thrown away (archive_command true): the backups'
+# WAL is archived from here on.
+$psql -c "ALTER SYSTEM SET archive_command TO 'cp %p $work/wal/%f'" -c "SELECT pg_reload_conf()" >/dev/null
 $psql -c "CHECKPOINT"
+$psql -c "SELECT pg_switch_wal()" >/dev/null
 size=$($psql -c "SELECT pg_size_pretty(sum(pg_database_size(datname))) FROM pg_database")
+data_bytes=$(find "$work/pg/data" "$work/tbs" -path "$work/pg/data/pg_wal" -prune -o -type f -printf '%s\n' | awk '{s+=$1} END{printf "%.0f\n", s}')
+data_files=$(find "$work/pg/data" "$work/tbs" -path "$work/pg/data/pg_wal" -prune -o -type f -print | wc -l)
+log "cluster built: $size in databases, $data_bytes bytes in $data_files files outside pg_wal"
 
 export AWS_ACCESS_KEY_ID=$MINIO_ROOT_USER AWS_SECRET_ACCESS_KEY=$MINIO_ROOT_PASSWORD AWS_DEFAULT_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true
 # barman-cloud-backup never creates the bucket (as Barman 3.16+).
 until curl -sf "http://127.0.0.1:$s3port/minio/health/live" >/dev/null; do sleep 0.2; done
-/usr/bin/python3 -c 'import boto3, sys; boto3.client("s3", endpoint_url=sys.argv[1]).create_bucket(Bucket="bench")' "http://127.0.0.1:$s3port"
-common=(-J "$jobs" --immediate-checkpoint --endpoint-url "http://127.0.0.1:$s3port" -h 127.0.0.1 -p "$pgport" -U postgres)
+s3py() { /usr/bin/python3 - "http://127.0.0.1:$s3port" "$@"; }
+s3py <<'PY'
+import boto3, sys
+boto3.client("s3", endpoint_url=sys.argv[1]).create_bucket(Bucket="bench")
+PY
+common=(--immediate-checkpoint --endpoint-url "http://127.0.0.1:$s3port" -h 127.0.0.1 -p "$pgport" -U postgres)
 read -r -a extra <<<"${BENCH_ARGS:-}"
 
-# stored BUCKET PREFIX: bytes stored under the prefix.
+# stored PREFIX: bytes stored under the prefix; then the prefix is
+# emptied, so a large cluster's runs do not fill the disk.
 stored() {
-  /usr/bin/python3 - "$1" "$2" "$s3port" <<'PY'
+  s3py "$1" <<'PY'
 import sys, boto3
-s3 = boto3.client("s3", endpoint_url="http://127.0.0.1:%s" % sys.argv[3])
-total = 0
-for page in s3.get_paginator("list_objects_v2").paginate(Bucket=sys.argv[1], Prefix=sys.argv[2]):
-    total += sum(o["Size"] for o in page.get("Contents", []))
+s3 = boto3.client("s3", endpoint_url=sys.argv[1])
+total, keys = 0, []
+for page in s3.get_paginator("list_objects_v2").paginate(Bucket="bench", Prefix=sys.argv[2]):
+    for o in page.get("Contents", []):
+        total += o["Size"]
+        keys.append(o["Key"])
 print(total)
+for i in range(0, len(keys), 1000):
+    s3.delete_objects(Bucket="bench", Delete={"Objects": [{"Key": k} for k in keys[i:i + 1000]]})
 PY
 }
 
-# run PREFIX CMD...: one backup into its own prefix; prints
-# "seconds rss_kb stored_bytes status cpu_seconds".
-run() {
-  local prefix=$1; shift
-  sleep 1 # backup IDs have a one-second resolution
-  if /usr/bin/time -f "%e %M %U %S" -o "$work/time" "$@" "s3://bench/$prefix" pg >"$work/out" 2>&1; then
-    read -r secs rss user sys <"$work/time"
-    echo "$secs $rss $(stored bench "$prefix/") ok $(awk -v u="$user" -v s="$sys" 'BEGIN{printf "%.2f", u+s}')"
-  else
-    read -r _ _ <<<"$(tail -1 "$work/time")"
-    echo "- - - failed:$(grep -m1 -o 'ERROR: .*' "$work/out" | cut -c1-60 | tr ' ' '_') -"
-  fi
+# copystats PREFIX: backup.info's copy_time (first part sent to last object
+# stored, Barman's definition) under the prefix, in seconds.
+copytime() {
+  s3py "$1" <<'PY'
+import sys, boto3
+s3 = boto3.client("s3", endpoint_url=sys.argv[1])
+for page in s3.get_paginator("list_objects_v2").paginate(Bucket="bench", Prefix=sys.argv[2]):
+    for o in page.get("Contents", []):
+        if o["Key"].endswith("/backup.info"):
+            for line in s3.get_object(Bucket="bench", Key=o["Key"])["Body"].read().decode().splitlines():
+                if line.startswith("copy_stats="):
+                    print(eval(line.split("=", 1)[1], {"None": None})["copy_time"])
+PY
 }
 
-echo "barman-cloud-backup benchmark: $size of data (pgbench scale $scale + a tablespace), -J $jobs, MinIO on loopback"
-echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, $(uname -r); Barman $(barman-cloud-backup -V 2>&1 | awk '{print $2}')"
+flag_of() {
+  case $1 in none) ;; gzip) echo -z ;; bzip2) echo -j ;; snappy) echo --snappy ;; lz4) echo --lz4 ;; zstd) echo --zstd ;; esac
+}
+barman_has() { [[ " none gzip bzip2 snappy " == *" $1 "* ]]; }
+
+# results.tsv: one line per run:
+# tool codec run wall cpu tree_rss_kb tree_pss_kb maxrss_kb stored copy_s stop_s start_s status
+results=$work/results.tsv
+: >"$results"
+
+# ts2s LOGLINE: seconds since midnight of a Barman log line's timestamp.
+ts2s() { awk '{split($2, t, /[:,]/); printf "%.3f\n", t[1]*3600 + t[2]*60 + t[3] + t[4]/1000}' <<<"$1"; }
+
+# run TOOL CODEC N [ARGS...]: one backup into its own prefix.
+run() {
+  local tool=$1 codec=$2 n=$3; shift 3
+  local prefix="$tool-$codec-$n" out="$work/runs/$tool-$codec-$n"
+  local flag; flag=$(flag_of "$codec")
+  sleep 1 # backup IDs have a one-second resolution
+  local cmd status=ok
+  if [[ $tool == ours ]]; then
+    cmd=("$ours" "${common[@]}" "${extra[@]}" $flag --json-summary "$out.json" "$@")
+  else
+    cmd=(barman-cloud-backup -v "${common[@]}" $flag "$@")
+  fi
+  log "$tool $codec run $n"
+  "${treerun[@]}" "$out.tree" "${cmd[@]}" "s3://bench/$prefix" pg >"$out.log" 2>&1 || status=failed
+  local copy=- stop=- start=-
+  if [[ $status == ok && $tool == ours ]]; then
+    read -r start copy stop < <(python3 -c 'import json,sys; p=json.load(open(sys.argv[1]))["phases"]; print(p["start_seconds"], p["copy_seconds"], p["stop_seconds"])' "$out.json")
+  elif [[ $status == ok ]]; then
+    local a b c d
+    a=$(grep -m1 "INFO: Starting backup" "$out.log") || true
+    b=$(grep -m1 "INFO: Uploading '.*' directory" "$out.log") || true
+    c=$(grep -m1 "INFO: Stopping backup" "$out.log") || true
+    d=$(grep -A1 -m1 "INFO: Stopping backup" "$out.log" | tail -1) || true
+    if [[ -n $a && -n $b && -n $c && -n $d ]]; then
+      start=$(awk -v x="$(ts2s "$a")" -v y="$(ts2s "$b")" 'BEGIN{printf "%.3f", y-x}')
+      copy=$(awk -v x="$(ts2s "$b")" -v y="$(ts2s "$c")" 'BEGIN{printf "%.3f", y-x}')
+      stop=$(awk -v x="$(ts2s "$c")" -v y="$(ts2s "$d")" 'BEGIN{printf "%.3f", y-x}')
+    fi
+  fi
+  [[ $status == failed ]] && log "$tool $codec run $n failed: $(grep -m1 -o 'ERROR: .*' "$out.log" | cut -c1-100)"
+  local bytes; bytes=$(stored "$prefix/")
+  python3 - "$out.tree" "$tool" "$codec" "$n" "$bytes" "$copy" "$stop" "$start" "$status" >>"$results" <<'PY'
+import json, sys
+t = json.load(open(sys.argv[1]))
+tool, codec, n, stored, copy, stop, start, status = sys.argv[2:]
+print("\t".join(map(str, [tool, codec, n, t["wall_seconds"], t["cpu_seconds"], t["tree_rss_kb"], t["tree_pss_kb"],
+                          t["maxrss_kb"], stored, copy, stop, start, status])))
+PY
+}
+
+# Limits: each measured once, in this run, on this cluster's data.
+limits=$work/limits.tsv
+: >"$limits"
+measure_limits() {
+  local files=$work/files.list
+  find "$work/pg/data" "$work/tbs" -path "$work/pg/data/pg_wal" -prune -o -type f -print0 >"$files"
+  local cold=warm
+  if sync && echo 3 >/proc/sys/vm/drop_caches 2>/dev/null; then cold=cold; fi
+  log "limits: reading the data ($cold cache)"
+  "${treerun[@]}" "$work/read1.tree" sh -c "xargs -0 cat <'$files' >/dev/null"
+  "${treerun[@]}" "$work/read2.tree" sh -c "xargs -0 cat <'$files' >/dev/null"
+  python3 - "$work/read1.tree" "$data_bytes" "read the data, $cold cache (cat)" >>"$limits" <<'PY'
+import json, sys; t = json.load(open(sys.argv[1])); print(f"{sys.argv[3]}\t{int(sys.argv[2]) / t['wall_seconds'] / 1e6:.0f}\t-\t{t['wall_seconds']:.1f}\t{t['cpu_seconds']:.1f}")
+PY
+  python3 - "$work/read2.tree" "$data_bytes" "read the data, warm cache (cat)" >>"$limits" <<'PY'
+import json, sys; t = json.load(open(sys.argv[1])); print(f"{sys.argv[3]}\t{int(sys.argv[2]) / t['wall_seconds'] / 1e6:.0f}\t-\t{t['wall_seconds']:.1f}\t{t['cpu_seconds']:.1f}")
+PY
+
+  # One PUT of 1 GiB of random bytes (the store cannot compress them),
+  # sent by curl, signed with an unsigned payload, as the S3 SDKs do over
+  # TLS: no client-side hashing slows it.
+  log "limits: one 1 GiB PUT"
+  head -c 1G /dev/urandom >"$work/put.bin"
+  cat "$work/put.bin" >/dev/null
+  local putlog=$work/put.log
+  if "${treerun[@]}" "$work/put.tree" curl -sS -f --aws-sigv4 "aws:amz:us-east-1:s3" --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" \
+    -H "x-amz-content-sha256: UNSIGNED-PAYLOAD" -T "$work/put.bin" "http://127.0.0.1:$s3port/bench/put-limit" >"$putlog" 2>&1; then
+    python3 - "$work/put.tree" >>"$limits" <<'PY'
+import json, sys; t = json.load(open(sys.argv[1])); print(f"one PUT of 1 GiB to MinIO (curl)\t{2**30 / t['wall_seconds'] / 1e6:.0f}\t-\t{t['wall_seconds']:.1f}\t{t['cpu_seconds']:.1f}")
+PY
+  else
+    printf 'one PUT of 1 GiB to MinIO (curl)\tfailed: %s\t-\t-\t-\n' "$(head -c 80 "$putlog" | tr '\t\n' '  ')" >>"$limits"
+  fi
+  rm -f "$work/put.bin"
+  stored put-limit >/dev/null
+
+  # One core of each reference C tool on the data as one tar stream (the
+  # tar is made first and read from the page cache).
+  log "limits: reference C tools"
+  tar -cf "$work/data.tar" -C / --exclude=pg_wal "${work#/}/pg/data" "${work#/}/tbs" 2>/dev/null || true
+  cat "$work/data.tar" >/dev/null
+  local tarbytes; tarbytes=$(stat -c %s "$work/data.tar")
+  for t in "gzip -6" "zstd -3" "lz4 -1" "bzip2 -9"; do
+    "${treerun[@]}" "$work/c.tree" sh -c "$t -c <'$work/data.tar' >'$work/c.out'"
+    python3 - "$work/c.tree" "$tarbytes" "$(stat -c %s "$work/c.out")" "$t" >>"$limits" <<'PY'
+import json, sys
+t = json.load(open(sys.argv[1])); n, out = int(sys.argv[2]), int(sys.argv[3])
+print(f"{sys.argv[4]}, one core\t{n / t['cpu_seconds'] / 1e6:.0f}\t{out / 1e6:.1f} MB (ratio {n / out:.2f})\t{t['wall_seconds']:.1f}\t{t['cpu_seconds']:.1f}")
+PY
+  done
+  rm -f "$work/data.tar" "$work/c.out"
+}
+
+echo "## barman-cloud-backup benchmark ($mode)"
 echo
-printf '%-8s | %-22s | %-22s | %-18s | %s\n' codec "ours: s / RSS MB / CPU s" "Barman: s / RSS MB" "stored MB (ours/B)" "speedup, size ratio"
-printf '%s\n' "---------|------------------------|------------------------|--------------------|--------------------"
-mb() { [[ $1 == - ]] && echo - || awk -v b="$1" 'BEGIN{printf "%.1f", b/1048576}'; }
-kb() { [[ $1 == - ]] && echo - || awk -v k="$1" 'BEGIN{printf "%.0f", k/1024}'; }
-for codec in ${BENCH_CODECS:-none gzip bzip2 snappy}; do
-  case $codec in none) flag=() ;; gzip) flag=(-z) ;; bzip2) flag=(-j) ;; snappy) flag=(--snappy) ;; esac
-  read -r os or ob ost ocpu <<<"$(run "ours-$codec" "$ours" "${common[@]}" "${extra[@]}" "${flag[@]}")"
-  if [[ ${BENCH_BARMAN:-1} == 0 ]]; then
-    bs=- br=- bb=- bst=skipped
-  else
-    read -r bs br bb bst _ <<<"$(run "barman-$codec" barman-cloud-backup "${common[@]}" "${flag[@]}")"
-  fi
-  [[ $codec == none ]] && barman_none=$bs
-  if [[ $bst == ok && $ost == ok ]]; then
-    ratio=$(awk -v a="$os" -v b="$bs" -v x="$ob" -v y="$bb" 'BEGIN{printf "%.1fx faster, %.2fx size", b/a, x/y}')
-  else
-    ratio="Barman: ${bst}"
-  fi
-  printf '%-8s | %6s s / %4s MB / %5s | %6s s / %5s MB      | %7s / %-8s | %s\n' \
-    "$codec" "$os" "$(kb "$or")" "$ocpu" "$bs" "$(kb "$br")" "$(mb "$ob")" "$(mb "$bb")" "$ratio"
+echo "$size in databases; $(awk -v b="$data_bytes" 'BEGIN{printf "%.0f MB", b/1e6}') in $data_files files outside pg_wal" \
+  "(pgbench scale $scale + a tablespace$([[ $mode == manyfiles ]] && echo " + $tables empty tables")); -J $jobs; MinIO on loopback; WAL archived by cp."
+echo "Machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, $(uname -r); ours at $commit ($($ours -V | tail -1)), Barman $(barman-cloud-backup -V 2>&1 | awk '{print $2}')."
+echo "Started $(date -u '+%Y-%m-%d %H:%M UTC'); $runs run(s) of each, alternating ours and Barman's; ranges are min-max."
+echo
+
+if [[ $mode == bandwidth ]]; then
+  bw=${BENCH_BANDWIDTH:-20MB}
+  limit=$(awk -v v="${bw%MB}" 'BEGIN{printf "%d", v * 1048576}')
+  echo "| -J | limit | stored | upload time (copy_time) | achieved | vs limit | whole run |"
+  echo "|---:|---:|---:|---:|---:|---:|---:|"
+  for j in 1 2 4; do
+    common=(--immediate-checkpoint --endpoint-url "http://127.0.0.1:$s3port" -h 127.0.0.1 -p "$pgport" -U postgres)
+    sleep 1
+    prefix=bw-$j
+    "${treerun[@]}" "$work/bw.tree" "$ours" "${common[@]}" -J "$j" --max-bandwidth "$bw" --json-summary "$work/bw.json" "s3://bench/$prefix" pg >"$work/bw.log" 2>&1
+    ct=$(copytime "$prefix/")
+    bytes=$(stored "$prefix/")
+    wall=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["wall_seconds"])' "$work/bw.tree")
+    awk -v j="$j" -v l="$limit" -v b="$bytes" -v t="$ct" -v w="$wall" 'BEGIN{
+      r = b / t; printf "| %d | %.2f MB/s | %.1f MB | %.1f s | %.2f MB/s | %+.1f%% | %.1f s |\n", j, l/1e6, b/1e6, t, r/1e6, (r/l-1)*100, w}'
+  done
+  echo
+  echo "MB = 10^6 bytes; the limit $bw is Barman's unit, 1 MB = 2^20 bytes. Achieved = stored bytes / backup.info's copy_time (first part sent to last object stored)."
+  exit 0
+fi
+
+for codec in $codecs; do
+  for ((n = 1; n <= runs; n++)); do
+    run ours "$codec" "$n" -J "$jobs"
+    if [[ $barman == 1 ]] && barman_has "$codec"; then
+      run barman "$codec" "$n" -J "$jobs"
+    fi
+  done
 done
-# Codecs Barman 3.4 does not have, against its uncompressed run.
-for codec in ${BENCH_EXTRA_CODECS:-lz4 zstd}; do
-  read -r os or ob ost ocpu <<<"$(run "ours-$codec" "$ours" "${common[@]}" "${extra[@]}" "--$codec")"
-  printf '%-8s | %6s s / %4s MB / %5s | %-22s | %7s / %-8s | %s\n' "$codec" "$os" "$(kb "$or")" "$ocpu" "(none in Barman 3.4)" \
-    "$(mb "$ob")" "-" "$(awk -v a="$os" -v b="${barman_none:--}" 'BEGIN{if (b == "-") print "-"; else printf "%.1fx faster than Barman uncompressed", b/a}')"
-done
+[[ $mode == default && ${BENCH_LIMITS:-1} == 1 ]] && measure_limits
+
+# The raw figures outlive the temporary directory.
+cp "$results" "/tmp/bcb-bench/$mode-results.tsv"
+cp "$limits" "/tmp/bcb-bench/$mode-limits.tsv"
+python3 - "$results" "$limits" "$data_bytes" "$mode" <<'PY'
+import sys, collections
+results, limits, data_bytes, mode = sys.argv[1], sys.argv[2], int(float(sys.argv[3])), sys.argv[4]
+runs = collections.defaultdict(list)
+for line in open(results):
+    f = line.rstrip("\n").split("\t")
+    tool, codec = f[0], f[1]
+    if f[12] != "ok":
+        runs[(tool, codec)].append(None)
+        continue
+    num = lambda s: None if s == "-" else float(s)
+    runs[(tool, codec)].append(dict(wall=float(f[3]), cpu=float(f[4]), rss=int(f[5]) / 1024, pss=int(f[6]) / 1024,
+                                    maxrss=int(f[7]) / 1024, stored=int(f[8]) / 1e6, copy=num(f[9]), stop=num(f[10]),
+                                    start=num(f[11])))
+
+def rng(vals, fmt="{:.1f}"):
+    vals = [v for v in vals if v is not None]
+    if not vals:
+        return "-"
+    lo, hi = min(vals), max(vals)
+    return fmt.format(lo) if fmt.format(lo) == fmt.format(hi) else fmt.format(lo) + "–" + fmt.format(hi)
+
+def med(vals):
+    vals = sorted(v for v in vals if v is not None)
+    return vals[len(vals) // 2] if vals else None
+
+codecs = []
+for tool, codec in runs:
+    if codec not in codecs:
+        codecs.append(codec)
+mb = data_bytes / 1e6
+print("| codec | tool | whole run s | copy s | copy MB/s | start s | stop s | stored MB | CPU s | tree RSS MB (PSS) | largest process MB |")
+print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+for codec in codecs:
+    for tool in ("ours", "barman"):
+        rs = runs.get((tool, codec))
+        if rs is None:
+            continue
+        failed = sum(r is None for r in rs)
+        rs = [r for r in rs if r]
+        name = "ours" if tool == "ours" else "Barman 3.4"
+        if not rs:
+            print(f"| {codec} | {name} | failed | | | | | | | | |")
+            continue
+        note = f" ({failed} failed)" if failed else ""
+        print(f"| {codec} | {name}{note} | {rng([r['wall'] for r in rs])} | {rng([r['copy'] for r in rs])} | "
+              f"{rng([mb / r['copy'] if r['copy'] else None for r in rs], '{:.0f}')} | {rng([r['start'] for r in rs])} | "
+              f"{rng([r['stop'] for r in rs])} | {rng([r['stored'] for r in rs])} | {rng([r['cpu'] for r in rs])} | "
+              f"{rng([r['rss'] for r in rs], '{:.0f}')} ({rng([r['pss'] for r in rs], '{:.0f}')}) | {rng([r['maxrss'] for r in rs], '{:.0f}')} |")
+print()
+both = [c for c in codecs if runs.get(("ours", c)) and runs.get(("barman", c))]
+if both:
+    print("| codec | whole run, Barman/ours | copy phase, Barman/ours | size, ours/Barman | CPU, ours/Barman | tree RSS, ours/Barman |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for c in both:
+        o = [r for r in runs[("ours", c)] if r]
+        b = [r for r in runs[("barman", c)] if r]
+        if not o or not b:
+            continue
+        m = lambda rs, k: med([r[k] for r in rs])
+        ratio = lambda x, y: f"{x / y:.2f}×" if x and y else "-"
+        print(f"| {c} | {ratio(m(b, 'wall'), m(o, 'wall'))} | {ratio(m(b, 'copy'), m(o, 'copy'))} | {ratio(m(o, 'stored'), m(b, 'stored'))} | "
+              f"{ratio(m(o, 'cpu'), m(b, 'cpu'))} | {ratio(m(o, 'rss'), m(b, 'rss'))} |")
+    print()
+    print("Ratios are of medians. Barman 3.4 has no lz4 or zstd.")
+    print()
+lim = [l.rstrip("\n").split("\t") for l in open(limits)] if mode == "default" else []
+if lim:
+    print("| limit, same run, same data | MB/s | output | wall s | CPU s |")
+    print("|---|---:|---:|---:|---:|")
+    for l in lim:
+        print("| " + " | ".join(l) + " |")
+    print()
+    print("MB = 10^6 bytes. C tools: input bytes per CPU second (one core), on the data as one tar, from the page cache.")
+    print()
+print("WAL-G: not measured. A released WAL-G cannot be installed here: the Go module proxy answers 403 \"not available\" "
+      "for github.com/wal-g/wal-g (checked 2026-11-30), so `go install` fails and there is no other way to fetch it on this machine.")
+PY
