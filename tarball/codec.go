@@ -95,7 +95,10 @@ type Compression struct {
 // Compressions are the compressions we write, Barman 3.4's first.
 var Compressions = []Compression{
 	{Name: "", Word: "none", Ext: "", build: func(int) Codec { return none{} }},
-	{Name: "gz", Word: "gzip", Flags: []string{"-z", "--gzip"}, Ext: ".gz", MinLevel: 1, MaxLevel: 9, DefaultLevel: 6,
+	// gzip's default is 4: on a 1.7 GB tar of a pgbench PGDATA,
+	// klauspost's level 4 is 1.001x the size of Barman's (Python's zlib
+	// at 9) for 30% less CPU than its level 6 (0.986x).
+	{Name: "gz", Word: "gzip", Flags: []string{"-z", "--gzip"}, Ext: ".gz", MinLevel: 1, MaxLevel: 9, DefaultLevel: 4,
 		build: func(l int) Codec { return gzipCodec{level: l} }},
 	{Name: "bz2", Word: "bzip2", Flags: []string{"-j", "--bzip2"}, Ext: ".bz2", MinLevel: 1, MaxLevel: 9, DefaultLevel: 9,
 		build: func(l int) Codec { return bzip2Codec{level: l} }},
@@ -149,7 +152,7 @@ func CompressionWord(name string) string {
 }
 
 // LevelHelp describes --compression-level's range for each codec that has
-// levels: "gzip (1-9, default 6), bzip2 (1-9, default 9)...".
+// levels: "gzip (1-9, default 4), bzip2 (1-9, default 9)...".
 func LevelHelp() string {
 	var parts []string
 	for _, c := range Compressions {
