@@ -21,11 +21,12 @@ import (
 // 100,000 bytes after bzip2's first run-length step: dsnet/compress sorts
 // the block doubled, with 8-byte suffix indexes, and its encoder held
 // about 13 MiB at level 9 (two workers took the backup's peak RSS to 118
-// MB), 11 MiB at level 5 (112 MB) and 7 MiB at level 3 (104 MB). A tar
-// block of compressible pages still makes one bzip2 block, since the
-// run-length step shrinks it first: on a pgbench PGDATA level 3 costs
-// 1.0% of size against level 5, and stays within 1.3% of bzip2 -9.
-const bzip2SortLevel = 3
+// MB), 11 MiB at level 5 (112 MB), 7 MiB at level 3 (104 MB) and about 4
+// MiB at level 2, which keeps the run under the 100 MB every other codec
+// keeps. A tar block of compressible pages still makes one bzip2 block,
+// since the run-length step shrinks it first: on a pgbench PGDATA level 3
+// costs 1.0% of size against level 5, and level 2 0.8% more.
+const bzip2SortLevel = 2
 
 var (
 	bzip2BlockMagic = uint64(0x314159265359)
