@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -154,6 +155,11 @@ func New(ctx context.Context, rawURL string, opts Options) (Store, error) {
 // parse picks the provider (file:// URLs are always the file store) and
 // has it parse the URL; getenv is os.LookupEnv but in tests.
 func parse(rawURL string, opts Options, getenv func(string) (string, bool)) (destination, error) {
+	// One message for a URL no provider can read (a bad %-escape), whatever
+	// the provider: the reason, not a hint at the shape.
+	if _, err := url.Parse(rawURL); err != nil {
+		return nil, fmt.Errorf("invalid destination URL %q: %v", rawURL, err)
+	}
 	if strings.HasPrefix(strings.ToLower(rawURL), "file:") {
 		return parseFile(rawURL)
 	}

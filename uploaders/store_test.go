@@ -49,6 +49,9 @@ func TestParsePicksTheProvider(t *testing.T) {
 		{"file://host/x", "", "only local paths"},
 		{"file://relative", "", "only local paths"},
 		{"file:", "", "not an absolute path"},
+		{"s3://b/p%zz", "", `invalid destination URL "s3://b/p%zz"`},
+		{"https://a.blob.core.windows.net/c/p%zz", "azure-blob-storage", `invalid URL escape "%zz"`},
+		{"gs://b%2Fc/p", "google-cloud-storage", `invalid URL escape "%2F"`},
 	} {
 		if _, err := parse(c.url, Options{Provider: c.provider}, getenv); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: %v, want %q", c.url, err, c.want)
