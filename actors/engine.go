@@ -14,10 +14,7 @@ package actors
 
 import (
 	"context"
-	"crypto/rand"
-	"errors"
 	"fmt"
-	"os"
 	"runtime"
 	"strings"
 	"time"
@@ -99,52 +96,6 @@ type FailedError struct{ Err error }
 func (e *FailedError) Error() string { return e.Err.Error() }
 func (e *FailedError) Unwrap() error { return e.Err }
 
-// ErrClash is a backup ID another run has taken: the run stops before it
-// touches anything, so nothing of the other backup is overwritten.
-var ErrClash = errors.New("backup ID clash")
-
-// ErrClaim is a backup ID that could not be locked: a clash, or the store
-// refusing the lock. The run stops before it touches anything; Barman
-// exits 1 for a backup the store refuses.
-var ErrClaim = errors.New("cannot lock the backup ID")
-
-// claim reserves the backup ID with a lock object beside the backup's
-// folder (Barman's tools ignore files there), created only if absent,
-// and refuses an ID whose folder already holds objects. release removes
-// the lock once the run is over.
-func claim(ctx context.Context, store uploaders.Store, prefix, id string) (release func(), err error) {
-	lock := prefix + ".lock"
-	host, _ := os.Hostname()
-	// The nonce makes the note ours alone: a create whose answer was lost
-	// is recognised by reading the note back (uploaders.WithRetry).
-	var nonce [8]byte
-	rand.Read(nonce[:])
-	note := fmt.Sprintf("pid=%d host=%s started=%s nonce=%x\n", os.Getpid(), host, time.Now().Format(time.RFC3339), nonce)
-	switch err := store.Create(ctx, lock, []byte(note)); {
-	case errors.Is(err, uploaders.ErrExists):
-		return nil, fmt.Errorf("%w: %w: another run is taking backup %s now (lock %s)", ErrClaim, ErrClash, id, lock)
-	case err != nil:
-		return nil, fmt.Errorf("%w %s: %w", ErrClaim, id, err)
-	}
-	release = func() {
-		cleanup, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-		defer cancel()
-		if err := store.Delete(cleanup, lock); err != nil {
-			zerolog.Ctx(ctx).Warn().Msgf("removing %s: %v", lock, err)
-		}
-	}
-	existing, err := store.List(ctx, prefix+"/")
-	if err != nil {
-		release()
-		return nil, fmt.Errorf("%w %s: %w", ErrClaim, id, err)
-	}
-	if len(existing) > 0 {
-		release()
-		return nil, fmt.Errorf("%w: %w: backup %s already exists in the destination", ErrClaim, ErrClash, id)
-	}
-	return release, nil
-}
-
 // MemoryBudget is the heap a run needs by design, in bytes: one upload
 // part of partSize bytes per upload worker plus one, the block buffers,
 // the compressors' state, and room for the rest of the program. It is
@@ -172,7 +123,7 @@ func Run(ctx context.Context, src Source, opts Options) (*Result, error) {
 	maxSize := min(opts.MaxArchiveSize, limits.MaxObjectSize)
 	info := &pg.BackupInfo{ID: opts.BackupID, ServerName: "cloud", BackupName: opts.BackupName}
 	prefix := tarball.JoinKey(opts.Store.Prefix(), opts.ServerName, "base", opts.BackupID)
-	release, err := claim(ctx, opts.Store, prefix, opts.BackupID)
+	release, err := claim(ctx, opts.Store, prefix, opts.BackupID, opts.Manifest != nil)
 	if err != nil {
 		return nil, err
 	}
