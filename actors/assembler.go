@@ -8,8 +8,10 @@ import (
 )
 
 // uploadJob is one request for the uploader pool: a part of a multipart
-// object, a whole small object, or the completion of an object.
+// object, a whole small object, or the completion of an object. The
+// assembler ends its stream with a job that has end set and nothing else.
 type uploadJob struct {
+	end      bool
 	obj      *object
 	number   int
 	offset   int64
@@ -88,7 +90,8 @@ func (c *chunker) end() error {
 
 // assembler takes compressed blocks in stream order, joins them where the
 // codec needs it, and has a chunker cut each object's stored bytes into
-// upload jobs for the uploader pool.
+// upload jobs for the uploader pool. It ends its stream with an end job
+// when, and only when, the sealer's stream ended with one.
 func assembler(ctx context.Context, t *tracker, codec tarball.Codec, pl *plan, blockBufs, chunkBufs *buffers,
 	ordered <-chan *blockJob, out chan<- *uploadJob) error {
 	defer close(out)
@@ -103,14 +106,14 @@ func assembler(ctx context.Context, t *tracker, codec tarball.Codec, pl *plan, b
 			// The completion waits for the object's parts: each is
 			// counted before it is queued.
 			if !j.complete {
-				j.obj.wg.Add(1)
+				j.obj.queued()
 			}
 			select {
 			case out <- j:
 				return nil
 			case <-ctx.Done():
 				if !j.complete {
-					j.obj.wg.Done()
+					j.obj.settle(ctx.Err())
 				}
 				return ctx.Err()
 			}
@@ -126,7 +129,15 @@ func assembler(ctx context.Context, t *tracker, codec tarball.Codec, pl *plan, b
 			return ctx.Err()
 		}
 		if !ok {
-			return nil
+			return cutShort("the sealer's stream")
+		}
+		if j.end {
+			select {
+			case out <- &uploadJob{end: true}:
+				return nil
+			case <-ctx.Done():
+				return ctx.Err()
+			}
 		}
 		var data []byte
 		select {

@@ -21,10 +21,11 @@ var ErrNotInCatalog = fmt.Errorf("the stored backup does not read back")
 // readBack lists the backup the way Barman's catalogue finds it
 // (cloud.py, CloudBackupCatalog: PREFIX/SERVER/base/ listed one level
 // deep for the backup folders, then the backup's folder) and compares the
-// names and sizes there with what the run wrote. An endpoint URL that
+// names and sizes there with what the run wrote, before backup.info
+// (manifestKey) is stored. An endpoint URL that
 // already names the bucket, for one, puts every key under an extra folder
 // where no listing of the prefix finds it.
-func readBack(ctx context.Context, store uploaders.Store, server, id string, written []StoredObject) error {
+func readBack(ctx context.Context, store uploaders.Store, server, id string, written []StoredObject, manifestKey string) error {
 	r, err := uploaders.ReaderOf(store)
 	if err != nil {
 		zerolog.Ctx(ctx).Debug().Msgf("Not reading the catalogue back: %v", err)
@@ -59,6 +60,9 @@ func readBack(ctx context.Context, store uploaders.Store, server, id string, wri
 		}
 		delete(listed, o.Key)
 	}
+	// backup.info is stored after this check: one listed now is an
+	// earlier attempt's, which the new one replaces.
+	delete(listed, manifestKey)
 	for key := range listed {
 		problems = append(problems, path.Base(key)+" is listed but was not written by this run")
 	}

@@ -17,9 +17,18 @@ func compressorPool(ctx context.Context, codec tarball.Codec, n int, blocks <-ch
 	for range n {
 		g.Go(func() error {
 			enc := codec.NewEncoder()
-			for j := range blocks {
-				if err := ctx.Err(); err != nil {
-					return err
+			for {
+				var j *blockJob
+				var ok bool
+				select {
+				case j, ok = <-blocks:
+				case <-ctx.Done():
+					return ctx.Err()
+				}
+				if !ok {
+					// Whether the sealer finished or failed, its ordered
+					// stream tells the assembler; there is nothing to decide here.
+					return nil
 				}
 				out, err := enc.Encode(j.block)
 				if err != nil {
@@ -29,9 +38,8 @@ func compressorPool(ctx context.Context, codec tarball.Codec, n int, blocks <-ch
 					// The encoder reuses its buffer on the next call.
 					out = append([]byte(nil), out...)
 				}
-				j.done <- out
+				j.done <- out // one slot, this job's alone: never blocks
 			}
-			return nil
 		})
 	}
 	return g.Wait()

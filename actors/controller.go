@@ -26,19 +26,28 @@ type control struct {
 	planned func(partSize int64)
 }
 
+// stopped is the controller's one message to the sealer: the backup is
+// stopped, and here is the backup_label the stop returned (none for a
+// backup Barman took, whose data/ holds its own). The sealer seals the
+// last volume only once it has this message: labels closed without it
+// means the stop failed.
+type stopped struct {
+	label *tarball.Entry
+}
+
 // controller is the checkpoint controller: it starts the backup, sizes
 // what is to be copied and publishes the plan (what to copy, the upload
 // part size) to the walker, the sealer and the assembler, and stops the
 // backup only once the sealer says every file has been read into the
 // archives; then it hands the sealer backup_label. Whatever fails, backup
-// mode is ended.
+// mode is ended, exactly once: by the stop, or by Abort.
 //
 // Reading a file after the stop breaks the backup: PostgreSQL's low-level
 // API requires the copy to happen between pg_backup_start and
 // pg_backup_stop, since WAL replay only repairs changes made before the
 // stop. Waiting for the walker (which only lists files) would not do:
 // what it listed may still be queued.
-func controller(ctx context.Context, c control, copied <-chan struct{}, labels chan<- tarball.Entry) error {
+func controller(ctx context.Context, c control, copied <-chan struct{}, labels chan<- stopped) error {
 	defer close(labels)
 	log := zerolog.Ctx(ctx)
 	c.progress.enter(PhaseCheckpoint)
@@ -85,8 +94,15 @@ func controller(ctx context.Context, c control, copied <-chan struct{}, labels c
 	c.journal.record(Event{Kind: EventStopped})
 	log.Info().Msgf("Backup stopped in %s", c.progress.Phases().Stop.Duration().Round(time.Millisecond))
 	c.progress.enter(PhaseFinish)
+	var msg stopped
 	if len(label) > 0 { // a Barman backup holds its backup_label in data/
-		labels <- labelEntry(layout.PGData, label) // buffered: never blocks
+		e := labelEntry(layout.PGData, label)
+		msg.label = &e
+	}
+	select {
+	case labels <- msg: // buffered: never blocks, but the rule holds
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 	return nil
 }

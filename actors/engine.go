@@ -4,12 +4,16 @@
 //
 //	controller ──layout──▶ walker ──entries──▶ sealer ──blocks──▶ compressor pool
 //	  ▲    │                 └─────walked─────▶ │ └─────ordered──▶ assembler ──chunks──▶ uploader pool
-//	  │    └──────────────label───────────────▶ │                                            │
-//	  └──────────────────────copied─────────────┘                     manifest ◀──finished──┘
+//	  │    └─────────stopped (label)──────────▶ │                                            │
+//	  └──────────────────────copied─────────────┘                  every actor returned nil ─┘
+//	                                                                         ▼
+//	                                                               manifest writer (DONE)
 //
 // The controller stops the backup only when the sealer, which reads the
 // files, has read the last of them (copied); compression and uploads go on
-// after the stop, reading nothing from PGDATA.
+// after the stop, reading nothing from PGDATA. Each stream ends with an
+// explicit end message, and backup.info is written DONE only once every
+// actor has returned nil: crew.go has the rules.
 package actors
 
 import (
@@ -20,7 +24,6 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/pgbackup/barman-cloud-backup/pg"
 	"github.com/pgbackup/barman-cloud-backup/tarball"
@@ -139,7 +142,7 @@ func Run(ctx context.Context, src Source, opts Options) (*Result, error) {
 	pl := newPlan()
 	walked := make(chan struct{})
 	copied := make(chan struct{})
-	labels := make(chan tarball.Entry, 1)
+	labels := make(chan stopped, 1)
 	entries := make(chan tarball.Entry, 128)
 	// Memory is bounded here: block buffers for what the compressor pool
 	// and the ordered queue can hold, and one upload chunk per upload
@@ -149,9 +152,8 @@ func Run(ctx context.Context, src Source, opts Options) (*Result, error) {
 	chunks := make(chan *uploadJob)
 	blockBufs := newBuffers(cap(blocks)+cap(ordered)+opts.Compressors+2, opts.BlockSize)
 	chunkBufs := newBuffers(opts.Jobs+1, 0) // sized by the assembler from the plan
-	finished := make(chan struct{})
 
-	g, gctx := errgroup.WithContext(ctx)
+	crew, gctx := newCrew(ctx)
 	c := control{src: src, info: info, progress: progress, journal: opts.Journal, plan: pl, limits: limits,
 		partSize: func(dataSize int64) int64 { return PartSize(maxSize, dataSize, opts.MinChunkSize, limits) },
 		planned: func(partSize int64) {
@@ -159,23 +161,25 @@ func Run(ctx context.Context, src Source, opts Options) (*Result, error) {
 				opts.MemoryLimit(MemoryBudget(opts.Jobs, opts.Compressors, partSize))
 			}
 		}}
-	g.Go(func() error { return controller(gctx, c, copied, labels) })
-	g.Go(func() error { return walker(gctx, pl, walked, entries) })
+	crew.Go(func() error { return controller(gctx, c, copied, labels) })
+	crew.Go(func() error { return walker(gctx, pl, walked, entries) })
 	s := &sealer{codec: opts.Codec, maxSize: maxSize, blockSize: opts.BlockSize, prefix: prefix,
 		bufs: blockBufs, progress: progress, journal: opts.Journal, plan: pl,
 		info: info, manifest: newBackupManifest(opts.Manifest != nil)}
-	g.Go(func() error { return s.run(gctx, entries, walked, copied, labels, blocks, ordered) })
-	g.Go(func() error { return compressorPool(gctx, opts.Codec, opts.Compressors, blocks) })
-	g.Go(func() error {
+	crew.Go(func() error { return s.run(gctx, entries, walked, copied, labels, blocks, ordered) })
+	crew.Go(func() error { return compressorPool(gctx, opts.Codec, opts.Compressors, blocks) })
+	crew.Go(func() error {
 		return assembler(gctx, tracker, opts.Codec, pl, blockBufs, chunkBufs, ordered, chunks)
 	})
-	g.Go(func() error {
-		return uploaderPool(gctx, tracker, opts.Jobs, opts.MaxBandwidth, pl, chunkBufs, chunks, finished)
+	crew.Go(func() error {
+		return uploaderPool(gctx, tracker, opts.Jobs, opts.MaxBandwidth, pl, chunkBufs, chunks)
 	})
-	g.Go(func() error {
-		return manifestWriter(gctx, opts, info, tracker, copyStart, prefix, finished)
-	})
-	err = g.Wait()
+	err = crew.Wait()
+	if err == nil {
+		// Every actor returned nil: the backup is stopped and every
+		// volume stored whole. Only now is it DONE.
+		err = manifestWriter(ctx, opts, info, tracker, copyStart, prefix)
+	}
 	if err == nil {
 		logEnd(ctx, info, copyStart)
 		return &Result{Info: info, Objects: tracker.stored(), Bytes: tracker.bytes()}, nil

@@ -26,8 +26,10 @@ type volume struct {
 }
 
 // blockJob is a block of a volume's tar stream on its way through the
-// compressor pool; done carries the compressed bytes.
+// compressor pool; done carries the compressed bytes. The sealer ends
+// its ordered stream with a job that has end set and nothing else.
 type blockJob struct {
+	end    bool
 	volume *volume
 	block  tarball.Block
 	first  bool
@@ -66,9 +68,10 @@ type sealer struct {
 
 // run seals every entry. copied is closed only after a complete walk has
 // been read; a failed run leaves it open and the controller sees the
-// cancelled context instead.
+// cancelled context instead. The ordered stream ends with an end job
+// once the last volume, with backup_label and backup_manifest, is sealed.
 func (s *sealer) run(ctx context.Context, entries <-chan tarball.Entry, walked <-chan struct{},
-	copied chan<- struct{}, labels <-chan tarball.Entry, blocks, ordered chan<- *blockJob) error {
+	copied chan<- struct{}, labels <-chan stopped, blocks, ordered chan<- *blockJob) error {
 	defer close(blocks)
 	defer close(ordered)
 	s.blocks, s.ordered, s.volumes = blocks, ordered, map[string]int{}
@@ -79,6 +82,8 @@ func (s *sealer) run(ctx context.Context, entries <-chan tarball.Entry, walked <
 		select {
 		case e, ok := <-entries:
 			if !ok {
+				// The walker's end is walked, below: a listing cut short
+				// closes entries too.
 				done = true
 				break
 			}
@@ -97,9 +102,14 @@ func (s *sealer) run(ctx context.Context, entries <-chan tarball.Entry, walked <
 	s.progress.reach(markLastRead)
 	close(copied)
 	select {
-	case e, ok := <-labels:
-		if ok {
-			if err := s.add(ctx, e); err != nil {
+	case msg, ok := <-labels:
+		if !ok {
+			// The stop failed: without its label the last volume must
+			// not be sealed, or a restore would run crash recovery.
+			return cutShort("the controller's stop")
+		}
+		if msg.label != nil {
+			if err := s.add(ctx, *msg.label); err != nil {
 				return err
 			}
 		}
@@ -111,7 +121,17 @@ func (s *sealer) run(ctx context.Context, entries <-chan tarball.Entry, walked <
 			return err
 		}
 	}
-	return s.cur.close()
+	if err := s.cur.close(); err != nil {
+		return err
+	}
+	// Every volume is sealed: only now may the assembler call its stream
+	// complete.
+	select {
+	case ordered <- &blockJob{end: true}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // add writes one entry, reading a regular file to its end before it

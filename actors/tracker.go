@@ -2,6 +2,7 @@ package actors
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"time"
 
@@ -18,9 +19,11 @@ import (
 //   - parts: the assembler's chunker, before it queues each part; the
 //     uploader reads it only for the job that completes the object, which
 //     is queued after every part (the channel orders the two).
-//   - wg: the assembler adds one for each part or single request before
-//     queueing it; the uploader that sends it calls Done. The completion
-//     waits on it.
+//   - pending and failed (under mu), idle: the assembler counts each part
+//     or single request before queueing it (queued); the uploader that
+//     handles it settles it, whether it was sent or not, with its error.
+//     The completion waits (await) until none is pending, and refuses to
+//     complete an object one of whose parts failed.
 //   - the fields under mu: the uploader pool. mp is set by the first part
 //     sent (multipart), done and end by the request that stores the object
 //     (Complete, or the single Put), start, serialized and size by every
@@ -29,9 +32,12 @@ type object struct {
 	key     string
 	archive string
 	parts   int
-	wg      sync.WaitGroup
+	// idle has one slot; settle signals it when pending reaches 0.
+	idle chan struct{}
 
 	mu         sync.Mutex
+	pending    int
+	failed     error
 	mp         uploaders.Multipart
 	done       bool
 	start, end time.Time
@@ -39,6 +45,54 @@ type object struct {
 	serialized time.Duration
 	// size is the bytes stored so far.
 	size int64
+}
+
+// queued counts one more request for the object.
+func (o *object) queued() {
+	o.mu.Lock()
+	o.pending++
+	o.mu.Unlock()
+}
+
+// settle records the outcome of one request that queued counted; err is
+// nil when it was stored.
+func (o *object) settle(err error) {
+	o.mu.Lock()
+	o.pending--
+	if err != nil && o.failed == nil {
+		o.failed = err
+	}
+	idle := o.pending == 0
+	o.mu.Unlock()
+	if idle {
+		select {
+		case o.idle <- struct{}{}:
+		default: // already signalled
+		}
+	}
+}
+
+// await waits until every request queued for the object is settled, all
+// of them stored, or the run ends. It is called once every request is
+// queued (the completion job comes after the parts), so pending only
+// falls while it waits.
+func (o *object) await(ctx context.Context) error {
+	for {
+		o.mu.Lock()
+		pending, failed := o.pending, o.failed
+		o.mu.Unlock()
+		switch {
+		case failed != nil:
+			return fmt.Errorf("%w: %s: %w", errPartFailed, o.key, failed)
+		case pending == 0:
+			return nil
+		}
+		select {
+		case <-o.idle:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 }
 
 // multipart starts the object's multipart upload on first use.
@@ -95,7 +149,7 @@ func (t *tracker) count(n int) {
 }
 
 func (t *tracker) open(key, archive string) *object {
-	o := &object{key: key, archive: archive}
+	o := &object{key: key, archive: archive, idle: make(chan struct{}, 1)}
 	t.mu.Lock()
 	t.objects = append(t.objects, o)
 	t.mu.Unlock()
@@ -127,6 +181,22 @@ func (t *tracker) bytes() int64 {
 		o.mu.Unlock()
 	}
 	return n
+}
+
+// unstored names the objects not stored whole: after a run whose actors
+// all succeeded it is empty, and the run checks so before it writes DONE.
+func (t *tracker) unstored() []string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var keys []string
+	for _, o := range t.objects {
+		o.mu.Lock()
+		if !o.done {
+			keys = append(keys, o.key)
+		}
+		o.mu.Unlock()
+	}
+	return keys
 }
 
 // abortAll aborts every multipart upload not completed. It runs once the

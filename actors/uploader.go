@@ -3,6 +3,7 @@ package actors
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -36,39 +37,70 @@ func (b *bandwidth) take(ctx context.Context, n int) error {
 	return b.limiter.WaitN(ctx, min(n, b.limiter.Burst()))
 }
 
-// uploaderPool runs n upload workers. A completion request waits for the
-// object's parts, all of which were queued before it; finished is closed
-// once every object is stored.
+// uploaderPool runs n upload workers until the assembler's end job. A
+// completion request waits for the object's parts, all of which were
+// queued before it. It returns nil only when it has seen the end of the
+// stream and every object opened is stored whole.
 func uploaderPool(ctx context.Context, t *tracker, n int, maxBandwidth int64, pl *plan, bufs *buffers,
-	jobs <-chan *uploadJob, finished chan<- struct{}) error {
+	jobs <-chan *uploadJob) error {
 	if err := pl.wait(ctx); err != nil {
 		return err
 	}
 	bw := newBandwidth(maxBandwidth, pl.partSize)
+	var ended atomic.Bool
 	g, ctx := errgroup.WithContext(ctx)
 	for range n {
 		g.Go(func() error {
-			for j := range jobs {
-				err := bw.take(ctx, len(j.data))
-				if err == nil {
-					err = upload(ctx, t, j)
+			for {
+				var j *uploadJob
+				var ok bool
+				select {
+				case j, ok = <-jobs:
+				case <-ctx.Done():
+					return ctx.Err()
 				}
-				if j.data != nil {
-					// Sent (or failed): the chunk can be filled again.
-					bufs.put(j.data)
+				switch {
+				case !ok:
+					// Whether another worker took the end job is decided
+					// once every worker has returned.
+					return nil
+				case j.end:
+					ended.Store(true)
+					continue
 				}
-				if err != nil {
+				if err := work(ctx, t, bw, bufs, j); err != nil {
 					return err
 				}
 			}
-			return nil
 		})
 	}
 	if err := g.Wait(); err != nil {
 		return err
 	}
-	close(finished)
+	if !ended.Load() {
+		return cutShort("the assembler's stream")
+	}
+	if keys := t.unstored(); len(keys) > 0 {
+		return fmt.Errorf("%d objects were not stored whole, %s the first", len(keys), keys[0])
+	}
 	return nil
+}
+
+// work handles one job. A part or single request is settled whatever
+// happens to it, tokens refused included, so its object's completion
+// never waits for a request that will not come.
+func work(ctx context.Context, t *tracker, bw *bandwidth, bufs *buffers, j *uploadJob) (err error) {
+	if !j.complete {
+		defer func() { j.obj.settle(err) }()
+	}
+	if j.data != nil {
+		// Sent (or failed): the chunk can be filled again.
+		defer bufs.put(j.data)
+	}
+	if err := bw.take(ctx, len(j.data)); err != nil {
+		return err
+	}
+	return upload(ctx, t, j)
 }
 
 func upload(ctx context.Context, t *tracker, j *uploadJob) error {
@@ -77,8 +109,7 @@ func upload(ctx context.Context, t *tracker, j *uploadJob) error {
 	start := time.Now()
 	switch {
 	case j.complete:
-		o.wg.Wait()
-		if err := ctx.Err(); err != nil {
+		if err := o.await(ctx); err != nil {
 			return err
 		}
 		o.mu.Lock()
@@ -93,7 +124,6 @@ func upload(ctx context.Context, t *tracker, j *uploadJob) error {
 		log.Debug().Msgf("Completed %s (%d parts, %d bytes)", o.key, o.parts, o.size)
 		return nil
 	case j.single:
-		defer o.wg.Done()
 		if err := t.store.Put(ctx, o.key, j.data); err != nil {
 			return err
 		}
@@ -105,7 +135,6 @@ func upload(ctx context.Context, t *tracker, j *uploadJob) error {
 		log.Debug().Msgf("Uploaded %s (%d bytes in %s)", o.key, len(j.data), time.Since(start).Round(time.Millisecond))
 		return nil
 	default:
-		defer o.wg.Done()
 		mp, err := o.multipart(ctx, t.store)
 		if err != nil {
 			return err
