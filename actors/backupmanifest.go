@@ -135,19 +135,10 @@ func (m *backupManifest) entry(ctx context.Context, info *pg.BackupInfo) (*tar.H
 }
 
 // manifestHeader reads what the manifest says besides the files from
-// backup.info's fields: the WAL range from the start to the stop on the
-// backup's timeline (a backup cannot change timelines: pg_backup_stop
-// fails on a standby promoted meanwhile), and for PostgreSQL 17 and later
-// version 2 with the system identifier.
+// backup.info's fields: the WAL ranges (see walRanges), and for
+// PostgreSQL 17 and later version 2 with the system identifier.
 func manifestHeader(info *pg.BackupInfo) ([]pg.WALRange, int, uint64, error) {
-	if info.Timeline == nil || info.BeginXLOG == "" || info.EndXLOG == "" {
-		return nil, 0, 0, errors.New("the backup's WAL range is unknown")
-	}
-	start, err := pg.ParseLSN(info.BeginXLOG)
-	if err != nil {
-		return nil, 0, 0, err
-	}
-	end, err := pg.ParseLSN(info.EndXLOG)
+	ranges, err := walRanges(info)
 	if err != nil {
 		return nil, 0, 0, err
 	}
@@ -161,5 +152,54 @@ func manifestHeader(info *pg.BackupInfo) ([]pg.WALRange, int, uint64, error) {
 			return nil, 0, 0, fmt.Errorf("system identifier %q: %w", info.SystemID, err)
 		}
 	}
-	return []pg.WALRange{{Timeline: uint32(*info.Timeline), Start: start, End: end}}, version, sysid, nil
+	return ranges, version, sysid, nil
+}
+
+// walRanges is the WAL a restore of the backup replays, from the start
+// on the backup's timeline to the stop on the timeline of end_wal. A
+// standby that follows its upstream onto a new timeline during the copy
+// stops on that timeline; the server then writes one range per timeline
+// crossed, from the end timeline's history (backup_manifest.c,
+// AddWALInfoToBackupManifest), and pg_verifybackup rejects a single
+// range. That history is read from the history file in PGDATA's pg_wal
+// rather than over the connection: the run reads PGDATA anyway, while
+// pg_read_binary_file needs a privilege a backup role often lacks, and
+// TIMELINE_HISTORY a replication connection. (A primary cannot change
+// timelines during a backup, nor can a standby promoted meanwhile finish
+// one: pg_backup_stop fails.) With no end_wal, as a backup Barman took
+// gives none, the backup is taken to end on its start timeline.
+func walRanges(info *pg.BackupInfo) ([]pg.WALRange, error) {
+	if info.Timeline == nil || info.BeginXLOG == "" || info.EndXLOG == "" {
+		return nil, errors.New("the backup's WAL range is unknown")
+	}
+	start, err := pg.ParseLSN(info.BeginXLOG)
+	if err != nil {
+		return nil, err
+	}
+	end, err := pg.ParseLSN(info.EndXLOG)
+	if err != nil {
+		return nil, err
+	}
+	startTLI := uint32(*info.Timeline)
+	endTLI := startTLI
+	if info.EndWAL != "" {
+		if endTLI, err = pg.WALFileTimeLine(info.EndWAL); err != nil {
+			return nil, fmt.Errorf("the backup's end timeline: %w", err)
+		}
+	}
+	if endTLI == startTLI {
+		return []pg.WALRange{{Timeline: startTLI, Start: start, End: end}}, nil
+	}
+	if info.PGData == "" {
+		return nil, fmt.Errorf("the backup ended on timeline %d, not its start timeline %d, and PGDATA, which holds its history, is unknown", endTLI, startTLI)
+	}
+	history, err := pg.ReadTimeLineHistory(info.PGData, endTLI)
+	if err != nil {
+		return nil, err
+	}
+	ranges, err := pg.BackupWALRanges(history, startTLI, start, endTLI, end)
+	if err != nil {
+		return nil, fmt.Errorf("the backup's WAL ranges: %w", err)
+	}
+	return ranges, nil
 }

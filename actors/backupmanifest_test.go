@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"fmt"
 	"hash/crc32"
 	"io"
 	"os"
@@ -234,4 +235,59 @@ func lastManifest(ms []member) []byte {
 		}
 	}
 	return b
+}
+
+// timelineSource is a standby's backup that started on timeline 2 and,
+// the standby having followed its upstream through two promotions, ended
+// on timeline 4, whose history file is in PGDATA's pg_wal.
+type timelineSource struct {
+	*dirSource
+	history string // pg_wal/00000004.history; "" for none
+}
+
+func (s *timelineSource) Begin(ctx context.Context, info *pg.BackupInfo) (*pg.Layout, error) {
+	l, err := s.dirSource.Begin(ctx, info)
+	info.BeginXLOG, info.Timeline, info.BeginWAL = "0/2C000028", pg.Int64(2), "00000002000000000000002C"
+	info.Version, info.SystemID = pg.Int64(160004), "7711737989575920341"
+	if s.history != "" {
+		os.WriteFile(filepath.Join(s.pgdata, "pg_wal", "00000004.history"), []byte(s.history), 0o600)
+	}
+	return l, err
+}
+
+func (s *timelineSource) End(ctx context.Context, info *pg.BackupInfo) ([]byte, error) {
+	info.EndXLOG, info.EndWAL = "0/2D000138", "00000004000000000000002D"
+	return s.dirSource.End(ctx, info)
+}
+
+// A backup that crossed timelines has one WAL range per timeline, newest
+// first, each ending where the next began, the oldest starting at the
+// backup's start (backup_manifest.c, AddWALInfoToBackupManifest), or
+// pg_verifybackup rejects the backup. Without the history no manifest is
+// written: one range would be wrong.
+func TestManifestWALRangesAcrossTimelines(t *testing.T) {
+	history := "1\t0/1000000\tno recovery target specified\n\n" +
+		"2\t0/2C400000\tno recovery target specified\n" +
+		"3\t0/2C800000\tno recovery target specified\n"
+	root, _, err := run(t, &timelineSource{dirSource: fixture(t), history: history}, "gz", 100<<30)
+	if err != nil {
+		t.Fatal(err)
+	}
+	man := checkManifest(t, members(t, root, backupKeys(t, root)))
+	want := []pg.WALRange{
+		{Timeline: 4, Start: 0x2C800000, End: 0x2D000138},
+		{Timeline: 3, Start: 0x2C400000, End: 0x2C800000},
+		{Timeline: 2, Start: 0x2C000028, End: 0x2C400000},
+	}
+	if fmt.Sprint(man.WALRanges) != fmt.Sprint(want) {
+		t.Errorf("WAL ranges %+v, want %+v", man.WALRanges, want)
+	}
+
+	root, _, err = run(t, &timelineSource{dirSource: fixture(t)}, "gz", 100<<30)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := manifestsIn(members(t, root, backupKeys(t, root))); n != 0 {
+		t.Errorf("%d backup_manifest written without the end timeline's history", n)
+	}
 }

@@ -88,6 +88,9 @@ func (w *walk) layout(l *pg.Layout) error {
 		}
 	}
 	excludes := append(append(append([]string{}, tarball.PGDataExcludes...), tarball.GlobalExcludes...), pgdataExcludes...)
+	if l.Live {
+		excludes = append(excludes, tarball.LiveExcludes...)
+	}
 	log.Info().Msgf("Uploading 'pgdata' directory '%s' as 'data'", pgdata)
 	if err := w.dir(pgdata, "data", tarball.NewRules(nil, excludes)); err != nil {
 		return err
@@ -124,7 +127,8 @@ func (w *walk) file(path, name string, optional bool) error {
 // dir walks root like Python's os.walk, top down with sorted names: a
 // directory not allowed by the rules is left out with its files, but its
 // subdirectories are still visited; symbolic links to directories are
-// neither followed nor stored; files and directories that vanish on the
+// neither followed nor stored, but for those whose contents the rules
+// leave out (see linkedDir); files and directories that vanish on the
 // way are skipped, since WAL replay recreates them.
 func (w *walk) dir(root, archive string, rules *tarball.Rules) error {
 	var visit func(rel string) error
@@ -148,8 +152,8 @@ func (w *walk) dir(root, archive string, rules *tarball.Rules) error {
 			for i := range items.len() {
 				it, mode := items.entry(i)
 				if isDir(path, it, mode) {
-					if rel == "" && archive == "data" && isWALDir(it, mode) {
-						if err := w.walDir(filepath.Join(path, it), it, archive); err != nil {
+					if mode&fs.ModeSymlink != 0 {
+						if err := w.linkedDir(rules, rel, it, filepath.Join(path, it), archive); err != nil {
 							return err
 						}
 					}
@@ -228,17 +232,39 @@ func (l *listing) entry(i int) (string, fs.FileMode) {
 	return string(l.name(e)), e.mode
 }
 
-// isWALDir tells whether the entry name, of type mode, is a WAL directory
-// that is a symbolic link, as "initdb -X" makes it.
-func isWALDir(name string, mode fs.FileMode) bool {
-	return mode&fs.ModeSymlink != 0 && (name == "pg_wal" || name == "pg_xlog")
+// linkedDir handles the symbolic link to a directory item in the
+// directory at rel. One whose contents are left out is stored as an empty
+// directory with the mode and times of the directory it points to, as
+// PostgreSQL's base backup stores it (basebackup.c, sendDir and
+// convert_link_to_directory): pg_wal ("initdb -X", see walDir), and
+// pg_stat_tmp on a tmpfs or pg_notify, pg_replslot... on another disk,
+// without which a restored cluster may not start. Barman stores nothing
+// for them. Any other link to a directory is left out, as Barman leaves
+// it out.
+func (w *walk) linkedDir(rules *tarball.Rules, rel, item, path, archive string) error {
+	if rel == "" && archive == "data" && (item == "pg_wal" || item == "pg_xlog") {
+		return w.walDir(path, item, archive)
+	}
+	name := tarball.DirMember(strings.TrimPrefix(rel+"/"+item, "/"))
+	if !rules.KeepsEmpty(name) {
+		return nil
+	}
+	return w.emptyDir(path, name, archive)
 }
 
 // walDir stores a symlinked WAL directory as an empty directory with an
 // empty archive_status, so a restored PGDATA can start. Barman stores
 // nothing for it, and its restore then lacks pg_wal altogether.
 func (w *walk) walDir(path, name, archive string) error {
-	for _, sub := range []string{"", "/archive_status"} {
+	return w.emptyDir(path, name, archive, "/archive_status")
+}
+
+// emptyDir stores the directory at path, and each of its subdirectories
+// subs that exists, as empty directories named name and name+sub, with
+// the mode, owner and times of what path resolves to. One that has
+// vanished is skipped, as the walk skips it.
+func (w *walk) emptyDir(path, name, archive string, subs ...string) error {
+	for _, sub := range append([]string{""}, subs...) {
 		fi, err := os.Stat(path + sub)
 		if errors.Is(err, fs.ErrNotExist) {
 			continue

@@ -25,6 +25,11 @@ type Layout struct {
 	// Tablespaces to copy; Location is the directory read from.
 	Tablespaces []Tablespace
 	ConfigFiles []ConfigFile
+	// Live: PGData is a running server's, copied between the start and the
+	// stop of the backup, so what PostgreSQL's base backup leaves out of a
+	// running cluster is left out (tarball.LiveExcludes). False for the
+	// data/ of a backup Barman took, whose backup_label is its own.
+	Live bool
 }
 
 // LiveBackup brackets a copy of a running server with the non-exclusive
@@ -66,7 +71,7 @@ func (l *LiveBackup) Begin(ctx context.Context, info *BackupInfo) (*Layout, erro
 	if info.Tablespaces, err = l.Conn.Tablespaces(ctx); err != nil {
 		return nil, err
 	}
-	layout := &Layout{PGData: pgdata, MajorVersion: l.Conn.MajorVersion(), Tablespaces: info.Tablespaces}
+	layout := &Layout{PGData: pgdata, MajorVersion: l.Conn.MajorVersion(), Tablespaces: info.Tablespaces, Live: true}
 	for _, t := range info.Tablespaces {
 		log.Info().Msgf("\t%d, %s, %s", t.OID, t.Name, t.Location)
 	}

@@ -18,6 +18,21 @@ var PGDataExcludes = []string{
 	"/global/pg_control",
 }
 
+// LiveExcludes apply to the PGDATA of a running server only, at its root
+// (the member names "./NAME" of root files). A backup_label or
+// tablespace_map there was left by an exclusive backup (PostgreSQL 13 and
+// 14's pg_start_backup(..., exclusive => true), or an extension bringing
+// it back) and is not this backup's: the backup_label of the stop
+// replaces the first in the archive, but a stale tablespace_map would
+// stay, and at startup PostgreSQL rebuilds pg_tblspc from it, undoing a
+// restore's tablespace relocation. PostgreSQL's base backup leaves both
+// out (basebackup.c, excludeFiles). A backup Barman already took keeps
+// them: the backup_label in its data/ is that backup's own.
+var LiveExcludes = []string{
+	"/./backup_label",
+	"/./tablespace_map",
+}
+
 // GlobalExcludes apply at any depth of every walked root; they mirror the
 // files and directory contents PostgreSQL's own base backup leaves out.
 var GlobalExcludes = []string{
@@ -52,11 +67,20 @@ type rule struct {
 // does not cross "/", "**" does, "?" is any one character.
 type Rules struct {
 	include, exclude []rule
+	// emptied matches the directories named by the exclude rules
+	// "DIR/*": kept, with none of their contents.
+	emptied []rule
 }
 
 // NewRules compiles include and exclude patterns.
 func NewRules(include, exclude []string) *Rules {
-	return &Rules{include: compileRules(include), exclude: compileRules(exclude)}
+	var emptied []string
+	for _, p := range exclude {
+		if dir, ok := strings.CutSuffix(p, "/*"); ok && dir != "" && dir != "/" {
+			emptied = append(emptied, dir+"/")
+		}
+	}
+	return &Rules{include: compileRules(include), exclude: compileRules(exclude), emptied: compileRules(emptied)}
 }
 
 func compileRules(patterns []string) []rule {
@@ -120,4 +144,15 @@ func (r *Rules) Allowed(name string, isDir bool) bool {
 		return true
 	}
 	return !matchAny(r.exclude, name, isDir)
+}
+
+// KeepsEmpty reports whether the directory name (as DirMember builds it)
+// goes into the archive with none of its contents: an exclude rule
+// "DIR/*" names it. For such a directory that is a symbolic link the
+// walker stores an empty directory, as PostgreSQL's base backup does for
+// pg_wal and each directory of excludeDirContents (basebackup.c, sendDir
+// and convert_link_to_directory): a restored cluster lacking pg_notify,
+// say, does not start.
+func (r *Rules) KeepsEmpty(name string) bool {
+	return r.Allowed(name, true) && matchAny(r.emptied, name, true)
 }

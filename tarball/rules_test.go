@@ -74,3 +74,57 @@ func TestNames(t *testing.T) {
 		}
 	}
 }
+
+// LiveExcludes drop the exclusive backup's files at the PGDATA root only
+// (basebackup.c, excludeFiles).
+func TestLiveExcludes(t *testing.T) {
+	r := NewRules(nil, append(append(append([]string{}, PGDataExcludes...), GlobalExcludes...), LiveExcludes...))
+	for _, c := range []struct {
+		path  string
+		allow bool
+	}{
+		{"./backup_label", false},
+		{"./tablespace_map", false},
+		{"./backup_label.old", true},
+		{"base/5/backup_label", true},
+		{"pg_tblspc/tablespace_map", true},
+		{"./PG_VERSION", true},
+	} {
+		if got := r.Allowed(c.path, false); got != c.allow {
+			t.Errorf("Allowed(%q) = %v, want %v", c.path, got, c.allow)
+		}
+	}
+}
+
+// KeepsEmpty names the directories of the "DIR/*" rules, PostgreSQL's
+// excludeDirContents among them, at the depths the rules apply.
+func TestKeepsEmpty(t *testing.T) {
+	pgdata := NewRules(nil, append(append(append([]string{}, PGDataExcludes...), GlobalExcludes...), "/pg_tblspc/16384"))
+	tbs := NewRules([]string{"/PG_15_*"}, append([]string{"/*"}, GlobalExcludes...))
+	for _, c := range []struct {
+		rules *Rules
+		dir   string
+		empty bool
+	}{
+		{pgdata, "pg_notify", true},
+		{pgdata, "pg_stat_tmp", true},
+		{pgdata, "pg_replslot", true},
+		{pgdata, "pg_dynshmem", true},
+		{pgdata, "pg_serial", true},
+		{pgdata, "pg_snapshots", true},
+		{pgdata, "pg_subtrans", true},
+		{pgdata, "pg_wal", true},
+		{pgdata, "pg_log", true},
+		{pgdata, "base/5/pg_stat_tmp", true},
+		{pgdata, "base/log", false}, // "/log/*" is anchored
+		{pgdata, "base", false},
+		{pgdata, "pg_tblspc/16384", false},
+		{pgdata, "base/pgsql_tmp", false}, // left out altogether
+		{tbs, "PG_15_202209061/pg_notify", true},
+		{tbs, "other", false},
+	} {
+		if got := c.rules.KeepsEmpty(c.dir); got != c.empty {
+			t.Errorf("KeepsEmpty(%q) = %v, want %v", c.dir, got, c.empty)
+		}
+	}
+}
