@@ -4,13 +4,17 @@ package integration
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // A real Barman server runs our binary as its post_backup_retry_script;
@@ -25,7 +29,10 @@ func TestBarmanHook(t *testing.T) {
 	w.startSource(t, nil)
 
 	home := t.TempDir()
-	hook := fmt.Sprintf("%s -z --endpoint-url %s %s ${BARMAN_SERVER}", binary, m.Endpoint, w.dest)
+	// The hook reaches MinIO through a proxy that passes everything but
+	// in the retry-after-partial-failure case.
+	p := StartFaultProxy(t, m.Endpoint)
+	hook := fmt.Sprintf("%s -z --endpoint-url %s %s ${BARMAN_SERVER}", binary, p.Endpoint, w.dest)
 	conf := filepath.Join(home, "barman.conf")
 	os.WriteFile(conf, []byte(fmt.Sprintf(`[barman]
 barman_home = %[1]s/home
@@ -151,4 +158,97 @@ post_backup_retry_script = %[4]s
 			}
 		})
 	}
+
+	t.Run("retry-after-partial-failure", func(t *testing.T) {
+		// Barman reruns a post_backup_retry_script with the same backup ID
+		// until it exits 0, 62 or 63 (barman/hooks.py): a first attempt
+		// whose data archive the store refuses for good, after the
+		// tablespace's archive was stored, must not block every rerun;
+		// the rerun clears what it left and uploads the backup.
+		refused := false
+		p.SetRule(func(r *http.Request) Fault {
+			if !refused && IsPart(r) && strings.Contains(r.URL.Path, "/data.tar") {
+				refused = true
+				return Forbidden
+			}
+			return Pass
+		})
+		defer p.SetRule(func(*http.Request) Fault { return Pass })
+		start := time.Now()
+		// Without convergence Barman retries for ever: bounded here, so
+		// that an older build fails instead of hanging. An immediate
+		// checkpoint, or pg_basebackup waits for a spread one, minutes.
+		r, finished := runWithin(t, 3*time.Minute, w.env, "barman", "-c", conf, "backup", "--immediate-checkpoint",
+			"--wait", "--wait-timeout", "120", "pg")
+		log, _ := os.ReadFile(filepath.Join(home, "barman.log"))
+		if !finished || r.code != 0 {
+			t.Fatalf("barman backup finished %v, exit %d after %s\n%s\nbarman log:\n%s", finished, r.code,
+				time.Since(start).Round(time.Second), r.stderr, tail(string(log), 30))
+		}
+		if p.Seen(Forbidden) != 1 {
+			t.Fatalf("the first attempt did not fail: %s", p)
+		}
+		if !strings.Contains(string(log), "returned 1") {
+			t.Errorf("Barman did not see a failed attempt:\n%s", tail(string(log), 30))
+		}
+		dirs, _ := filepath.Glob(filepath.Join(home, "home", "pg", "base", "*"))
+		var retried string
+		for _, d := range dirs {
+			if d != dir {
+				retried = d
+			}
+		}
+		if len(dirs) != 2 {
+			t.Fatalf("Barman backups: %v", dirs)
+		}
+		id := filepath.Base(retried)
+		if names := w.names(t, id); strings.Join(names, " ") != "16384.tar.gz backup.info data.tar.gz" {
+			t.Fatalf("uploaded %v", names)
+		}
+		local, _ := os.ReadFile(filepath.Join(retried, "backup.info"))
+		if got := w.store.Get(t, w.basePrefix(id)+"backup.info"); string(got) != string(local) || !strings.Contains(string(got), "status=DONE") {
+			t.Errorf("backup.info in the store:\n%s\nlocal:\n%s", got, local)
+		}
+		// What the failed attempt stored was removed by the rerun.
+		cleared := 0
+		for _, req := range p.Requests() {
+			if req.Method == http.MethodDelete && strings.Contains(req.Path, "/base/"+id+"/") {
+				cleared++
+			}
+		}
+		if cleared == 0 {
+			t.Errorf("the rerun removed nothing: the first attempt left no object, the case is not exercised")
+		}
+		if left := incomplete(t, m, "hooked"); len(left) > 0 {
+			t.Errorf("multipart uploads left open: %v", left)
+		}
+		if keys := w.store.Keys(t, "pfx/pg/base/"+id+".lock"); len(keys) != 0 {
+			t.Errorf("lock left behind: %v", keys)
+		}
+		t.Logf("barman backup with one failed hook attempt took %s", time.Since(start).Round(time.Second))
+		w.change(t, 42)
+		w.checkRestored(t, w.restoreWithBarman(t, id))
+	})
+}
+
+// runWithin runs a command for at most d: finished is false when it had
+// to be killed, with every process it started.
+func runWithin(t *testing.T, d time.Duration, env []string, name string, args ...string) (r result, finished bool) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Env = append(os.Environ(), env...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	r = result{stdout: out.String(), stderr: errb.String()}
+	if ee, ok := err.(*exec.ExitError); ok {
+		r.code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	return r, ctx.Err() == nil
 }

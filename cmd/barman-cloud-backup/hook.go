@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/rs/zerolog"
+
 	"github.com/pgbackup/barman-cloud-backup/actors"
 	"github.com/pgbackup/barman-cloud-backup/pg"
 	"github.com/pgbackup/barman-cloud-backup/tarball"
@@ -68,5 +70,12 @@ func uploadBarmanBackup(ctx context.Context, r *runInfo, store uploaders.Store, 
 	}
 	opts := r.engineOptions(ctx, store, codec) // the backup ID is BARMAN_BACKUP_ID
 	opts.Manifest = backup.Raw
-	return actors.Run(ctx, backup, opts)
+	res, err := actors.Run(ctx, backup, opts)
+	if errors.Is(err, actors.ErrAlreadyStored) {
+		// An earlier attempt stored it: success, or Barman would rerun
+		// the retry script forever (barman/hooks.py stops on 0, 62, 63).
+		zerolog.Ctx(ctx).Info().Msgf("Backup %s is already in the destination, with status DONE: nothing to upload", r.id)
+		return nil, nil
+	}
+	return res, err
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -78,5 +79,61 @@ func TestRunUsageAndVersion(t *testing.T) {
 	}
 	if code := run([]string{"--config", "../../example.toml", "--print-config"}); code != 0 {
 		t.Errorf("--print-config: exit %d", code)
+	}
+}
+
+// Barman reruns a post_backup_retry_script with the same backup ID until
+// it exits 0, 62 or 63 (barman/hooks.py): a rerun after an attempt that
+// left objects and its lock (killed with SIGKILL) uploads the backup, and
+// one after the backup was stored exits 0 and uploads nothing.
+func TestHookRerunConverges(t *testing.T) {
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "data", "global"), 0o700)
+	os.WriteFile(filepath.Join(dir, "data", "PG_VERSION"), []byte("15\n"), 0o600)
+	os.WriteFile(filepath.Join(dir, "data", "global", "pg_control"), make([]byte, 8192), 0o600)
+	info := (&pg.BackupInfo{ID: "20260101T000000", Status: pg.StatusDone, Version: pg.Int64(150018),
+		PGData: "/var/lib/postgresql/15/main", BeginXLOG: "0/2000028", EndXLOG: "0/2000100", Timeline: pg.Int64(1)}).Marshal()
+	os.WriteFile(filepath.Join(dir, "backup.info"), info, 0o600)
+	for k, v := range map[string]string{"BARMAN_HOOK": "backup_retry_script", "BARMAN_PHASE": "post",
+		"BARMAN_BACKUP_DIR": dir, "BARMAN_BACKUP_ID": "20260101T000000", "BARMAN_STATUS": "DONE"} {
+		t.Setenv(k, v)
+	}
+	t.Setenv("TMPDIR", t.TempDir()) // where the takeover's host lock goes
+	root := t.TempDir()
+	base := filepath.Join(root, "pg", "base", "20260101T000000")
+	os.MkdirAll(base, 0o700)
+	os.WriteFile(filepath.Join(base, "data_0001.tar"), []byte("left by the failed attempt"), 0o600)
+	host, _ := os.Hostname()
+	dead := exec.Command("true")
+	dead.Run()
+	os.WriteFile(base+".lock", fmt.Appendf(nil, "pid=%d host=%s started=2026-01-01T00:00:00Z nonce=00\n", dead.Process.Pid, host), 0o600)
+
+	if code := run([]string{"file://" + root, "pg"}); code != 0 {
+		t.Fatalf("rerun after a failed attempt: exit %d", code)
+	}
+	stored := func() string {
+		var names []string
+		entries, _ := os.ReadDir(base)
+		for _, e := range entries {
+			names = append(names, e.Name())
+		}
+		if _, err := os.Stat(base + ".lock"); err == nil {
+			names = append(names, "(lock)")
+		}
+		return strings.Join(names, " ")
+	}
+	if got := stored(); got != "backup.info data.tar" {
+		t.Fatalf("stored %q, want the backup alone", got)
+	}
+	if got, _ := os.ReadFile(filepath.Join(base, "backup.info")); string(got) != string(info) {
+		t.Errorf("backup.info %q", got)
+	}
+	// Marked, to show the next rerun writes nothing.
+	os.WriteFile(filepath.Join(base, "data.tar"), []byte("stored"), 0o600)
+	if code := run([]string{"file://" + root, "pg"}); code != 0 {
+		t.Fatalf("rerun after the backup was stored: exit %d", code)
+	}
+	if got, _ := os.ReadFile(filepath.Join(base, "data.tar")); string(got) != "stored" || stored() != "backup.info data.tar" {
+		t.Errorf("the stored backup was touched: %s", stored())
 	}
 }
