@@ -388,6 +388,8 @@ func TestFaultMatrix(t *testing.T) {
 		}
 	}
 	faults := matrixFaults()
+	// The runs only read their PGDATA: one each for live and hook mode.
+	trees := map[bool]*dirSource{false: faultFiles(t, false), true: faultFiles(t, true)}
 	var ran, failed atomic.Int64
 	start := time.Now()
 	// The runs are independent: both cores share them.
@@ -396,7 +398,7 @@ func TestFaultMatrix(t *testing.T) {
 			for _, f := range faults {
 				t.Run(cfg.String()+"/"+f.name, func(t *testing.T) {
 					t.Parallel()
-					if checkFaultRun(t, cfg, f) != nil {
+					if checkFaultRun(t, cfg, f, trees[cfg.hook]) != nil {
 						failed.Add(1)
 					}
 					ran.Add(1)
@@ -410,7 +412,7 @@ func TestFaultMatrix(t *testing.T) {
 
 // checkFaultRun runs one combination and checks every invariant; it
 // returns the run's error.
-func checkFaultRun(t *testing.T, cfg matrixConfig, f fault) error {
+func checkFaultRun(t *testing.T, cfg matrixConfig, f fault, tree *dirSource) error {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -418,7 +420,8 @@ func checkFaultRun(t *testing.T, cfg matrixConfig, f fault) error {
 	if f.also != nil {
 		faults = append(faults, *f.also)
 	}
-	src := &faultSource{dirSource: faultFiles(t, cfg.hook), hook: cfg.hook, faults: faults, cancel: cancel}
+	copyOf := *tree
+	src := &faultSource{dirSource: &copyOf, hook: cfg.hook, faults: faults, cancel: cancel}
 	root := t.TempDir()
 	fs, err := uploaders.NewFileStore(root)
 	if err != nil {
