@@ -3,9 +3,11 @@
 package integration
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -153,30 +155,74 @@ func TestExitCodes(t *testing.T) {
 }
 
 // Two runs started at once for the same server and destination: each
-// backup that is reported done is whole, and a run that lost the race for
-// a backup ID says so and leaves the other's backup alone.
+// backup that is reported done is whole, and of two runs that took the
+// same backup ID (it is the start time, to the second), exactly one backs
+// up and the other says it lost the race and leaves the other's backup
+// alone. Runs started in different seconds take different IDs and cannot
+// clash: then the pair is started again, until a pair has clashed.
 func TestConcurrentRuns(t *testing.T) {
 	m := StartMinIO(t, "twice")
 	src := StartPostgres(t, nil, nil)
 	src.Exec(t, "CREATE TABLE filler AS SELECT g FROM generate_series(1, 200000) g")
-	args := []string{"-z", "--immediate-checkpoint", "--endpoint-url", m.Endpoint, "-h", "127.0.0.1", "-p", fmt.Sprint(src.Port), "-U", "postgres",
-		"s3://twice/pfx", "main"}
-	waitNextSecond()
-	results := make(chan result, 2)
-	for range 2 {
-		go func() { results <- runCmd(t, m.Env(), binary, args...) }()
-	}
-	ok, clashed := 0, 0
-	for range 2 {
-		r := <-results
-		switch {
-		case r.code == 0:
-			ok++
-		case r.code == 1 && (strings.Contains(r.stderr, "another run is taking backup") || strings.Contains(r.stderr, "already exists")):
-			clashed++
-		default:
-			t.Errorf("exit %d:\n%s", r.code, r.stderr)
+	dir := t.TempDir()
+	type run struct {
+		result
+		summary struct {
+			BackupID string `json:"backup_id"`
+			Status   string `json:"status"`
+			Error    string `json:"error"`
 		}
+	}
+	done := 0
+	for attempt := 1; ; attempt++ {
+		if attempt > 5 {
+			t.Fatalf("no two runs of %d pairs started within the same second: no clash was tried", attempt-1)
+		}
+		waitNextSecond()
+		runs := make(chan run, 2)
+		for i := range 2 {
+			summary := filepath.Join(dir, fmt.Sprintf("summary-%d-%d.json", attempt, i))
+			go func() {
+				r := run{result: runCmd(t, m.Env(), binary, "-z", "--immediate-checkpoint", "--json-summary", summary,
+					"--endpoint-url", m.Endpoint, "-h", "127.0.0.1", "-p", fmt.Sprint(src.Port), "-U", "postgres", "s3://twice/pfx", "main")}
+				raw, err := os.ReadFile(summary)
+				if err == nil {
+					err = json.Unmarshal(raw, &r.summary)
+				}
+				if err != nil {
+					r.code, r.stderr = -1, fmt.Sprintf("summary: %v\n%s", err, r.stderr)
+				}
+				runs <- r
+			}()
+		}
+		a, b := <-runs, <-runs
+		if a.code == 0 {
+			a, b = b, a // the failure, if any, first
+		}
+		if a.summary.BackupID != b.summary.BackupID {
+			// Different IDs: both must succeed.
+			for _, r := range []run{a, b} {
+				if r.code != 0 || r.summary.Status != "DONE" {
+					t.Fatalf("backup %s exited %d (%s) beside backup %s:\n%s", r.summary.BackupID, r.code, r.summary.Status,
+						a.summary.BackupID+b.summary.BackupID, r.stderr)
+				}
+			}
+			done += 2
+			t.Logf("pair %d took backup IDs %s and %s: no clash possible, trying again", attempt, a.summary.BackupID, b.summary.BackupID)
+			continue
+		}
+		id := a.summary.BackupID
+		if b.code != 0 || b.summary.Status != "DONE" {
+			t.Fatalf("both runs of backup %s failed:\n%s\n%s", id, a.stderr, b.stderr)
+		}
+		lost := regexp.MustCompile(`another run is taking backup ` + id + ` now|backup ` + id + ` already exists in the destination`)
+		if a.code != 1 || a.summary.Status != "FAILED" || !lost.MatchString(a.stderr) || !lost.MatchString(a.summary.Error) {
+			t.Fatalf("two runs took backup %s: one exited 0, the other %d (%s), not saying it lost the race:\n%s",
+				id, a.code, a.summary.Status, a.stderr)
+		}
+		done++
+		t.Logf("pair %d: both took backup ID %s; one backed up, the other refused: %s", attempt, id, lost.FindString(a.stderr))
+		break
 	}
 	var infos []string
 	for _, k := range m.Keys(t, "twice", "pfx/main/base/") {
@@ -190,8 +236,7 @@ func TestConcurrentRuns(t *testing.T) {
 			}
 		}
 	}
-	if ok < 1 || ok+clashed != 2 || len(infos) != ok {
-		t.Errorf("%d succeeded, %d clashed, %d backups stored", ok, clashed, len(infos))
+	if len(infos) != done {
+		t.Errorf("%d backups reported done, %d stored: %v", done, len(infos), infos)
 	}
-	t.Logf("%d succeeded, %d refused with a clash", ok, clashed)
 }

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -40,24 +41,61 @@ func TestInterruptedBackupCleansUp(t *testing.T) {
 			cmd := exec.Command(binary, "-v", "--immediate-checkpoint", "--endpoint-url", m.Endpoint,
 				"-h", "127.0.0.1", "-p", fmt.Sprint(src.Port), "-U", "postgres", "s3://interrupted/pfx", "main")
 			cmd.Env = append(os.Environ(), m.Env()...)
-			stderr, _ := cmd.StderrPipe()
+			stderr, err := cmd.StderrPipe()
+			if err != nil {
+				t.Fatal(err)
+			}
 			if err := cmd.Start(); err != nil {
 				t.Fatal(err)
 			}
-			var log strings.Builder
-			lines := bufio.NewScanner(stderr)
-			for lines.Scan() {
-				log.WriteString(lines.Text() + "\n")
-				if strings.Contains(lines.Text(), "Stopping backup") {
-					break
+			// stderr is read to its end before cmd.Wait, which closes it
+			// (os/exec): so the last lines are never lost.
+			log := &lockedLog{}
+			stopping, eof := make(chan struct{}), make(chan struct{})
+			go func() {
+				defer close(eof)
+				r, seen := bufio.NewReader(stderr), false
+				for {
+					line, err := r.ReadString('\n')
+					log.add(line)
+					if !seen && strings.Contains(line, "Stopping backup") {
+						seen = true
+						close(stopping)
+					}
+					if err != nil {
+						return
+					}
 				}
+			}()
+			ended := func() error {
+				select {
+				case <-eof:
+				case <-time.After(2 * time.Minute):
+					cmd.Process.Kill()
+					<-eof
+					cmd.Wait()
+					t.Fatalf("the backup did not end:\n%s", log)
+				}
+				return cmd.Wait()
+			}
+			t.Cleanup(func() {
+				if cmd.ProcessState == nil { // a check failed before the end
+					cmd.Process.Kill()
+					ended()
+				}
+			})
+			select {
+			case <-stopping:
+			case <-eof:
+				t.Fatalf("the backup ended (%v) before its stop:\n%s", ended(), log)
 			}
 			// Wait until a part of the open data archive is stored.
 			deadline := time.Now().Add(60 * time.Second)
 			for len(incomplete(t, m, "interrupted")) == 0 {
 				if time.Now().After(deadline) {
 					cmd.Process.Kill()
-					t.Fatalf("no multipart upload in progress:\n%s", log.String())
+					ended()
+					t.Fatalf("no multipart upload in progress:\n%s", log)
 				}
 				time.Sleep(100 * time.Millisecond)
 			}
@@ -69,12 +107,7 @@ func TestInterruptedBackupCleansUp(t *testing.T) {
 			for _, sig := range c.signals {
 				cmd.Process.Signal(sig)
 			}
-			go func() {
-				for lines.Scan() {
-					log.WriteString(lines.Text() + "\n")
-				}
-			}()
-			err := cmd.Wait()
+			err = ended()
 			if d := time.Since(start); d > 15*time.Second {
 				t.Errorf("took %s to stop after %v", d, c.signals)
 			}
@@ -111,6 +144,25 @@ func TestInterruptedBackupCleansUp(t *testing.T) {
 			}
 		})
 	}
+}
+
+// lockedLog is a command's output as one goroutine reads it and another
+// looks at it.
+type lockedLog struct {
+	mu  sync.Mutex
+	buf strings.Builder
+}
+
+func (l *lockedLog) add(s string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.buf.WriteString(s)
+}
+
+func (l *lockedLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
 }
 
 // incomplete lists the multipart uploads left open in bucket, but those of

@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -32,13 +33,16 @@ func TestSessionLimits(t *testing.T) {
 	m := StartMinIO(t, "backups")
 	w := &world{store: minioBucket{m, "backups"}, env: m.Env(), cloud: []string{"--endpoint-url", m.Endpoint},
 		dest: "s3://backups/limits", prefix: "limits", server: "main"}
-	w.startSource(t, map[string]string{"checkpoint_timeout": "'30s'", "checkpoint_completion_target": "0.1",
+	// A spread checkpoint takes checkpoint_completion_target ×
+	// checkpoint_timeout: 3s. The long timeout keeps timed checkpoints,
+	// which could write the backup's dirty pages first, out of the test.
+	w.startSource(t, map[string]string{"checkpoint_timeout": "'300s'", "checkpoint_completion_target": "0.01",
 		"log_checkpoints": "on"})
 	w.src.Archive(t) // the fill's WAL, before archiving slows down
 	archive := fmt.Sprintf("sleep 2 && barman-cloud-wal-archive %s %s %s %%p", strings.Join(w.cloud, " "), w.dest, w.server)
 	w.src.Exec(t,
 		"ALTER SYSTEM SET archive_command TO '"+archive+"'",
-		"ALTER SYSTEM SET statement_timeout TO '1s'",
+		fmt.Sprintf("ALTER SYSTEM SET statement_timeout TO '%dms'", statementTimeout.Milliseconds()),
 		"ALTER SYSTEM SET lock_timeout TO '1s'",
 		"ALTER SYSTEM SET idle_in_transaction_session_timeout TO '1s'",
 		"ALTER SYSTEM SET idle_session_timeout TO '1s'",
@@ -48,11 +52,12 @@ func TestSessionLimits(t *testing.T) {
 		// Dirty pages, so the start's checkpoint is spread over about 3s
 		// (checkpoint_completion_target × checkpoint_timeout).
 		w.src.Exec(t, "UPDATE items SET v = v WHERE id <= 5000")
+		summary := filepath.Join(t.TempDir(), "summary.json")
 		gate := startUploadGate(t, m.Endpoint)
 		waitNextSecond()
 		// Uncompressed with one upload worker: the data archive is larger
 		// than what the engine buffers, so the copy waits for the gate.
-		b := startBackground(t, w.env, binary, "-vv", "-J", "1", "--endpoint-url", gate.Endpoint,
+		b := startBackground(t, w.env, binary, "-vv", "-J", "1", "--endpoint-url", gate.Endpoint, "--json-summary", summary,
 			"-h", "127.0.0.1", "-p", fmt.Sprint(w.src.Port), "-U", "postgres", w.dest, w.server)
 		idle := backupSessionIdle(t, w.src, b, 2)
 		gate.Open()
@@ -61,6 +66,19 @@ func TestSessionLimits(t *testing.T) {
 			t.Fatalf("backup exited %d:\n%s", code, stderr)
 		}
 		t.Logf("the backup's session was idle for %.1fs during the copy", idle)
+		// The limit would have fired: the session's statements outlasted
+		// it. A slower server only makes them longer.
+		phases := summaryPhases(t, summary)
+		for _, p := range []struct{ name, why string }{
+			{"start_seconds", "pg_backup_start's spread checkpoint"},
+			{"stop_seconds", "pg_backup_stop's wait for the archive_command"},
+		} {
+			if d := time.Duration(phases[p.name] * float64(time.Second)); d <= statementTimeout {
+				t.Errorf("%s took %s, within statement_timeout (%s): the limit was not put to the test", p.why, d, statementTimeout)
+			} else {
+				t.Logf("%s took %s, longer than statement_timeout (%s)", p.why, d.Round(time.Millisecond), statementTimeout)
+			}
+		}
 		// Only pg_backup_start without --immediate-checkpoint asks for
 		// such a checkpoint (forced, waited for, not immediate).
 		if !strings.Contains(w.src.Log(), "checkpoint starting: force wait\n") {
@@ -114,6 +132,9 @@ func TestSessionLimits(t *testing.T) {
 		}
 	})
 }
+
+// statementTimeout is the server's statement_timeout in TestSessionLimits.
+const statementTimeout = time.Second
 
 // backupSessionIdle waits until the backup's session (application_name
 // barman_cloud_backup) has been idle for at least secs seconds, before

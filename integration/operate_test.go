@@ -36,13 +36,14 @@ func TestProgressOnATerminal(t *testing.T) {
 	if err != nil {
 		t.Fatalf("backup: %v\n%s", err, screen)
 	}
-	for _, want := range []string{"checkpoint", "copying", "waiting for WAL archiving", "finishing", " read, ", " stored", "ratio ",
+	for _, want := range []string{" read, ", " stored", "ratio ",
 		// Only the display puts the notice in parentheses; the log has it too.
 		"(PostgreSQL NOTICE: all required WAL segments have been archived)"} {
 		if !strings.Contains(screen, want) {
 			t.Errorf("no %q on the terminal:\n%q", want, screen)
 		}
 	}
+	checkPhaseLines(t, ansi.ReplaceAllString(screen, ""))
 	// The log lines and the progress lines never share a line, and the
 	// summary comes last, after the progress has ended.
 	lines := strings.Split(strings.TrimSpace(ansi.ReplaceAllString(screen, "")), "\n")
@@ -79,6 +80,34 @@ func TestProgressOnATerminal(t *testing.T) {
 	screen, err = onTerminal(t, quiet)
 	if err != nil || strings.TrimSpace(screen) != "" {
 		t.Errorf("-q on a terminal: %v, wrote %q", err, screen)
+	}
+}
+
+// checkPhaseLines checks the display's phase lines on a screen: each
+// phase the run went through is drawn, in the order of the phases. The
+// display draws a phase it sees (it looks every 100ms) and every phase
+// before it, so the checkpoint and the copy are drawn whenever the stop is
+// seen, and the stop always is: it lasts as long as the archive_command
+// sleeps. The finishing phase may end before the display looks (the
+// upload tail can take milliseconds): its line is drawn or not, and if it
+// is, it comes last.
+func checkPhaseLines(t *testing.T, screen string) {
+	t.Helper()
+	// The display pads each phase's name to the longest one's width; so
+	// no log line matches.
+	const width = len("waiting for WAL archiving")
+	last, lastName := -1, ""
+	for _, name := range []string{"checkpoint", "copying", "waiting for WAL archiving", "finishing"} {
+		at := strings.Index(screen, fmt.Sprintf("%-*s ", width, name))
+		switch {
+		case at < 0 && name == "finishing":
+		case at < 0:
+			t.Errorf("no %q line on the terminal:\n%q", name, screen)
+		case at < last:
+			t.Errorf("the %q line is drawn before the %q line:\n%q", name, lastName, screen)
+		default:
+			last, lastName = at, name
+		}
 	}
 }
 

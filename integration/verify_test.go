@@ -97,9 +97,12 @@ func (c *Cluster) moveConfigOutside(t *testing.T) string {
 	return etc
 }
 
-// writeLoad runs pgbench on the cluster until stop is called.
+// writeLoad runs pgbench on the cluster until stop is called, its
+// history rows stamped with their WAL position (stampHistory), and returns
+// once it has written one.
 func writeLoad(t *testing.T, c *Cluster) (stop func()) {
 	t.Helper()
+	stampHistory(t, c)
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := exec.CommandContext(ctx, pgBin("pgbench"), "-n", "-c", "3", "-j", "1", "-T", "600", "-R", "300",
 		"-h", "127.0.0.1", "-p", fmt.Sprint(c.Port), "-U", "postgres", "postgres")
@@ -108,9 +111,14 @@ func writeLoad(t *testing.T, c *Cluster) (stop func()) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan struct{})
-	go func() { cmd.Wait(); close(done) }()
+	done, exited := make(chan struct{}), make(chan []byte, 1)
+	go func() {
+		cmd.Wait()
+		exited <- out.Bytes()
+		close(done)
+	}()
 	t.Cleanup(func() { cancel(); <-done })
+	waitForHistory(t, c, exited)
 	return func() {
 		cancel()
 		<-done
@@ -195,12 +203,9 @@ func TestVerifyBackups(t *testing.T) {
 	mustRun(t, nil, pgBin("pgbench"), "-i", "-q", "-s", "1", "--tablespace", "tbs1", "-h", "127.0.0.1", "-p", port, "-U", "postgres", "postgres")
 
 	stop := writeLoad(t, w.src)
-	time.Sleep(time.Second)
 	id, log := w.backupLog(t, "-z", "-S", "1MB", "-v")
 	stop()
-	if n := w.src.Query(t, "SELECT count(*)::text FROM pgbench_history"); n == "0" {
-		t.Fatal("pgbench wrote nothing during the backup: it was not taken under a write load")
-	}
+	w.checkWrittenDuring(t, id)
 	w.src.Archive(t)
 	if !strings.Contains(log, "Uploading 'backup_manifest' (") || !strings.Contains(log, "Read back ") {
 		t.Errorf("the backup did not log its manifest and read-back:\n%s", log)

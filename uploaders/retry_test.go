@@ -1,6 +1,7 @@
 package uploaders
 
 import (
+	"bytes"
 	"context"
 	"crypto/x509"
 	"errors"
@@ -14,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/rs/zerolog"
 )
 
 func TestTransient(t *testing.T) {
@@ -191,10 +194,12 @@ func TestRetryEndsWithTheRun(t *testing.T) {
 
 // lostReplies acts on the file store, then reports the first call of
 // each kind lost on the way back, as a dropped connection would after the
-// store did its work.
+// store did its work, whatever the store answered. Each create's data is a
+// kind of its own, so that every run's first create loses its reply.
 type lostReplies struct {
 	*FileStore
-	lost map[string]bool
+	lost    map[string]bool
+	creates map[string]int // calls to Create, by data
 }
 
 func (l *lostReplies) once(kind string) error {
@@ -206,10 +211,12 @@ func (l *lostReplies) once(kind string) error {
 }
 
 func (l *lostReplies) Create(ctx context.Context, key string, data []byte) error {
-	if err := l.FileStore.Create(ctx, key, data); err != nil {
-		return err
+	l.creates[string(data)]++
+	err := l.FileStore.Create(ctx, key, data)
+	if lost := l.once("create " + string(data)); lost != nil {
+		return lost
 	}
-	return l.once("create")
+	return err
 }
 
 func (l *lostReplies) NewMultipart(ctx context.Context, key string) (Multipart, error) {
@@ -236,16 +243,26 @@ func (m *lostComplete) Complete(ctx context.Context) error {
 // A call whose reply is lost after the store acted: the retry of a
 // conditional create finds the object, and it is ours; the retry of a
 // complete finds the upload gone, and the object whole. Neither is a
-// failure, while someone else's object stays a clash.
+// failure, while someone else's object stays a clash, even when our own
+// create's reply was lost too and the retry has to tell the two apart.
 func TestRetryReconcilesLostReplies(t *testing.T) {
 	ctx := context.Background()
 	fs, _ := NewFileStore(t.TempDir())
-	s := WithRetry(&lostReplies{FileStore: fs, lost: map[string]bool{}}, Retry{Attempts: 3, Base: time.Millisecond, Cap: time.Millisecond})
-	if err := s.Create(ctx, "srv/base/ID.lock", []byte("pid=1 nonce=ab")); err != nil {
+	l := &lostReplies{FileStore: fs, lost: map[string]bool{}, creates: map[string]int{}}
+	s := WithRetry(l, Retry{Attempts: 3, Base: time.Millisecond, Cap: time.Millisecond})
+	ours, theirs := "pid=1 nonce=ab", "pid=2 nonce=cd"
+	if err := s.Create(ctx, "srv/base/ID.lock", []byte(ours)); err != nil {
 		t.Fatalf("create whose reply was lost: %v", err)
 	}
-	if err := s.Create(ctx, "srv/base/ID.lock", []byte("pid=2 nonce=cd")); !errors.Is(err, ErrExists) {
-		t.Fatalf("another run's create: %v, want ErrExists", err)
+	if err := s.Create(ctx, "srv/base/ID.lock", []byte(theirs)); !errors.Is(err, ErrExists) {
+		t.Fatalf("another run's create whose reply was lost: %v, want ErrExists", err)
+	}
+	// Only a create tried again reads the object back: both were.
+	if l.creates[ours] != 2 || l.creates[theirs] != 2 {
+		t.Errorf("creates tried %v, want each twice", l.creates)
+	}
+	if b, _ := os.ReadFile(filepath.Join(fs.root, "srv/base/ID.lock")); string(b) != ours {
+		t.Errorf("lock holds %q, want the first run's", b)
 	}
 	mp, err := s.NewMultipart(ctx, "srv/base/ID/data.tar")
 	if err != nil {
@@ -259,5 +276,105 @@ func TestRetryReconcilesLostReplies(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(filepath.Join(fs.root, "srv/base/ID/data.tar")); string(b) != "whole" {
 		t.Errorf("object holds %q", b)
+	}
+}
+
+// A create that failed and was tried again finds the object there: it is
+// ours only if it holds our bytes. If it cannot be read back, it is not
+// known to be ours, and stays a clash.
+func TestRetryCreateReadsTheObjectBack(t *testing.T) {
+	ctx := context.Background()
+	for _, c := range []struct {
+		name    string
+		stored  string // what the object holds when the retry finds it
+		readErr error
+		want    error
+	}{
+		{"ours", "mine", nil, nil},
+		{"theirs", "someone else's", nil, ErrExists},
+		{"unreadable", "mine", errors.New("HTTP 403 AccessDenied"), ErrExists},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			f := &racedCreate{stored: []byte(c.stored), readErr: c.readErr}
+			err := WithRetry(f, quick).Create(ctx, "srv/base/ID.lock", []byte("mine"))
+			if !errors.Is(err, c.want) || (c.want == nil) != (err == nil) {
+				t.Errorf("create: %v, want %v", err, c.want)
+			}
+			if f.creates != 2 || f.gets == 0 {
+				t.Errorf("%d creates and %d reads, want 2 creates and the object read back", f.creates, f.gets)
+			}
+		})
+	}
+}
+
+// racedCreate is a store whose first create fails transiently, after
+// which the object is found there holding stored.
+type racedCreate struct {
+	Store
+	stored        []byte
+	readErr       error
+	creates, gets int
+}
+
+func (r *racedCreate) Create(ctx context.Context, key string, data []byte) error {
+	r.creates++
+	if r.creates == 1 {
+		return markTransient(fmt.Errorf("create %s: %w", key, syscall.ECONNRESET))
+	}
+	return fmt.Errorf("create %s: %w", key, ErrExists)
+}
+
+func (r *racedCreate) Get(ctx context.Context, key string) ([]byte, error) {
+	r.gets++
+	if r.readErr != nil {
+		return nil, r.readErr
+	}
+	return r.stored, nil
+}
+
+// failingTest is a store whose connectivity check always fails
+// transiently, as an unreachable endpoint does.
+type failingTest struct {
+	Store
+	calls atomic.Int32
+}
+
+func (f *failingTest) Test(ctx context.Context) error {
+	f.calls.Add(1)
+	return fmt.Errorf("%w: %w", ErrUnreachable, &url.Error{Op: "Head", URL: "http://h/", Err: syscall.ECONNREFUSED})
+}
+
+// The connectivity check gives up after three tries, waiting at most a
+// second between them, whatever the run's retries are: an unreachable
+// cloud is reported in seconds. Its retries are not warnings: the failure
+// is reported once, by the caller.
+func TestConnectivityCheckTriesThreeTimesQuickly(t *testing.T) {
+	var warnings bytes.Buffer
+	ctx := zerolog.New(&warnings).Level(zerolog.WarnLevel).WithContext(context.Background())
+	// Many quick attempts: the count tells the check's own schedule from
+	// the run's.
+	f := &failingTest{}
+	err := WithRetry(f, Retry{Attempts: 8, Base: time.Millisecond, Cap: time.Millisecond}).Test(ctx)
+	if !errors.Is(err, ErrUnreachable) || !strings.Contains(err.Error(), "gave up after 3 attempts") {
+		t.Errorf("err = %v", err)
+	}
+	if n := f.calls.Load(); n != 3 {
+		t.Errorf("%d tries, want 3", n)
+	}
+	// Hour-long waits between the run's attempts: the check's own are
+	// capped at a second, so it ends long before the deadline, which only
+	// a check waiting as the run does would reach.
+	f = &failingTest{}
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	err = WithRetry(f, Retry{Attempts: 8, Base: time.Hour, Cap: time.Hour}).Test(ctx)
+	if ctx.Err() != nil || !errors.Is(err, ErrUnreachable) {
+		t.Errorf("err = %v (deadline: %v): the check waited as long as the run would", err, ctx.Err())
+	}
+	if n := f.calls.Load(); n != 3 {
+		t.Errorf("%d tries, want 3", n)
+	}
+	if warnings.Len() > 0 {
+		t.Errorf("the check's retries were logged as warnings:\n%s", warnings.String())
 	}
 }

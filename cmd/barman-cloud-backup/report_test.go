@@ -56,13 +56,13 @@ func TestPrometheusKeepsLastSuccess(t *testing.T) {
 	if err := ok.writePrometheus(path); err != nil {
 		t.Fatal(err)
 	}
-	first, _ := os.ReadFile(path)
+	first := readFile(t, path)
 	failed := newSummary(r, nil, uploaders.ErrUnreachable, 2)
 	failed.end = failed.end.Add(time.Hour)
 	if err := failed.writePrometheus(path); err != nil {
 		t.Fatal(err)
 	}
-	second, _ := os.ReadFile(path)
+	second := readFile(t, path)
 	success := func(b []byte) string {
 		for _, l := range strings.Split(string(b), "\n") {
 			if strings.HasPrefix(l, "barman_cloud_backup_last_success_timestamp_seconds{") {
@@ -113,7 +113,9 @@ func TestSummaryPhases(t *testing.T) {
 		t.Fatal(err)
 	}
 	var got struct{ Phases map[string]float64 }
-	json.Unmarshal(b, &got)
+	if err := json.Unmarshal(b, &got); err != nil {
+		t.Fatal(err)
+	}
 	want := map[string]float64{"start_seconds": 1.5, "copy_seconds": 8, "stop_seconds": 3, "upload_tail_seconds": 0.25,
 		"copy_read_bytes_per_second": 40 << 20 / 8}
 	if len(got.Phases) != len(want) {
@@ -129,7 +131,7 @@ func TestSummaryPhases(t *testing.T) {
 	if err := s.writePrometheus(path); err != nil {
 		t.Fatal(err)
 	}
-	metrics, _ := os.ReadFile(path)
+	metrics := readFile(t, path)
 	for _, want := range []string{
 		"# TYPE barman_cloud_backup_last_run_phase_seconds gauge\n",
 		`barman_cloud_backup_last_run_phase_seconds{server="main",phase="start"} 1.5` + "\n",
@@ -155,15 +157,27 @@ func TestSummaryPhasesOfAFailedRun(t *testing.T) {
 	ph := phasesAt(time.Now())
 	ph.Copy.End, ph.Stop, ph.UploadTail = time.Time{}, actors.Span{}, actors.Span{}
 	s.Phases = newPhases(ph, s.ReadBytes)
-	b, _ := json.Marshal(s)
+	b, err := json.Marshal(s)
+	if err != nil {
+		t.Fatal(err)
+	}
 	var got struct{ Phases map[string]float64 }
-	json.Unmarshal(b, &got)
+	if err := json.Unmarshal(b, &got); err != nil {
+		t.Fatal(err)
+	}
 	if len(got.Phases) != 1 || got.Phases["start_seconds"] != 1.5 {
 		t.Errorf("phases of a failed run: %s", b)
 	}
 	path := filepath.Join(t.TempDir(), "backup.prom")
-	s.writePrometheus(path)
-	metrics, _ := os.ReadFile(path)
+	if err := s.writePrometheus(path); err != nil {
+		t.Fatal(err)
+	}
+	metrics := readFile(t, path)
+	// The failure itself is there: what is left out is left out of a
+	// file that was written.
+	if !strings.Contains(string(metrics), `barman_cloud_backup_last_run_phase_seconds{server="main",phase="start"} 1.5`) {
+		t.Errorf("metrics of a failed run lack its start:\n%s", metrics)
+	}
 	if strings.Contains(string(metrics), `phase="copy"`) || strings.Contains(string(metrics), "copy_read_bytes_per_second") {
 		t.Errorf("metrics of a failed run report a copy:\n%s", metrics)
 	}
@@ -188,4 +202,13 @@ func TestStopLineRelaysNotices(t *testing.T) {
 	if got, want := d.stopNotice(), " (PostgreSQL WARNING: still waiting for all required WAL segments to be archived (60 seconds elapsed))"; got != want {
 		t.Errorf("stop line %q, want %q", got, want)
 	}
+}
+
+func readFile(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
