@@ -59,7 +59,7 @@ func claim(ctx context.Context, store uploaders.Store, prefix, id string, hook b
 		return nil, err
 	}
 	release = func() {
-		cleanup, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		cleanup, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupBudget(ctx, 30*time.Second, 10*time.Second))
 		defer cancel()
 		if err := store.Delete(cleanup, lock); err != nil {
 			zerolog.Ctx(ctx).Warn().Msgf("removing %s: %v", lock, err)

@@ -191,7 +191,7 @@ func Run(ctx context.Context, src Source, opts Options) (*Result, error) {
 // backup.info records the failure, as Barman's does.
 func fail(ctx context.Context, opts Options, info *pg.BackupInfo, t *tracker, prefix string, err error) error {
 	log := zerolog.Ctx(ctx)
-	cleanup, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	cleanup, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupBudget(ctx, time.Minute, 15*time.Second))
 	defer cancel()
 	t.abortAll(cleanup)
 	msg := strings.TrimSpace(err.Error())
@@ -213,6 +213,19 @@ func fail(ctx context.Context, opts Options, info *pg.BackupInfo, t *tracker, pr
 		log.Error().Msgf("Backup failed uploading backup.info file (%v)", perr)
 	}
 	return &FailedError{Err: err}
+}
+
+// cleanupBudget is how long the clean-up after a failure may take: full
+// when the run failed on its own, short when it was interrupted, so a
+// store that no longer answers cannot keep an interrupted process alive
+// past a service manager's grace period (Kubernetes' default is 30 s:
+// the aborts and backup.info get 15 s, the lock 10 s). The retries of
+// each call stop at the deadline.
+func cleanupBudget(ctx context.Context, full, interrupted time.Duration) time.Duration {
+	if ctx.Err() != nil {
+		return interrupted
+	}
+	return full
 }
 
 func logEnd(ctx context.Context, info *pg.BackupInfo, start time.Time) {

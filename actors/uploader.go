@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
-	"golang.org/x/sync/errgroup"
 	"golang.org/x/time/rate"
 )
 
@@ -48,7 +47,10 @@ func uploaderPool(ctx context.Context, t *tracker, n int, maxBandwidth int64, pl
 	}
 	bw := newBandwidth(maxBandwidth, pl.partSize)
 	var ended atomic.Bool
-	g, ctx := errgroup.WithContext(ctx)
+	// A crew, not a bare errgroup: a completion refused because a part
+	// failed may return before the part's own worker does, and the part's
+	// error is the one to report.
+	g, ctx := newCrew(ctx)
 	for range n {
 		g.Go(func() error {
 			for {

@@ -68,14 +68,30 @@ func run(args []string) int {
 		hook: hook, hookErr: hookErr}
 	sink := &logSink{w: os.Stderr}
 	log := newLogger(&cfg, sink, r.id)
-	signalled, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	signalled, interrupt := context.WithCancel(context.Background())
+	defer interrupt()
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	finished := make(chan struct{})
+	defer close(finished)
 	go func() {
-		// After the first signal, the default action is back: a second
-		// one ends the process at once. The deferred stop ends this
-		// goroutine when run returns.
-		<-signalled.Done()
-		stop()
+		// The first signal ends the run, which cleans up; a second one
+		// ends the process at once. Handled here rather than by putting
+		// the default action back, since a SIGINT ignored when we were
+		// started (a job started with & by a script) would come back
+		// ignored. finished ends this goroutine when run returns.
+		select {
+		case <-sigs:
+			interrupt()
+		case <-finished:
+			return
+		}
+		select {
+		case sig := <-sigs:
+			os.Exit(128 + int(sig.(syscall.Signal)))
+		case <-finished:
+		}
 	}()
 	ctx := log.WithContext(signalled)
 	if path := os.Getenv("BCB_CPUPROFILE"); path != "" {
