@@ -344,10 +344,9 @@ func matrixFaults() []fault {
 	}
 	add("Put", 1, 2)
 	add("Create", 1)
-	add("Get", 1)
 	add("List", 1, 2)
-	add("NewMultipart", 1, 2, 3)
-	add("Upload", 1, 2, 5)
+	add("NewMultipart", 1, 3)
+	add("Upload", 1, 5)
 	add("Complete", 1, 2)
 	// A refused part leaves uploads open: their aborts fail once (the
 	// retry must get through) or for good (the run must still end, and
