@@ -5,7 +5,7 @@ import (
 	"context"
 	"errors"
 	"strings"
-	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -57,22 +57,6 @@ func TestRefusedPartUnderBandwidthLimitEndsTheRun(t *testing.T) {
 	}
 }
 
-// spyStore records the status of every backup.info it is sent.
-type spyStore struct {
-	*uploaders.FileStore
-	mu       sync.Mutex
-	statuses []string
-}
-
-func (s *spyStore) Put(ctx context.Context, key string, data []byte) error {
-	if strings.HasSuffix(key, "/backup.info") {
-		s.mu.Lock()
-		s.statuses = append(s.statuses, statusOf(data))
-		s.mu.Unlock()
-	}
-	return s.FileStore.Put(ctx, key, data)
-}
-
 // Defect 2 of issue 21: a stop that failed closed the label channel, the
 // sealer read that as "no label" and sealed the last volume without
 // backup_label, and the manifest writer could store DONE before the
@@ -84,7 +68,8 @@ func TestFailedStopNeverWritesDone(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		store := &spyStore{FileStore: fs}
+		// A fault store with no fault records every backup.info sent.
+		store := &faultStore{FileStore: fs, limits: fs.Limits(), calls: map[string]int{}, stopped: &atomic.Bool{}}
 		src.endErr = errors.New("stop backup: boom")
 		c, _ := tarball.CodecByName("", 0)
 		err = runWithin(t, src, Options{Store: store, ServerName: "main", BackupID: "20261124T120000",
@@ -92,9 +77,9 @@ func TestFailedStopNeverWritesDone(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "boom") {
 			t.Fatalf("run %d: err = %v, want the stop's failure", i, err)
 		}
-		for _, s := range store.statuses {
-			if s == pg.StatusDone {
-				t.Fatalf("run %d: a run whose stop failed stored backup.info DONE (all: %v)", i, store.statuses)
+		for _, b := range store.infos {
+			if statusOf(b) == pg.StatusDone {
+				t.Fatalf("run %d: a run whose stop failed stored backup.info DONE", i)
 			}
 		}
 	}
