@@ -128,22 +128,8 @@ const MaxTags = 10
 // (_validate_config: exit 4), and refuses options of one cloud provider
 // given with another: Barman ignores them, which hides mistakes.
 func (c *Config) Validate() error {
-	for _, o := range []struct {
-		set            bool
-		flag, provider string
-	}{
-		{c.EndpointURL != "", "--endpoint-url", "aws-s3"},
-		{c.Profile != "", "-P/--aws-profile", "aws-s3"},
-		{c.ReadTimeout != 0, "--read-timeout", "aws-s3"},
-		{c.Encryption != "", "-e/--encryption", "aws-s3"},
-		{c.Credential != "", "--azure-credential", "azure-blob-storage"},
-		{c.EncryptionScope != "", "--encryption-scope", "azure-blob-storage"},
-		{c.SSEKMSKeyID != "", "--sse-kms-key-id", "aws-s3"},
-		{c.KMSKeyName != "", "--kms-key-name", "google-cloud-storage"},
-	} {
-		if o.set && c.CloudProvider != o.provider {
-			return &UsageError{Msg: fmt.Sprintf("%s is an option of the %s cloud provider, not of %s", o.flag, o.provider, c.CloudProvider)}
-		}
+	if err := c.checkProviders(); err != nil {
+		return err
 	}
 	if c.SSEKMSKeyID != "" && c.Encryption != "aws:kms" {
 		// Barman's words (cloud_providers/__init__.py), exit 4.
@@ -171,6 +157,30 @@ func (c *Config) Validate() error {
 	}
 	if snapshot {
 		return ErrSnapshotUnsupported
+	}
+	return nil
+}
+
+// checkProviders refuses an option of one cloud provider given with
+// another; the commands that share barman-cloud-backup's options share the
+// check.
+func (c *Config) checkProviders() error {
+	for _, o := range []struct {
+		set            bool
+		flag, provider string
+	}{
+		{c.EndpointURL != "", "--endpoint-url", "aws-s3"},
+		{c.Profile != "", "-P/--aws-profile", "aws-s3"},
+		{c.ReadTimeout != 0, "--read-timeout", "aws-s3"},
+		{c.Encryption != "", "-e/--encryption", "aws-s3"},
+		{c.Credential != "", "--azure-credential", "azure-blob-storage"},
+		{c.EncryptionScope != "", "--encryption-scope", "azure-blob-storage"},
+		{c.SSEKMSKeyID != "", "--sse-kms-key-id", "aws-s3"},
+		{c.KMSKeyName != "", "--kms-key-name", "google-cloud-storage"},
+	} {
+		if o.set && c.CloudProvider != o.provider {
+			return &UsageError{Msg: fmt.Sprintf("%s is an option of the %s cloud provider, not of %s", o.flag, o.provider, c.CloudProvider)}
+		}
 	}
 	return nil
 }

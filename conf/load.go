@@ -12,21 +12,27 @@ import (
 // ones before it.
 func Load(args []string) (Config, Action, error) {
 	cfg := Defaults()
+	if err := loadSettings(args, &cfg); err != nil {
+		return cfg, ActionRun, err
+	}
+	action, err := Parse(args, &cfg)
+	return cfg, action, err
+}
+
+// loadSettings applies the TOML file (--config or $BARMAN_CLOUD_BACKUP_CONFIG)
+// then the environment over cfg: what lies under the command line.
+func loadSettings(args []string, cfg *Config) error {
 	path := configFlag(args)
 	if path == "" {
 		path = os.Getenv(EnvConfig)
 	}
 	if path != "" {
-		if err := LoadFile(path, &cfg); err != nil {
-			return cfg, ActionRun, err
+		if err := LoadFile(path, cfg); err != nil {
+			return err
 		}
 		cfg.ConfigFile = path
 	}
-	if err := LoadEnv(&cfg); err != nil {
-		return cfg, ActionRun, err
-	}
-	action, err := Parse(args, &cfg)
-	return cfg, action, err
+	return LoadEnv(cfg)
 }
 
 // configFlag finds --config's value before the full parse, which needs

@@ -188,8 +188,8 @@ func (p *parser) apply(o *option, v string) error {
 		return usage("argument %s: invalid choice: '%s' (choose from %s)", o.name(), v, quoteChoices(o.choices))
 	}
 	if err := o.set(p.cfg, v); err != nil {
-		if te, ok := err.(*tagError); ok {
-			return &UsageError{Msg: te.msg}
+		if be, ok := err.(*barmanError); ok {
+			return &UsageError{Msg: be.msg}
 		}
 		return usage("argument %s: %v", o.name(), err)
 	}
@@ -279,11 +279,12 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-// tagError is a --tags word that is not KEY,VALUE; Barman reports it
-// without the usage text.
-type tagError struct{ msg string }
+// barmanError is a value Barman's own code refuses after argparse took it
+// (a --tags word that is not KEY,VALUE, a --tablespace rule without ":"):
+// Barman logs the message and exits 3, without the usage text.
+type barmanError struct{ msg string }
 
-func (e *tagError) Error() string { return e.msg }
+func (e *barmanError) Error() string { return e.msg }
 
 // parseTag reads a --tags word as Barman's __parse_tag does: one CSV row
 // of two fields.
@@ -292,10 +293,10 @@ func parseTag(v string) ([2]string, error) {
 	r.FieldsPerRecord = -1
 	rows, err := r.ReadAll()
 	if err != nil {
-		return [2]string{}, &tagError{msg: fmt.Sprintf("Error parsing tag %s: %v", v, err)}
+		return [2]string{}, &barmanError{msg: fmt.Sprintf("Error parsing tag %s: %v", v, err)}
 	}
 	if len(rows) != 1 || len(rows[0]) != 2 {
-		return [2]string{}, &tagError{msg: "Invalid tag format: " + v}
+		return [2]string{}, &barmanError{msg: "Invalid tag format: " + v}
 	}
 	return [2]string{rows[0][0], rows[0][1]}, nil
 }

@@ -119,3 +119,18 @@ func TestRedactConnErr(t *testing.T) {
 		t.Errorf("redactConnErr leaked or kept lines: %q", got)
 	}
 }
+
+func TestParsePyTimeReadsWhatPyTimeWrites(t *testing.T) {
+	for _, want := range []time.Time{
+		time.Date(2026, 11, 24, 14, 8, 34, 889012000, time.UTC),
+		time.Date(2026, 11, 24, 14, 8, 34, 0, time.FixedZone("", -5*3600-30*60)),
+	} {
+		got, err := ParsePyTime(PyTime(want))
+		if err != nil || !got.Equal(want) {
+			t.Errorf("ParsePyTime(%q) = %v, %v; want %v", PyTime(want), got, err, want)
+		}
+	}
+	if _, err := ParsePyTime("yesterday"); err == nil {
+		t.Error("ParsePyTime accepted yesterday")
+	}
+}

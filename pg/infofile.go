@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // InfoFile is what a backup.info says about a backup, as read back from
@@ -33,6 +34,19 @@ type InfoFile struct {
 	// BackupLabel is backup_label's text, its Python repr decoded; "" when
 	// None.
 	BackupLabel string
+	// EndTime is end_time; zero when None.
+	EndTime time.Time
+}
+
+// ParsePyTime reads a time as PyTime writes it (Python's str() of an
+// aware datetime), with or without microseconds.
+func ParsePyTime(s string) (time.Time, error) {
+	for _, layout := range []string{"2006-01-02 15:04:05.999999-07:00", "2006-01-02 15:04:05.999999-07:00:00"} {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t, nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("%q is not a time as Python writes one", s)
 }
 
 // ReadInfo parses a backup.info. A line that is not key=value, or a
@@ -86,6 +100,8 @@ func ReadInfo(raw []byte) (*InfoFile, error) {
 		case "backup_label":
 			p := &pyParser{s: v}
 			f.BackupLabel, err = p.str()
+		case "end_time":
+			f.EndTime, err = ParsePyTime(v)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("backup.info %s: %w", k, err)

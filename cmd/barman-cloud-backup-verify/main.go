@@ -18,11 +18,9 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 
-	"github.com/rs/zerolog"
-
+	"github.com/pgbackup/barman-cloud-backup/actors"
 	"github.com/pgbackup/barman-cloud-backup/conf"
 	"github.com/pgbackup/barman-cloud-backup/uploaders"
 )
@@ -52,7 +50,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "%s: error: %s\n", conf.VerifyProg, ue.Msg)
 			return exitInput
 		}
-		log := newLogger(&vc.Config, stderr)
+		log := conf.NewLogger(&vc.Config, stderr, "")
 		log.Error().Msg(err.Error())
 		return exitInput
 	}
@@ -64,7 +62,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "%s %s\n%s (Go implementation) %s\n", conf.VerifyProg, conf.BarmanVersion, conf.VerifyProg, conf.Version)
 		return exitOK
 	}
-	log := newLogger(&vc.Config, stderr)
+	log := conf.NewLogger(&vc.Config, stderr, "")
 	ctx = log.WithContext(ctx)
 	rep, err := check(ctx, &vc)
 	if err != nil {
@@ -98,7 +96,7 @@ func (e *connectivityError) Unwrap() error { return e.err }
 
 // check builds the store as barman-cloud-backup does, checks that it
 // answers, and verifies the backup; with -t it stops after the check.
-func check(ctx context.Context, vc *conf.VerifyConfig) (*Report, error) {
+func check(ctx context.Context, vc *conf.VerifyConfig) (*actors.RestoreReport, error) {
 	if err := vc.Validate(); err != nil {
 		return nil, err
 	}
@@ -128,7 +126,7 @@ func exitCode(err error) int {
 	switch {
 	case errors.As(err, &ue):
 		return exitInput
-	case errors.Is(err, ErrNoBackup), errors.Is(err, uploaders.ErrBucketMissing), errors.Is(err, context.Canceled):
+	case errors.Is(err, actors.ErrNoBackup), errors.Is(err, uploaders.ErrBucketMissing), errors.Is(err, context.Canceled):
 		return exitDamaged
 	case errors.Is(err, uploaders.ErrUnreachable):
 		return exitNetwork
@@ -149,14 +147,14 @@ func describe(err error) string {
 		return missing.Error()
 	case errors.Is(err, context.Canceled):
 		return "Barman cloud backup verify was interrupted by the user"
-	case errors.Is(err, ErrNoBackup):
+	case errors.Is(err, actors.ErrNoBackup):
 		return err.Error()
 	}
 	return "Barman cloud backup verify exception: " + err.Error()
 }
 
 // writeReport prints one line per problem, the notes, then the summary.
-func writeReport(w io.Writer, rep *Report) {
+func writeReport(w io.Writer, rep *actors.RestoreReport) {
 	for _, p := range rep.Problems {
 		fmt.Fprintln(w, p.String())
 	}
@@ -167,7 +165,7 @@ func writeReport(w io.Writer, rep *Report) {
 }
 
 // summary is the last line: the verdict, then what was read.
-func summary(rep *Report) string {
+func summary(rep *actors.RestoreReport) string {
 	verdict := "SOUND"
 	if !rep.Sound {
 		verdict = fmt.Sprintf("DAMAGED (%s)", plural(len(rep.Problems), "problem"))
@@ -208,38 +206,4 @@ func size(n int64) string {
 		i++
 	}
 	return fmt.Sprintf("%.1f %s", f, units[i])
-}
-
-// newLogger logs to w in the format of Barman's Python logging, or as
-// JSON lines with --log-format json.
-func newLogger(cfg *conf.Config, w io.Writer) zerolog.Logger {
-	level := zerolog.WarnLevel
-	switch py := cfg.LogLevel(); {
-	case py <= 10:
-		level = zerolog.DebugLevel
-	case py <= 20:
-		level = zerolog.InfoLevel
-	case py <= 30:
-		level = zerolog.WarnLevel
-	case py <= 40:
-		level = zerolog.ErrorLevel
-	default:
-		level = zerolog.FatalLevel
-	}
-	pid := os.Getpid()
-	if cfg.LogFormat == "json" {
-		return zerolog.New(w).Level(level).With().Timestamp().Int("pid", pid).Logger()
-	}
-	cw := zerolog.ConsoleWriter{
-		Out: w, NoColor: true, TimeFormat: "2006-01-02 15:04:05,000",
-		PartsOrder: []string{zerolog.TimestampFieldName, zerolog.LevelFieldName, zerolog.MessageFieldName},
-		FormatLevel: func(i any) string {
-			l := strings.ToUpper(fmt.Sprint(i))
-			if l == "WARN" {
-				l = "WARNING"
-			}
-			return fmt.Sprintf("[%d] %s:", pid, l)
-		},
-	}
-	return zerolog.New(cw).Level(level).With().Timestamp().Logger()
 }

@@ -66,7 +66,7 @@ func TestExitCodesAndOutput(t *testing.T) {
 		t.Fatalf("sound backup: exit %d\n%s%s", code, out, errs)
 	}
 	code, out, _ = runVerify("--json", url, "pg", "20261124T120000")
-	var rep Report
+	var rep actors.RestoreReport
 	if err := json.Unmarshal([]byte(out), &rep); code != 0 || err != nil || !rep.Sound || rep.FilesChecked != 4 {
 		t.Fatalf("--json: exit %d, %v\n%s", code, err, out)
 	}

@@ -94,7 +94,7 @@ func backup(t *testing.T, root, id string, src *verifySource, codec string, maxS
 	}
 }
 
-func verifyIn(t *testing.T, root, backup string, checkWAL bool) *Report {
+func verifyIn(t *testing.T, root, backup string, checkWAL bool) *actors.RestoreReport {
 	t.Helper()
 	store, _ := uploaders.NewFileStore(root)
 	r, _ := uploaders.ReaderOf(store)
@@ -106,7 +106,7 @@ func verifyIn(t *testing.T, root, backup string, checkWAL bool) *Report {
 	return rep
 }
 
-func problems(rep *Report) string {
+func problems(rep *actors.RestoreReport) string {
 	var lines []string
 	for _, p := range rep.Problems {
 		lines = append(lines, p.String())
@@ -301,7 +301,7 @@ func TestSegmentsAcrossLogs(t *testing.T) {
 	if begin.name() != "0000000200000003000000FE" || begin.dir() != "0000000200000003" {
 		t.Fatal(begin)
 	}
-	rep := &Report{}
+	rep := &actors.RestoreReport{}
 	info := &pg.InfoFile{BeginWAL: "0000000200000003000000FE", EndWAL: "000000020000000400000001", SegmentSize: 16 << 20}
 	root := t.TempDir()
 	store, _ := uploaders.NewFileStore(root)
@@ -357,32 +357,6 @@ func replaceArchive(t *testing.T, dir, archive string) {
 		os.Remove(filepath.Join(dir, n))
 		if fileExists(filepath.Join(other, n)) {
 			copyFile(t, filepath.Join(other, n), filepath.Join(dir, n))
-		}
-	}
-}
-
-func TestWALRangeAgainstBackupInfo(t *testing.T) {
-	m := &pg.BackupManifest{Version: 2, HasSystemID: true, SystemID: 42,
-		WALRanges: []pg.WALRange{{Timeline: 1, Start: 0x5000028, End: 0x5000100}}}
-	for _, c := range []struct {
-		name              string
-		begin, end, sysid string
-		timeline          int64
-		want              string
-	}{
-		{"ours", "0/5000028", "0/5000100", "42", 1, ""},
-		// Barman's pg_basebackup backups end at the next segment.
-		{"barman", "0/5000028", "0/6000000", "42", 1, ""},
-		{"other-start", "0/4000028", "0/5000100", "42", 1, "the manifest is another backup's"},
-		{"ends-before", "0/5000028", "0/50000F0", "42", 1, "the manifest is another backup's"},
-		{"timeline", "0/5000028", "0/5000100", "42", 2, "on timeline 2"},
-		{"cluster", "0/5000028", "0/5000100", "43", 1, "the manifest is another cluster's"},
-	} {
-		rep := &Report{}
-		v := &verifier{rep: rep}
-		v.checkHeader(m, &pg.InfoFile{BeginXLOG: c.begin, EndXLOG: c.end, SystemID: c.sysid, Timeline: c.timeline})
-		if got := problems(rep); (c.want == "") != (got == "") || !strings.Contains(got, c.want) {
-			t.Errorf("%s: %q, want %q", c.name, got, c.want)
 		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/pgbackup/barman-cloud-backup/actors"
 	"github.com/pgbackup/barman-cloud-backup/pg"
 	"github.com/pgbackup/barman-cloud-backup/uploaders"
 )
@@ -45,12 +46,12 @@ func (s segment) dir() string { return s.name()[:16] }
 // restore replays to make the backup consistent, and the history file of
 // the backup's timeline after the first. It lists only the folders of
 // those segments.
-func checkWAL(ctx context.Context, r uploaders.Reader, wals string, info *pg.InfoFile, rep *Report) error {
+func checkWAL(ctx context.Context, r uploaders.Reader, wals string, info *pg.InfoFile, rep *actors.RestoreReport) error {
 	rep.WALChecked = true
 	begin, ok1 := parseSegment(info.BeginWAL)
 	end, ok2 := parseSegment(info.EndWAL)
 	if !ok1 || !ok2 || info.SegmentSize <= 0 || (1<<32)%info.SegmentSize != 0 {
-		rep.problem("wal", "backup.info", "", "cannot check the WAL archive: begin_wal %q, end_wal %q, xlog_segment_size %d",
+		rep.Problem("wal", "backup.info", "", "cannot check the WAL archive: begin_wal %q, end_wal %q, xlog_segment_size %d",
 			info.BeginWAL, info.EndWAL, info.SegmentSize)
 		return nil
 	}
@@ -86,7 +87,7 @@ func checkWAL(ctx context.Context, r uploaders.Reader, wals string, info *pg.Inf
 	}
 	for _, s := range need {
 		if !archived[s.dir()][s.name()] {
-			rep.problem("wal", "", "wals/"+s.dir()+"/"+s.name(),
+			rep.Problem("wal", "", "wals/"+s.dir()+"/"+s.name(),
 				"missing from the WAL archive: a restore of the backup cannot replay to its end")
 		}
 	}
@@ -101,7 +102,7 @@ func checkWAL(ctx context.Context, r uploaders.Reader, wals string, info *pg.Inf
 			found = found || stripWALExtension(path.Base(o.Key)) == history
 		}
 		if !found {
-			rep.problem("wal", "", "wals/"+history, "missing from the WAL archive: the history of the backup's timeline %d", end.tli)
+			rep.Problem("wal", "", "wals/"+history, "missing from the WAL archive: the history of the backup's timeline %d", end.tli)
 		}
 	}
 	return nil

@@ -1,42 +1,9 @@
 package main
 
 import (
-	"fmt"
 	"io"
-	"os"
-	"strings"
 	"sync"
-	"time"
-
-	"github.com/rs/zerolog"
-
-	"github.com/pgbackup/barman-cloud-backup/conf"
 )
-
-// newLogger logs to out in the format of Barman's Python logging,
-// "2026-11-24 14:08:34,889 [12383] ERROR: message", or with --log-format
-// json as one JSON object per line that carries the backup ID.
-func newLogger(cfg *conf.Config, out io.Writer, backupID string) zerolog.Logger {
-	level := zerologLevel(cfg.LogLevel())
-	pid := os.Getpid()
-	if cfg.LogFormat == "json" {
-		zerolog.TimeFieldFormat = time.RFC3339Nano
-		return zerolog.New(out).Level(level).With().Timestamp().Str("backup_id", backupID).Int("pid", pid).Logger()
-	}
-	zerolog.TimeFieldFormat = "2006-01-02 15:04:05.000"
-	w := zerolog.ConsoleWriter{
-		Out:        out,
-		NoColor:    true,
-		PartsOrder: []string{zerolog.TimestampFieldName, zerolog.LevelFieldName, zerolog.MessageFieldName},
-		FormatTimestamp: func(i any) string {
-			return strings.Replace(fmt.Sprint(i), ".", ",", 1)
-		},
-		FormatLevel: func(i any) string {
-			return fmt.Sprintf("[%d] %s:", pid, pythonLevel(fmt.Sprint(i)))
-		},
-	}
-	return zerolog.New(w).Level(level).With().Timestamp().Logger()
-}
 
 // logSink is where log lines go: stderr, or the progress display while
 // one runs, which prints them above its lines so the two never mix.
@@ -56,34 +23,4 @@ func (s *logSink) redirect(w io.Writer) {
 	s.mu.Lock()
 	s.w = w
 	s.mu.Unlock()
-}
-
-func pythonLevel(l string) string {
-	switch l {
-	case "debug":
-		return "DEBUG"
-	case "info":
-		return "INFO"
-	case "warn":
-		return "WARNING"
-	case "error":
-		return "ERROR"
-	}
-	return "CRITICAL"
-}
-
-func zerologLevel(py int) zerolog.Level {
-	switch {
-	case py <= 10:
-		return zerolog.DebugLevel
-	case py <= 20:
-		return zerolog.InfoLevel
-	case py <= 30:
-		return zerolog.WarnLevel
-	case py <= 40:
-		return zerolog.ErrorLevel
-	case py <= 50:
-		return zerolog.FatalLevel
-	}
-	return zerolog.Disabled
 }

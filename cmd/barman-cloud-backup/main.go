@@ -47,7 +47,7 @@ func run(args []string) int {
 			fmt.Fprintf(os.Stderr, "%s: error: %s\n", conf.Prog, ue.Msg)
 			return exitInput
 		}
-		log := newLogger(&cfg, os.Stderr, "")
+		log := conf.NewLogger(&cfg, os.Stderr, "")
 		log.Error().Msg(err.Error())
 		return exitInput
 	}
@@ -67,7 +67,7 @@ func run(args []string) int {
 	r := &runInfo{cfg: &cfg, id: newBackupID(hook), start: time.Now(), progress: &actors.Progress{},
 		hook: hook, hookErr: hookErr}
 	sink := &logSink{w: os.Stderr}
-	log := newLogger(&cfg, sink, r.id)
+	log := conf.NewLogger(&cfg, sink, r.id)
 	signalled, interrupt := context.WithCancel(context.Background())
 	defer interrupt()
 	sigs := make(chan os.Signal, 2)

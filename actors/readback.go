@@ -1,4 +1,4 @@
-package main
+package actors
 
 import (
 	"archive/tar"
@@ -8,8 +8,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync/atomic"
 
 	"github.com/pgbackup/barman-cloud-backup/pg"
+	"github.com/pgbackup/barman-cloud-backup/tarball"
 	"github.com/pgbackup/barman-cloud-backup/uploaders"
 )
 
@@ -17,18 +19,33 @@ import (
 // hundred bytes per file, so some millions of files.
 const maxManifest = 1 << 30
 
+// storedVolume is one archive volume of a stored backup, as its folder
+// lists it.
+type storedVolume struct {
+	name    string
+	key     string
+	archive string
+	number  int
+	size    int64
+	codec   tarball.Codec
+}
+
 // counter counts what is read through it, and keeps the first error
 // other than io.EOF, so a download failure can be told from damage in
-// what was downloaded.
+// what was downloaded. total, when set, counts for the whole run.
 type counter struct {
-	r   io.Reader
-	n   int64
-	err error
+	r     io.Reader
+	n     int64
+	err   error
+	total *atomic.Int64
 }
 
 func (c *counter) Read(b []byte) (int, error) {
 	n, err := c.r.Read(b)
 	c.n += int64(n)
+	if c.total != nil {
+		c.total.Add(int64(n))
+	}
 	if err != nil && err != io.EOF && c.err == nil {
 		c.err = err
 	}
@@ -48,12 +65,46 @@ func hasData(h *tar.Header) bool {
 	return true
 }
 
+// memberSink is what a restore does with the members of a volume as they
+// stream by; the verifier has none. Its errors are the restore's own
+// (a full disk), never damage in the backup.
+type memberSink interface {
+	// member is called for every member of the volume in order, order
+	// being (volume number, member index). For a regular file it
+	// returns where its bytes go (nil: nowhere), closed once the bytes
+	// were all written, whether the volume goes on or not.
+	member(ctx context.Context, p storedVolume, h *tar.Header, order [2]int) (io.WriteCloser, error)
+}
+
+// sinkError is a failure of the sink, told apart from a failure to read
+// the volume.
+type sinkError struct{ err error }
+
+func (e *sinkError) Error() string { return e.err.Error() }
+func (e *sinkError) Unwrap() error { return e.err }
+
+// sinkWriter tags the sink's write errors.
+type sinkWriter struct{ w io.Writer }
+
+func (s sinkWriter) Write(b []byte) (int, error) {
+	n, err := s.w.Write(b)
+	if err != nil {
+		err = &sinkError{err}
+	}
+	return n, err
+}
+
+// copyBufferSize is the copy buffer of one volume's reader: large writes
+// keep the restore's system calls few.
+const copyBufferSize = 1 << 20
+
 // readVolume streams one volume from the store, decompresses it and reads
 // its tar stream to the end: each regular file's size and CRC-32C, the
 // end-of-archive blocks, and nothing but zeros after them, then nothing
-// after the compressed stream. Damage is recorded; an error is returned
-// only when the volume could not be downloaded.
-func (v *verifier) readVolume(ctx context.Context, p volume, dl uploaders.Downloads, ahead int) (ObjectReport, error) {
+// after the compressed stream; sink, if any, receives the members. Damage
+// is recorded; an error is returned only when the volume could not be
+// downloaded or the sink failed.
+func (v *verifier) readVolume(ctx context.Context, p storedVolume, dl uploaders.Downloads, ahead int, sink memberSink) (ObjectReport, error) {
 	codec := p.codec.Name()
 	if codec == "" {
 		codec = "none"
@@ -61,7 +112,7 @@ func (v *verifier) readVolume(ctx context.Context, p volume, dl uploaders.Downlo
 	rep := ObjectReport{Name: p.name, Size: p.size, Codec: codec}
 	obj := uploaders.NewObjectReader(ctx, v.opts.Reader, dl, p.key, p.size, v.opts.ChunkSize, ahead)
 	defer obj.Close()
-	raw := &counter{r: obj}
+	raw := &counter{r: obj, total: v.downloaded()}
 	// A buffered reader is a ByteReader, so gzip reads no further than its
 	// member's end and what follows stays here to be counted.
 	buf := bufio.NewReaderSize(raw, 256<<10)
@@ -86,10 +137,11 @@ func (v *verifier) readVolume(ctx context.Context, p volume, dl uploaders.Downlo
 		return rep, damage("not a %s stream: %v", codec, err)
 	}
 	defer dec.Close()
-	stream := &counter{r: dec}
+	stream := &counter{r: dec, total: v.extracted()}
 	tr := tar.NewReader(stream)
 	files := map[string]seenFile{}
 	sum := pg.NewCRC()
+	copyBuf := make([]byte, copyBufferSize)
 	var manifestBody, labelBody []byte
 	var manifestAt, labelAt int
 	// Files read whole before any damage are checked all the same.
@@ -116,6 +168,16 @@ func (v *verifier) readVolume(ctx context.Context, p volume, dl uploaders.Downlo
 		if hasData(h) {
 			pad = blockPadding(h.Size)
 		}
+		var out io.WriteCloser
+		if sink != nil {
+			if out, err = sink.member(ctx, p, h, [2]int{p.number, index}); err != nil {
+				var unsafe *unsafeMemberError
+				if errors.As(err, &unsafe) {
+					return rep, damage("%v", err)
+				}
+				return rep, err
+			}
+		}
 		if h.Typeflag != tar.TypeReg {
 			continue
 		}
@@ -130,7 +192,19 @@ func (v *verifier) readVolume(ctx context.Context, p volume, dl uploaders.Downlo
 			body = bytes.NewBuffer(make([]byte, 0, min(h.Size, 16<<20)))
 			w = io.MultiWriter(sum, body)
 		}
-		n, err := io.Copy(w, tr)
+		if out != nil {
+			w = io.MultiWriter(w, sinkWriter{out})
+		}
+		n, err := io.CopyBuffer(w, tr, copyBuf)
+		if out != nil {
+			if cerr := out.Close(); cerr != nil && err == nil {
+				err = &sinkError{cerr}
+			}
+		}
+		var se *sinkError
+		if errors.As(err, &se) {
+			return rep, se.err
+		}
 		if err != nil {
 			return rep, damage("%s in member %q (tar byte %d, near stored byte %d of %d)", describeReadError(err), h.Name, stream.n, raw.n-int64(buf.Buffered()), p.size)
 		}
