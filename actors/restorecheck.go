@@ -239,9 +239,10 @@ func (v *verifier) readVolumes(ctx context.Context, volumes []storedVolume) erro
 	sort.SliceStable(volumes, func(i, j int) bool { return volumes[i].size > volumes[j].size })
 	downloads := uploaders.NewDownloads(v.opts.Jobs)
 	workers := max(1, min(v.opts.Jobs, runtime.GOMAXPROCS(0)))
-	// Each worker prefetches its share of the downloads ahead of the
-	// decoder, so -J downloads are in flight however many volumes there are.
-	ahead := max(2, v.opts.Jobs/workers+1)
+	// Each worker may have every download in flight ahead of its decoder,
+	// so -J downloads run even when one volume is left; the shared budget
+	// caps them at -J in all. Memory: workers × (-J+1) chunks at most.
+	ahead := max(2, v.opts.Jobs)
 	queue := make(chan storedVolume)
 	results := make([]ObjectReport, len(volumes))
 	index := map[string]int{}

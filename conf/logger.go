@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -68,4 +69,27 @@ func zerologLevel(py int) zerolog.Level {
 		return zerolog.FatalLevel
 	}
 	return zerolog.Disabled
+}
+
+// LogSink is where log lines go: stderr, or a progress display while one
+// runs, which prints them above its lines so the two never mix.
+type LogSink struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+// NewLogSink writes to w until Redirect says otherwise.
+func NewLogSink(w io.Writer) *LogSink { return &LogSink{w: w} }
+
+func (s *LogSink) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
+}
+
+// Redirect sends the lines to w from now on.
+func (s *LogSink) Redirect(w io.Writer) {
+	s.mu.Lock()
+	s.w = w
+	s.mu.Unlock()
 }

@@ -73,3 +73,18 @@ func isPlainNumber(s string) bool {
 	}
 	return true
 }
+
+// PrettySize prints n bytes in binary units as Barman's pretty_size
+// (barman/utils.py) does for people: "512 B", "1.5 MiB".
+func PrettySize(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	f, u := float64(n), 0
+	for f >= unit && u < 5 {
+		f /= unit
+		u++
+	}
+	return fmt.Sprintf("%.1f %ciB", f, "KMGTPE"[u-1])
+}

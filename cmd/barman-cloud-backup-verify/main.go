@@ -175,8 +175,8 @@ func summary(rep *actors.RestoreReport) string {
 		name = " (" + rep.BackupName + ")"
 	}
 	s := fmt.Sprintf("%s: backup %s%s of server %s: %s, %s stored, %s of tar read in %.1fs (%s/s)",
-		verdict, rep.BackupID, name, rep.Server, plural(len(rep.Objects), "object"), size(rep.StoredBytes), size(rep.TarBytes),
-		rep.Seconds, size(int64(float64(rep.TarBytes)/max(rep.Seconds, 0.001))))
+		verdict, rep.BackupID, name, rep.Server, plural(len(rep.Objects), "object"), conf.PrettySize(rep.StoredBytes), conf.PrettySize(rep.TarBytes),
+		rep.Seconds, conf.PrettySize(int64(float64(rep.TarBytes)/max(rep.Seconds, 0.001))))
 	switch rep.Manifest {
 	case "checked":
 		s += fmt.Sprintf(", %d of %d files of backup_manifest checked", rep.FilesChecked, rep.ManifestFiles)
@@ -194,16 +194,4 @@ func plural(n int, noun string) string {
 		return "1 " + noun
 	}
 	return fmt.Sprintf("%d %ss", n, noun)
-}
-
-// size prints bytes as Barman's pretty_size does.
-func size(n int64) string {
-	units := []string{"B", "KiB", "MiB", "GiB", "TiB", "PiB"}
-	f := float64(n)
-	i := 0
-	for f >= 1024 && i < len(units)-1 {
-		f /= 1024
-		i++
-	}
-	return fmt.Sprintf("%.1f %s", f, units[i])
 }

@@ -66,7 +66,7 @@ func run(args []string) int {
 	hook, hookErr := hookMode()
 	r := &runInfo{cfg: &cfg, id: newBackupID(hook), start: time.Now(), progress: &actors.Progress{},
 		hook: hook, hookErr: hookErr}
-	sink := &logSink{w: os.Stderr}
+	sink := conf.NewLogSink(os.Stderr)
 	log := conf.NewLogger(&cfg, sink, r.id)
 	signalled, interrupt := context.WithCancel(context.Background())
 	defer interrupt()
@@ -292,7 +292,7 @@ func (r *runInfo) engineOptions(ctx context.Context, store uploaders.Store, code
 	maxSize := r.cfg.MaxArchiveSize
 	if l := store.Limits(); maxSize >= l.MaxObjectSize {
 		// Barman's warning, words and doubled "to" included (cloud.py).
-		zerolog.Ctx(ctx).Warn().Msgf("max-archive-size too big. Capping it to to %s", prettySize(l.MaxObjectSize))
+		zerolog.Ctx(ctx).Warn().Msgf("max-archive-size too big. Capping it to to %s", conf.PrettySize(l.MaxObjectSize))
 		maxSize = l.MaxObjectSize
 	}
 	opts := actors.Options{

@@ -24,9 +24,9 @@ func showProgress(cfg *conf.Config, hook bool) bool {
 // copying, waiting for WAL archiving, finishing) from p, until end is called; log lines are printed
 // above them meanwhile. end(ok) leaves the lines as they are, the current
 // one complete when ok, stopped otherwise.
-func startProgress(sink *logSink, p *actors.Progress) (end func(ok bool)) {
+func startProgress(sink *conf.LogSink, p *actors.Progress) (end func(ok bool)) {
 	container := mpb.New(mpb.WithOutput(os.Stderr), mpb.WithWidth(24), mpb.WithRefreshRate(150*time.Millisecond))
-	sink.redirect(container)
+	sink.Redirect(container)
 	d := &display{p: p, container: container}
 	stop, done := make(chan bool), make(chan struct{})
 	go func() {
@@ -51,7 +51,7 @@ func startProgress(sink *logSink, p *actors.Progress) (end func(ok bool)) {
 		// give it that refresh before it shuts down.
 		time.Sleep(200 * time.Millisecond)
 		container.Wait()
-		sink.redirect(os.Stderr)
+		sink.Redirect(os.Stderr)
 	}
 }
 
@@ -160,13 +160,13 @@ func (d *display) copyLine(b *phaseBar) string {
 	if b.end.Load() != 0 {
 		est = read
 	}
-	line := fmt.Sprintf("%s / %s read, %s stored", prettySize(read), prettySize(max(est, read)), prettySize(stored))
+	line := fmt.Sprintf("%s / %s read, %s stored", conf.PrettySize(read), conf.PrettySize(max(est, read)), conf.PrettySize(stored))
 	if stored > 0 {
 		line += fmt.Sprintf(", ratio %.2f", float64(read)/float64(stored))
 	}
 	if secs := b.elapsed().Seconds(); secs > 0.5 {
 		speed := float64(read) / secs
-		line += fmt.Sprintf(", %s/s", prettySize(int64(speed)))
+		line += fmt.Sprintf(", %s/s", conf.PrettySize(int64(speed)))
 		if b.end.Load() == 0 && d.p.EstimateDone.Load() && speed > 0 && est > read {
 			line += ", ETA " + time.Duration(float64(est-read)/speed*float64(time.Second)).Round(time.Second).String()
 		}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/pgbackup/barman-cloud-backup/actors"
+	"github.com/pgbackup/barman-cloud-backup/conf"
 	"github.com/pgbackup/barman-cloud-backup/pg"
 	"github.com/pgbackup/barman-cloud-backup/tarball"
 	"github.com/pgbackup/barman-cloud-backup/uploaders"
@@ -122,8 +123,8 @@ func (s *summary) line() string {
 		name = fmt.Sprintf(" (%s)", s.BackupName)
 	}
 	line := fmt.Sprintf("Summary: backup %s%s %s: read %s, stored %s (ratio %.2f) in %s, %s/s, %d parts in %d objects",
-		s.BackupID, name, s.Status, prettySize(s.ReadBytes), prettySize(s.StoredBytes), s.Ratio,
-		roundSeconds(s.Duration), prettySize(int64(s.Throughput)),
+		s.BackupID, name, s.Status, conf.PrettySize(s.ReadBytes), conf.PrettySize(s.StoredBytes), s.Ratio,
+		roundSeconds(s.Duration), conf.PrettySize(int64(s.Throughput)),
 		s.Parts, len(s.Objects))
 	// Appended, so that what parses the line's older form still can.
 	var phases []string
@@ -133,7 +134,7 @@ func (s *summary) line() string {
 		}
 		text := strings.ReplaceAll(p.name, "_", " ") + " " + roundSeconds(*p.seconds).String()
 		if p.name == "copy" && s.Phases.CopyRate != nil {
-			text += fmt.Sprintf(" (%s/s)", prettySize(int64(*s.Phases.CopyRate)))
+			text += fmt.Sprintf(" (%s/s)", conf.PrettySize(int64(*s.Phases.CopyRate)))
 		}
 		phases = append(phases, text)
 	}
@@ -146,21 +147,6 @@ func (s *summary) line() string {
 // roundSeconds is secs as a duration to a tenth of a second, for people.
 func roundSeconds(secs float64) time.Duration {
 	return time.Duration(secs * float64(time.Second)).Round(100 * time.Millisecond)
-}
-
-// prettySize prints n in binary units as Barman's pretty_size does
-// (utils.py): "512 B", "1.5 MiB".
-func prettySize(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	f, u := float64(n), 0
-	for f >= unit && u < 5 {
-		f /= unit
-		u++
-	}
-	return fmt.Sprintf("%.1f %ciB", f, "KMGTPE"[u-1])
 }
 
 // writeJSON writes the summary to path, atomically: a monitoring job never

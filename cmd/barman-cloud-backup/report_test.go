@@ -16,8 +16,8 @@ import (
 
 func TestHumanBytes(t *testing.T) {
 	for n, want := range map[int64]string{0: "0 B", 1023: "1023 B", 1024: "1.0 KiB", 1536: "1.5 KiB", 5 << 30: "5.0 GiB", 3 << 50: "3.0 PiB"} {
-		if got := prettySize(n); got != want {
-			t.Errorf("prettySize(%d) = %q, want %q", n, got, want)
+		if got := conf.PrettySize(n); got != want {
+			t.Errorf("conf.PrettySize(%d) = %q, want %q", n, got, want)
 		}
 	}
 }

@@ -76,7 +76,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "%s %s\n%s (Go implementation) %s\n", conf.RestoreProg, conf.BarmanVersion, conf.RestoreProg, conf.Version)
 		return exitOK
 	}
-	sink := &logSink{w: stderr}
+	sink := conf.NewLogSink(stderr)
 	log := conf.NewLogger(&rc.Config, sink, "")
 	ctx = log.WithContext(ctx)
 	start := time.Now()

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"sync"
 	"time"
 
 	"github.com/mattn/go-isatty"
@@ -14,25 +13,6 @@ import (
 	"github.com/pgbackup/barman-cloud-backup/actors"
 	"github.com/pgbackup/barman-cloud-backup/conf"
 )
-
-// logSink is where log lines go: stderr, or the progress display while
-// one runs, which prints them above its lines so the two never mix.
-type logSink struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (s *logSink) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.w.Write(p)
-}
-
-func (s *logSink) redirect(w io.Writer) {
-	s.mu.Lock()
-	s.w = w
-	s.mu.Unlock()
-}
 
 // showProgress is true when a person is watching: stderr is a terminal
 // and the run is neither quiet nor a connectivity test.
@@ -48,9 +28,9 @@ const phaseWidth = len("download")
 // stored bytes fetched of the backup's total, rate and time left),
 // extract (the tar bytes and files written), sync (files and directories
 // synced, then pg_control); log lines are printed above them meanwhile.
-func startProgress(sink *logSink, p *actors.RestoreProgress) (end func(ok bool)) {
+func startProgress(sink *conf.LogSink, p *actors.RestoreProgress) (end func(ok bool)) {
 	container := mpb.New(mpb.WithOutput(os.Stderr), mpb.WithWidth(24), mpb.WithRefreshRate(150*time.Millisecond))
-	sink.redirect(container)
+	sink.Redirect(container)
 	bar := func(name string, figures func() string) *mpb.Bar {
 		return container.New(0, mpb.BarStyle(),
 			mpb.PrependDecorators(decor.Name(fmt.Sprintf("%-*s", phaseWidth, name))),
@@ -66,7 +46,7 @@ func startProgress(sink *logSink, p *actors.RestoreProgress) (end func(ok bool))
 		if secs < 0.5 {
 			return ""
 		}
-		return fmt.Sprintf(", %s/s", prettySize(int64(float64(n)/secs)))
+		return fmt.Sprintf(", %s/s", conf.PrettySize(int64(float64(n)/secs)))
 	}
 	update := func() {
 		phase := p.Phase()
@@ -74,7 +54,7 @@ func startProgress(sink *logSink, p *actors.RestoreProgress) (end func(ok bool))
 			since := p.Since(actors.RestoreDownload)
 			download = bar("download", func() string {
 				done, total := p.Downloaded.Load(), p.Total.Load()
-				s := fmt.Sprintf("%s / %s", prettySize(done), prettySize(total)) + rate(done, since, downloadEnd)
+				s := fmt.Sprintf("%s / %s", conf.PrettySize(done), conf.PrettySize(total)) + rate(done, since, downloadEnd)
 				if secs := time.Since(since).Seconds(); downloadEnd.IsZero() && secs > 1 && done > 0 && total > done {
 					left := time.Duration(float64(total-done) / (float64(done) / secs) * float64(time.Second))
 					s += ", ETA " + left.Round(time.Second).String()
@@ -83,7 +63,7 @@ func startProgress(sink *logSink, p *actors.RestoreProgress) (end func(ok bool))
 			})
 			extract = bar("extract", func() string {
 				n := p.Extracted.Load()
-				return fmt.Sprintf("%s of tar, %d files written", prettySize(n), p.Files.Load()) + rate(n, since, downloadEnd)
+				return fmt.Sprintf("%s of tar, %d files written", conf.PrettySize(n), p.Files.Load()) + rate(n, since, downloadEnd)
 			})
 		}
 		if download != nil && downloadEnd.IsZero() {
@@ -136,6 +116,6 @@ func startProgress(sink *logSink, p *actors.RestoreProgress) (end func(ok bool))
 		// The container draws the lines' last state at its next refresh.
 		time.Sleep(200 * time.Millisecond)
 		container.Wait()
-		sink.redirect(os.Stderr)
+		sink.Redirect(os.Stderr)
 	}
 }

@@ -78,8 +78,8 @@ func (s *summary) line() string {
 	}
 	return fmt.Sprintf("Summary: backup %s%s restored into %s: %d files, %s of tar from %s stored in %s, %s/s, %s; "+
 		"phases: download %s, sync %s",
-		s.BackupID, name, s.RecoveryDir, s.Files, prettySize(s.TarBytes), prettySize(s.StoredBytes), roundSeconds(s.Duration),
-		prettySize(int64(s.Throughput)), verified, roundSeconds(s.DownloadSeconds), roundSeconds(s.SyncSeconds))
+		s.BackupID, name, s.RecoveryDir, s.Files, conf.PrettySize(s.TarBytes), conf.PrettySize(s.StoredBytes), roundSeconds(s.Duration),
+		conf.PrettySize(int64(s.Throughput)), verified, roundSeconds(s.DownloadSeconds), roundSeconds(s.SyncSeconds))
 }
 
 // writeJSON writes the summary to path, atomically.
@@ -93,18 +93,4 @@ func (s *summary) writeJSON(path string) error {
 
 func roundSeconds(secs float64) time.Duration {
 	return time.Duration(secs * float64(time.Second)).Round(100 * time.Millisecond)
-}
-
-// prettySize prints n in binary units as Barman's pretty_size does.
-func prettySize(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	f, u := float64(n), 0
-	for f >= unit && u < 5 {
-		f /= unit
-		u++
-	}
-	return fmt.Sprintf("%.1f %ciB", f, "KMGTPE"[u-1])
 }
