@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 )
 
 // ObjectInfo is one object of a listing.
@@ -102,6 +103,16 @@ func retries(r Reader) Retry {
 // failure, a connection dropped halfway included. An object shorter than
 // offset+length gives io.ErrUnexpectedEOF.
 func ReadChunk(ctx context.Context, r Reader, key string, offset, length int64, buf []byte) ([]byte, error) {
+	return readChunk(ctx, r, key, offset, length, buf, nil)
+}
+
+// readChunk is ReadChunk that calls ending, once, when what is left of
+// the range should arrive sooner than its first byte did: the next
+// range's request then goes out while this one ends, so the round trip
+// of each request is not a pause in a connection's transfer (at 40 MB/s
+// and 40 ms of round trip, a 4 MiB range would otherwise leave a
+// connection idle a quarter of the time).
+func readChunk(ctx context.Context, r Reader, key string, offset, length int64, buf []byte, ending func()) ([]byte, error) {
 	if cap(buf) < int(length) {
 		buf = make([]byte, length)
 	}
@@ -114,21 +125,44 @@ func ReadChunk(ctx context.Context, r Reader, key string, offset, length int64, 
 		base = rr.Reader
 	}
 	err := retries(r).do(ctx, fmt.Sprintf("download of %s at %d", key, offset), func() error {
+		asked := time.Now()
 		rc, err := base.ReadRange(ctx, key, offset, length)
 		if err != nil {
 			return err
 		}
 		defer rc.Close()
-		if _, err := io.ReadFull(rc, buf); err != nil {
-			if errors.Is(err, io.EOF) {
+		var first time.Time
+		var wait time.Duration
+		for got := 0; got < len(buf); {
+			n, err := rc.Read(buf[got:min(len(buf), got+readPiece)])
+			if n > 0 && first.IsZero() {
+				first = time.Now()
+				wait = first.Sub(asked)
+			}
+			got += n
+			if ending != nil && n > 0 && got < len(buf) {
+				if since := time.Since(first); since > 0 {
+					left := time.Duration(float64(len(buf)-got) / float64(got) * float64(since))
+					if left <= wait {
+						ending()
+						ending = nil
+					}
+				}
+			}
+			if err == io.EOF && got < len(buf) {
 				err = io.ErrUnexpectedEOF
 			}
-			return fmt.Errorf("download of %s at %d: %w", key, offset, err)
+			if err != nil && (err != io.EOF || got < len(buf)) {
+				return fmt.Errorf("download of %s at %d: %w", key, offset, err)
+			}
 		}
 		return nil
 	})
 	return buf, err
 }
+
+// readPiece is how much of a range is read at a time, to watch its pace.
+const readPiece = 256 << 10
 
 // ReadSmall reads a whole object of at most limit bytes (backup.info, a
 // manifest): ErrNotFound when it is missing.
@@ -224,8 +258,12 @@ func (o *ObjectReader) fetch(ctx context.Context, r Reader, dl Downloads, key st
 				res <- chunkResult{err: ctx.Err()}
 				return
 			}
-			data, err := ReadChunk(ctx, r, key, off, n, buf)
-			<-dl
+			var once sync.Once
+			release := func() { once.Do(func() { <-dl }) }
+			// Released as the range ends rather than when it has ended
+			// (readChunk): a retry after that runs beside the budget.
+			data, err := readChunk(ctx, r, key, off, n, buf, release)
+			release()
 			res <- chunkResult{data: data, err: err}
 		}(off, buf)
 	}

@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"testing"
+	"testing/iotest"
 	"time"
 )
 
@@ -166,3 +167,68 @@ func TestReaderOfUnwrapsRetries(t *testing.T) {
 		t.Errorf("missing: %v", err)
 	}
 }
+
+// slowStart answers each range after a pause before its first byte, as a
+// distant store does, then hands the bytes out in small reads.
+type slowStart struct {
+	Reader
+	pause time.Duration
+}
+
+func (s slowStart) ReadRange(ctx context.Context, key string, offset, length int64) (io.ReadCloser, error) {
+	time.Sleep(s.pause)
+	rc, err := s.Reader.ReadRange(ctx, key, offset, length)
+	if err != nil {
+		return nil, err
+	}
+	return struct {
+		io.Reader
+		io.Closer
+	}{iotest.OneByteReader(io.LimitReader(rc, length)), rc}, nil
+}
+
+// The next range may be asked for once what is left of this one should
+// arrive sooner than its first byte did, never before its first byte.
+func TestRangeEndingFreesItsDownloadEarly(t *testing.T) {
+	data := bytes.Repeat([]byte("pg"), 4096)
+	s := fileStoreWith(t, map[string][]byte{"o": data})
+	var endedAt int
+	var ended int
+	got := 0
+	counting := countingReader{Reader: slowStart{Reader: s, pause: time.Second}, n: &got}
+	buf, err := readChunk(context.Background(), counting, "o", 0, int64(len(data)), nil, func() {
+		ended++
+		endedAt = got
+	})
+	if err != nil || !bytes.Equal(buf, data) {
+		t.Fatalf("read %d bytes: %v", len(buf), err)
+	}
+	if ended != 1 || endedAt == 0 || endedAt >= len(data) {
+		t.Errorf("ending called %d times, at byte %d of %d: want once, after the first byte and before the last", ended, endedAt, len(data))
+	}
+}
+
+// countingReader counts the bytes its ranges have given.
+type countingReader struct {
+	Reader
+	n *int
+}
+
+func (c countingReader) ReadRange(ctx context.Context, key string, offset, length int64) (io.ReadCloser, error) {
+	rc, err := c.Reader.ReadRange(ctx, key, offset, length)
+	if err != nil {
+		return nil, err
+	}
+	return struct {
+		io.Reader
+		io.Closer
+	}{readerFunc(func(b []byte) (int, error) {
+		n, err := rc.Read(b)
+		*c.n += n
+		return n, err
+	}), rc}, nil
+}
+
+type readerFunc func([]byte) (int, error)
+
+func (f readerFunc) Read(b []byte) (int, error) { return f(b) }
