@@ -104,7 +104,7 @@ const copyBufferSize = 1 << 20
 // after the compressed stream; sink, if any, receives the members. Damage
 // is recorded; an error is returned only when the volume could not be
 // downloaded or the sink failed.
-func (v *verifier) readVolume(ctx context.Context, p storedVolume, dl uploaders.Downloads, ahead int, sink memberSink) (ObjectReport, error) {
+func (v *verifier) readVolume(ctx context.Context, p storedVolume, dl *uploaders.Downloads, ahead int, sink memberSink) (ObjectReport, error) {
 	codec := p.codec.Name()
 	if codec == "" {
 		codec = "none"

@@ -239,10 +239,11 @@ func (v *verifier) readVolumes(ctx context.Context, volumes []storedVolume) erro
 	sort.SliceStable(volumes, func(i, j int) bool { return volumes[i].size > volumes[j].size })
 	downloads := uploaders.NewDownloads(v.opts.Jobs)
 	workers := max(1, min(v.opts.Jobs, runtime.GOMAXPROCS(0)))
-	// Each worker may have every download in flight ahead of its decoder,
-	// so -J downloads run even when one volume is left; the shared budget
-	// caps them at -J in all. Memory: workers × (-J+1) chunks at most.
-	ahead := max(2, v.opts.Jobs)
+	// Each worker may run as far ahead of its decoder as the whole
+	// budget, so -J downloads run even when one volume is left; the
+	// shared budget caps them at -J in flight and its held chunks in
+	// memory, with two spare buffers per worker.
+	ahead := downloads.Held()
 	queue := make(chan storedVolume)
 	results := make([]ObjectReport, len(volumes))
 	index := map[string]int{}

@@ -190,23 +190,38 @@ func ReadSmall(ctx context.Context, r Reader, key string, limit int64) ([]byte, 
 	return out, err
 }
 
-// Downloads is the budget of concurrent range reads shared by every
-// ObjectReader of a run: -J parallel downloads in all.
-type Downloads chan struct{}
+// Downloads is the budget shared by every ObjectReader of a run: n range
+// reads in flight (-J), and 2n+2 chunks held in memory, in flight or
+// downloaded and not yet read. A chunk that arrived before its turn then
+// does not keep the next download from starting, and memory stays
+// bounded by the held chunks, however many objects are read at once.
+type Downloads struct {
+	inflight chan struct{}
+	held     chan struct{}
+}
 
 // NewDownloads allows n range reads at once.
-func NewDownloads(n int) Downloads { return make(Downloads, max(1, n)) }
+func NewDownloads(n int) *Downloads {
+	n = max(1, n)
+	return &Downloads{inflight: make(chan struct{}, n), held: make(chan struct{}, 2*n+2)}
+}
+
+// Held is how many chunks the budget lets be in memory at once.
+func (d *Downloads) Held() int { return cap(d.held) }
 
 // ObjectReader streams an object of known size in order while the chunks
 // after the one being read download in parallel: ahead chunks of
-// chunkSize bytes at most are fetched or held, so memory is
-// (ahead+1)*chunkSize whatever the object's size. Each chunk is retried
-// on its own.
+// chunkSize bytes at most are fetched or held, within the Downloads'
+// budget, plus two spare buffers, so memory is bounded whatever the
+// object's size. Each chunk is retried on its own.
 type ObjectReader struct {
 	cancel  context.CancelFunc
+	dl      *Downloads
 	results chan chan chunkResult
 	done    chan error
 	cur     []byte
+	// holding is true while cur's chunk holds a token of dl.held.
+	holding bool
 	pos     int
 	free    chan []byte
 	err     error
@@ -219,28 +234,35 @@ type chunkResult struct {
 }
 
 // NewObjectReader starts reading key, size bytes long. Close it.
-func NewObjectReader(ctx context.Context, r Reader, dl Downloads, key string, size, chunkSize int64, ahead int) *ObjectReader {
+func NewObjectReader(ctx context.Context, r Reader, dl *Downloads, key string, size, chunkSize int64, ahead int) *ObjectReader {
 	ctx, cancel := context.WithCancel(ctx)
 	ahead = max(1, ahead)
-	o := &ObjectReader{cancel: cancel, results: make(chan chan chunkResult, ahead-1),
-		done: make(chan error, 1), free: make(chan []byte, ahead+1)}
-	go func() { o.done <- o.fetch(ctx, r, dl, key, size, chunkSize) }()
+	o := &ObjectReader{cancel: cancel, dl: dl, results: make(chan chan chunkResult, ahead-1),
+		done: make(chan error, 1), free: make(chan []byte, 2)}
+	go func() { o.done <- o.fetch(ctx, r, key, size, chunkSize) }()
 	return o
 }
 
 // fetch hands out one result channel per chunk, in order, and fills each
-// from a goroutine of its own; the channel of channels bounds how far it
-// runs ahead of the reader. It closes results when every chunk is asked
-// for.
-func (o *ObjectReader) fetch(ctx context.Context, r Reader, dl Downloads, key string, size, chunkSize int64) error {
+// from a goroutine of its own. Each chunk first takes a held token, in
+// order, so the chunk the reader waits for always has one; the channel
+// of channels bounds how far one reader runs ahead. It closes results
+// when every chunk is asked for.
+func (o *ObjectReader) fetch(ctx context.Context, r Reader, key string, size, chunkSize int64) error {
 	defer close(o.results)
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	for off := int64(0); off < size; off += chunkSize {
+		select {
+		case o.dl.held <- struct{}{}:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 		res := make(chan chunkResult, 1)
 		select {
 		case o.results <- res:
 		case <-ctx.Done():
+			<-o.dl.held
 			return ctx.Err()
 		}
 		n := min(chunkSize, size-off)
@@ -253,13 +275,13 @@ func (o *ObjectReader) fetch(ctx context.Context, r Reader, dl Downloads, key st
 		go func(off int64, buf []byte) {
 			defer wg.Done()
 			select {
-			case dl <- struct{}{}:
+			case o.dl.inflight <- struct{}{}:
 			case <-ctx.Done():
 				res <- chunkResult{err: ctx.Err()}
 				return
 			}
 			var once sync.Once
-			release := func() { once.Do(func() { <-dl }) }
+			release := func() { once.Do(func() { <-o.dl.inflight }) }
 			// Released as the range ends rather than when it has ended
 			// (readChunk): a retry after that runs beside the budget.
 			data, err := readChunk(ctx, r, key, off, n, buf, release)
@@ -270,25 +292,35 @@ func (o *ObjectReader) fetch(ctx context.Context, r Reader, dl Downloads, key st
 	return nil
 }
 
+// drop gives back the current chunk's buffer and its held token.
+func (o *ObjectReader) drop() {
+	if o.cur != nil {
+		select {
+		case o.free <- o.cur[:0]:
+		default:
+		}
+		o.cur, o.pos = nil, 0
+	}
+	if o.holding {
+		<-o.dl.held
+		o.holding = false
+	}
+}
+
 // Read reads the object's bytes in order.
 func (o *ObjectReader) Read(p []byte) (int, error) {
 	for o.pos == len(o.cur) {
 		if o.err != nil {
 			return 0, o.err
 		}
-		if o.cur != nil {
-			select {
-			case o.free <- o.cur[:0]:
-			default:
-			}
-			o.cur, o.pos = nil, 0
-		}
+		o.drop()
 		res, ok := <-o.results
 		if !ok {
 			o.err = io.EOF
 			continue
 		}
 		c := <-res
+		o.holding = true
 		if c.err != nil {
 			o.err = c.err
 			continue
@@ -300,12 +332,15 @@ func (o *ObjectReader) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-// Close stops the downloads still running and waits for them.
+// Close stops the downloads still running, waits for them and gives
+// back every token the object's chunks hold.
 func (o *ObjectReader) Close() error {
 	o.once.Do(func() {
 		o.cancel()
+		o.drop()
 		for res := range o.results {
 			<-res
+			<-o.dl.held
 		}
 		<-o.done
 	})

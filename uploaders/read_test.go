@@ -232,3 +232,45 @@ func (c countingReader) ReadRange(ctx context.Context, key string, offset, lengt
 type readerFunc func([]byte) (int, error)
 
 func (f readerFunc) Read(b []byte) (int, error) { return f(b) }
+
+// Every reader gives back what it took of the shared budget, whether it
+// read to the end, stopped early or failed; readers sharing the smallest
+// budget all finish.
+func TestObjectReadersShareTheirBudget(t *testing.T) {
+	data := bytes.Repeat([]byte("0123456789abcdef"), 1<<15)
+	s := fileStoreWith(t, map[string][]byte{"o": data})
+	dl := NewDownloads(1)
+	var wg sync.WaitGroup
+	errs := make(chan error, 4)
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			o := NewObjectReader(context.Background(), s, dl, "o", int64(len(data)), 16<<10, dl.Held())
+			got, err := io.ReadAll(o)
+			o.Close()
+			if err == nil && !bytes.Equal(got, data) {
+				err = fmt.Errorf("read %d of %d bytes", len(got), len(data))
+			}
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	early := NewObjectReader(context.Background(), s, dl, "o", int64(len(data)), 16<<10, dl.Held())
+	io.ReadFull(early, make([]byte, 100))
+	early.Close()
+	short := NewObjectReader(context.Background(), s, dl, "o", int64(len(data))+10, 16<<10, dl.Held())
+	if _, err := io.ReadAll(short); !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Errorf("object shorter than its size: %v", err)
+	}
+	short.Close()
+	if len(dl.held) != 0 || len(dl.inflight) != 0 {
+		t.Errorf("%d held and %d in-flight tokens not given back", len(dl.held), len(dl.inflight))
+	}
+}
