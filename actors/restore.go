@@ -60,6 +60,20 @@ type RestoreOptions struct {
 	Progress *RestoreProgress
 }
 
+// defaultChunkSize is a ranged download's size when RestoreOptions do
+// not say: large enough that a request's round trip is small beside its
+// transfer, small enough that -J of them in flight fit in memory.
+const defaultChunkSize = 4 << 20
+
+// RestoreMemoryLimit is what a restore with jobs downloads needs, in
+// bytes: the chunks its downloads budget lets be held (2×jobs+2 of 4 MiB)
+// and 40 MiB for the readers' buffers, decoders and the runtime. The
+// binary makes it Go's soft memory limit, so garbage does not double the
+// heap.
+func RestoreMemoryLimit(jobs int) int64 {
+	return int64(uploaders.NewDownloads(jobs).Held())*defaultChunkSize + 40<<20
+}
+
 // RestorePhase is where a restore is.
 type RestorePhase int32
 
@@ -168,7 +182,7 @@ func Restore(ctx context.Context, opts RestoreOptions) (*RestoreReport, error) {
 		opts.Jobs = 2
 	}
 	if opts.ChunkSize <= 0 {
-		opts.ChunkSize = 4 << 20
+		opts.ChunkSize = defaultChunkSize
 	}
 	if opts.Progress == nil {
 		opts.Progress = &RestoreProgress{}

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -106,13 +107,29 @@ func ReadChunk(ctx context.Context, r Reader, key string, offset, length int64, 
 	return readChunk(ctx, r, key, offset, length, buf, nil)
 }
 
-// readChunk is ReadChunk that calls ending, once, when what is left of
-// the range should arrive sooner than its first byte did: the next
-// range's request then goes out while this one ends, so the round trip
-// of each request is not a pause in a connection's transfer (at 40 MB/s
-// and 40 ms of round trip, a 4 MiB range would otherwise leave a
-// connection idle a quarter of the time).
-func readChunk(ctx context.Context, r Reader, key string, offset, length int64, buf []byte, ending func()) ([]byte, error) {
+// pacing lets a range say when it is ending (see readChunk).
+type pacing struct {
+	// ending is called once, when what is left of the range should
+	// arrive sooner than a request's round trip.
+	ending func()
+	// roundTrip is the shortest wait for a first byte seen so far, in
+	// nanoseconds, shared by the run's ranges.
+	roundTrip *atomic.Int64
+}
+
+// readChunk is ReadChunk that calls pace.ending once what is left of the
+// range should arrive sooner than the shortest first-byte wait seen: the
+// next range's request then goes out while this one ends, so a request's
+// round trip is not a pause in a connection's transfer (at 40 MB/s and
+// 40 ms of round trip, a 4 MiB range would otherwise leave a connection
+// idle a quarter of the time). The shortest wait, not this range's own:
+// a range that waited for a new connection's handshakes would otherwise
+// end at once and start the next on yet another new connection.
+func readChunk(ctx context.Context, r Reader, key string, offset, length int64, buf []byte, pace *pacing) ([]byte, error) {
+	var ending func()
+	if pace != nil {
+		ending = pace.ending
+	}
 	if cap(buf) < int(length) {
 		buf = make([]byte, length)
 	}
@@ -138,6 +155,9 @@ func readChunk(ctx context.Context, r Reader, key string, offset, length int64, 
 			if n > 0 && first.IsZero() {
 				first = time.Now()
 				wait = first.Sub(asked)
+				if pace != nil {
+					wait = pace.shortest(wait)
+				}
 			}
 			got += n
 			if ending != nil && n > 0 && got < len(buf) {
@@ -159,6 +179,19 @@ func readChunk(ctx context.Context, r Reader, key string, offset, length int64, 
 		return nil
 	})
 	return buf, err
+}
+
+// shortest records wait and returns the shortest wait seen.
+func (p *pacing) shortest(wait time.Duration) time.Duration {
+	for {
+		old := p.roundTrip.Load()
+		if old != 0 && time.Duration(old) <= wait {
+			return time.Duration(old)
+		}
+		if p.roundTrip.CompareAndSwap(old, int64(wait)) {
+			return wait
+		}
+	}
 }
 
 // readPiece is how much of a range is read at a time, to watch its pace.
@@ -198,12 +231,19 @@ func ReadSmall(ctx context.Context, r Reader, key string, limit int64) ([]byte, 
 type Downloads struct {
 	inflight chan struct{}
 	held     chan struct{}
+	// free keeps the buffers of chunks read, for the next ones: the
+	// chunks' memory is allocated once, not collected and allocated again.
+	free chan []byte
+	// roundTrip is the shortest wait for a range's first byte seen, in
+	// nanoseconds (0 until one is seen): what the next request on a
+	// connection kept open will wait.
+	roundTrip atomic.Int64
 }
 
 // NewDownloads allows n range reads at once.
 func NewDownloads(n int) *Downloads {
 	n = max(1, n)
-	return &Downloads{inflight: make(chan struct{}, n), held: make(chan struct{}, 2*n+2)}
+	return &Downloads{inflight: make(chan struct{}, n), held: make(chan struct{}, 2*n+2), free: make(chan []byte, 2*n+2)}
 }
 
 // Held is how many chunks the budget lets be in memory at once.
@@ -212,8 +252,7 @@ func (d *Downloads) Held() int { return cap(d.held) }
 // ObjectReader streams an object of known size in order while the chunks
 // after the one being read download in parallel: ahead chunks of
 // chunkSize bytes at most are fetched or held, within the Downloads'
-// budget, plus two spare buffers, so memory is bounded whatever the
-// object's size. Each chunk is retried on its own.
+// budget, so memory is bounded whatever the object's size. Each chunk is retried on its own.
 type ObjectReader struct {
 	cancel  context.CancelFunc
 	dl      *Downloads
@@ -223,7 +262,6 @@ type ObjectReader struct {
 	// holding is true while cur's chunk holds a token of dl.held.
 	holding bool
 	pos     int
-	free    chan []byte
 	err     error
 	once    sync.Once
 }
@@ -238,7 +276,7 @@ func NewObjectReader(ctx context.Context, r Reader, dl *Downloads, key string, s
 	ctx, cancel := context.WithCancel(ctx)
 	ahead = max(1, ahead)
 	o := &ObjectReader{cancel: cancel, dl: dl, results: make(chan chan chunkResult, ahead-1),
-		done: make(chan error, 1), free: make(chan []byte, 2)}
+		done: make(chan error, 1)}
 	go func() { o.done <- o.fetch(ctx, r, key, size, chunkSize) }()
 	return o
 }
@@ -268,7 +306,7 @@ func (o *ObjectReader) fetch(ctx context.Context, r Reader, key string, size, ch
 		n := min(chunkSize, size-off)
 		var buf []byte
 		select {
-		case buf = <-o.free:
+		case buf = <-o.dl.free:
 		default:
 		}
 		wg.Add(1)
@@ -284,7 +322,7 @@ func (o *ObjectReader) fetch(ctx context.Context, r Reader, key string, size, ch
 			release := func() { once.Do(func() { <-o.dl.inflight }) }
 			// Released as the range ends rather than when it has ended
 			// (readChunk): a retry after that runs beside the budget.
-			data, err := readChunk(ctx, r, key, off, n, buf, release)
+			data, err := readChunk(ctx, r, key, off, n, buf, &pacing{ending: release, roundTrip: &o.dl.roundTrip})
 			release()
 			res <- chunkResult{data: data, err: err}
 		}(off, buf)
@@ -296,7 +334,7 @@ func (o *ObjectReader) fetch(ctx context.Context, r Reader, key string, size, ch
 func (o *ObjectReader) drop() {
 	if o.cur != nil {
 		select {
-		case o.free <- o.cur[:0]:
+		case o.dl.free <- o.cur[:0]:
 		default:
 		}
 		o.cur, o.pos = nil, 0

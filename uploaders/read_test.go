@@ -196,15 +196,32 @@ func TestRangeEndingFreesItsDownloadEarly(t *testing.T) {
 	var ended int
 	got := 0
 	counting := countingReader{Reader: slowStart{Reader: s, pause: time.Second}, n: &got}
-	buf, err := readChunk(context.Background(), counting, "o", 0, int64(len(data)), nil, func() {
+	var roundTrip atomic.Int64
+	buf, err := readChunk(context.Background(), counting, "o", 0, int64(len(data)), nil, &pacing{roundTrip: &roundTrip, ending: func() {
 		ended++
 		endedAt = got
-	})
+	}})
 	if err != nil || !bytes.Equal(buf, data) {
 		t.Fatalf("read %d bytes: %v", len(buf), err)
 	}
 	if ended != 1 || endedAt == 0 || endedAt >= len(data) {
 		t.Errorf("ending called %d times, at byte %d of %d: want once, after the first byte and before the last", ended, endedAt, len(data))
+	}
+	if rt := time.Duration(roundTrip.Load()); rt < time.Second {
+		t.Errorf("shortest first-byte wait recorded: %v, want the second the range waited", rt)
+	}
+	// A range that waited longer than the shortest wait seen ends by the
+	// shortest: here, only at its last bytes.
+	roundTrip.Store(int64(time.Nanosecond))
+	ended, endedAt, got = 0, 0, 0
+	if _, err := readChunk(context.Background(), counting, "o", 0, int64(len(data)), nil, &pacing{roundTrip: &roundTrip, ending: func() {
+		ended++
+		endedAt = got
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	if ended != 0 {
+		t.Errorf("a range that waited for a new connection ended early (at byte %d): the next would start on another new one", endedAt)
 	}
 }
 

@@ -19,6 +19,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -75,6 +76,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case conf.ActionVersion:
 		fmt.Fprintf(stdout, "%s %s\n%s (Go implementation) %s\n", conf.RestoreProg, conf.BarmanVersion, conf.RestoreProg, conf.Version)
 		return exitOK
+	}
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(actors.RestoreMemoryLimit(rc.Jobs))
 	}
 	sink := conf.NewLogSink(stderr)
 	log := conf.NewLogger(&rc.Config, sink, "")
