@@ -160,13 +160,14 @@ func readChunk(ctx context.Context, r Reader, key string, offset, length int64, 
 				}
 			}
 			got += n
-			if ending != nil && n > 0 && got < len(buf) {
-				if since := time.Since(first); since > 0 {
-					left := time.Duration(float64(len(buf)-got) / float64(got) * float64(since))
-					if left <= wait {
-						ending()
-						ending = nil
-					}
+			// The pace is judged over one round trip at least: the first
+			// reads come from what the socket had buffered, and would
+			// make any range look nearly done.
+			if since := time.Since(first); ending != nil && n > 0 && got < len(buf) && since >= wait {
+				left := time.Duration(float64(len(buf)-got) / float64(got) * float64(since))
+				if left <= wait {
+					ending()
+					ending = nil
 				}
 			}
 			if err == io.EOF && got < len(buf) {
