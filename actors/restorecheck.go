@@ -238,7 +238,10 @@ func (v *verifier) extracted() *atomic.Int64  { return &v.opts.Progress.Extracte
 func (v *verifier) readVolumes(ctx context.Context, volumes []storedVolume) error {
 	sort.SliceStable(volumes, func(i, j int) bool { return volumes[i].size > volumes[j].size })
 	downloads := uploaders.NewDownloads(v.opts.Jobs)
-	workers := max(1, min(v.opts.Jobs, runtime.GOMAXPROCS(0)))
+	// A reader per core decompresses and writes, -J of them but at least
+	// two: at -J 1 two volumes still decode in parallel while they share
+	// the one download. Each holds its decoder and buffers, so not more.
+	workers := max(1, min(len(volumes), runtime.GOMAXPROCS(0), max(2, v.opts.Jobs)))
 	// Each worker may run as far ahead of its decoder as the whole
 	// budget, so -J downloads run even when one volume is left; the
 	// shared budget caps them at -J in flight and its held chunks in
