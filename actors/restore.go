@@ -267,24 +267,26 @@ func Restore(ctx context.Context, opts RestoreOptions) (*RestoreReport, error) {
 		return rep, err
 	}
 	if !restoring {
-		v.check(info)
+		v.check(info, true)
 		rep.finish(start)
 		return rep, nil
 	}
 	if err := rep.fatal(); err != nil {
 		return rep, err
 	}
-	if opts.NoVerify {
+	// Even with --no-verify, the backup's backup_label must be there: a
+	// restore without it recovers from pg_control's checkpoint, not the
+	// backup's start, and may come up inconsistent.
+	v.check(info, !opts.NoVerify)
+	if err := rep.fatal(); err != nil {
+		return rep, err
+	}
+	switch rep.Manifest {
+	case "not verified":
 		rep.Notes = append(rep.Notes, "--no-verify: the restored files were not checked against backup_manifest")
-	} else {
-		v.check(info)
-		if rep.Manifest != "checked" {
-			zerologWarn(ctx, "The backup carries no backup_manifest of its own (a backup by Barman, or by an older barman-cloud-backup): "+
-				"the restored files cannot be verified; every archive was read to its clean end")
-		}
-		if err := rep.fatal(); err != nil {
-			return rep, err
-		}
+	case "absent", "stale":
+		zerologWarn(ctx, "The backup carries no backup_manifest of its own (a backup by Barman, or by an older barman-cloud-backup): "+
+			"the restored files cannot be verified; every archive was read to its clean end")
 	}
 	if !ext.hasControl {
 		return rep, &DamageError{First: Problem{Kind: "file", Object: "data", Path: controlFile, Message: "missing from the data archive: PostgreSQL cannot start without it"}, Count: 1}

@@ -354,3 +354,24 @@ func TestAutoPicksTheBackupTheTargetNeeds(t *testing.T) {
 		t.Errorf("bad target time: %v", err)
 	}
 }
+
+// --no-verify skips the files' checksums, never the backup_label: without
+// it PostgreSQL would recover from pg_control's checkpoint, not the
+// backup's start.
+func TestNoVerifyStillNeedsTheBackupLabel(t *testing.T) {
+	archives := map[string][]tar.Header{"data.tar": {{Typeflag: tar.TypeReg, Name: "./PG_VERSION", Mode: 0o600},
+		{Typeflag: tar.TypeReg, Name: "global/pg_control", Mode: 0o600}}}
+	root := storeArchives(t, archives, map[string]string{"data.tar:./PG_VERSION": "15\n", "data.tar:global/pg_control": "c"})
+	store, _ := uploaders.NewFileStore(root)
+	r, _ := uploaders.ReaderOf(store)
+	dir := t.TempDir()
+	_, err := Restore(context.Background(), RestoreOptions{Store: store, Reader: r, Server: "main", Backup: restoreID,
+		RecoveryDir: filepath.Join(dir, "data"), NoVerify: true})
+	var de *DamageError
+	if !errors.As(err, &de) || !strings.Contains(err.Error(), "backup_label: missing") {
+		t.Fatalf("--no-verify without backup_label: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "data", "global", "pg_control")); err == nil {
+		t.Error("global/pg_control written without backup_label")
+	}
+}

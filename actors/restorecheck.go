@@ -343,8 +343,10 @@ func archiveOf(path string) string {
 	return "data"
 }
 
-// check compares what was read with backup_manifest and backup.info.
-func (v *verifier) check(info *pg.InfoFile) {
+// check compares what was read with backup_manifest and backup.info;
+// without files (--no-verify) only what no restore can start without:
+// the backup's own backup_label, PG_VERSION and global/pg_control.
+func (v *verifier) check(info *pg.InfoFile, files bool) {
 	rep := v.rep
 	for path := range v.seen {
 		if path != pg.ManifestName {
@@ -358,6 +360,11 @@ func (v *verifier) check(info *pg.InfoFile) {
 	if !v.labelFound && !v.failed["data"] {
 		rep.problem("archive", "data", "backup_label", "missing from the data archive, whose last member it is "+
 			"(with backup_manifest after it): the archive's last volume may be lost, and a restore cannot start")
+	}
+	if !files {
+		rep.Manifest = "not verified"
+		v.checkEssentials()
+		return
 	}
 	if !v.manifestFound {
 		rep.Manifest = "absent"

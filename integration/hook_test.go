@@ -81,7 +81,17 @@ post_backup_retry_script = %[4]s
 		t.Errorf("barman-cloud-backup-list does not list %s", id)
 	}
 	w.change(t, 40)
-	w.checkRestored(t, w.restoreWithBarman(t, id))
+	// Ours restores Barman's pg_basebackup backup, checked against the
+	// backup_manifest pg_basebackup wrote: the same files as Barman's
+	// restore, and both start.
+	barmanDir := w.barmanRestore(t, id)
+	ours, s := w.restoreWithOurs(t, id)
+	if s.Verified != "checked" {
+		t.Errorf("our restore did not check pg_basebackup's manifest: %+v", s)
+	}
+	sameTree(t, "Barman's restore, then ours", barmanDir, ours)
+	w.checkRestored(t, w.startRestored(t, barmanDir))
+	w.checkRestored(t, w.startRestored(t, ours))
 	checkHookManifests(t, w, "pg", id, dir, func(id string) []string {
 		return append(append([]string{}, w.env...), "BARMAN_HOOK=backup_retry_script", "BARMAN_PHASE=post",
 			"BARMAN_BACKUP_ID="+id, "BARMAN_STATUS=DONE", "BARMAN_SERVER=pg")
@@ -112,7 +122,8 @@ post_backup_retry_script = %[4]s
 			t.Errorf("backup.info was changed on the way:\n%s\nmeta:\n%s", got, newer)
 		}
 		// Barman 3.4's restore refuses the newer keys: unpack with gzip(1)
-		// and GNU tar instead, and recover with Barman's WAL restore.
+		// and GNU tar instead, and compare with ours, which recovers with
+		// Barman's WAL restore.
 		parts := map[string]func() io.Reader{}
 		for _, n := range names {
 			key := w.basePrefix("20200202T000000") + n
@@ -127,8 +138,11 @@ post_backup_retry_script = %[4]s
 			}
 		}
 		restoreDir := manualRestore(t, parts, names, "16384")
+		// Ours reads the newer backup.info: the same files, and it starts.
+		ours, _ := w.restoreWithOurs(t, "20200202T000000")
+		sameTree(t, "gzip(1) and GNU tar, then our restore", restoreDir, ours)
 		w.change(t, 41)
-		w.checkRestored(t, StartRestored(t, restoreDir, w.restoreCommand(), w.env))
+		w.checkRestored(t, w.startRestored(t, ours))
 	})
 
 	hookEnv := func(status string) []string {

@@ -11,8 +11,10 @@ import (
 	"testing"
 )
 
-// binary is our barman-cloud-backup, built once for the run.
-var binary string
+// binary is our barman-cloud-backup, and restoreBinary our
+// barman-cloud-restore, built once for the run. Barman's own
+// barman-cloud-restore is on PATH: ours is always called by this path.
+var binary, restoreBinary string
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "bcb-bin-")
@@ -21,16 +23,22 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	binary = filepath.Join(dir, "barman-cloud-backup")
-	build := exec.Command("go", "build", "-o", binary, "../cmd/barman-cloud-backup")
-	build.Stdout, build.Stderr = os.Stdout, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build:", err)
-		os.Exit(1)
+	restoreBinary = filepath.Join(dir, "barman-cloud-restore")
+	for out, pkg := range map[string]string{binary: "../cmd/barman-cloud-backup", restoreBinary: "../cmd/barman-cloud-restore"} {
+		build := exec.Command("go", "build", "-o", out, pkg)
+		build.Stdout, build.Stderr = os.Stdout, os.Stderr
+		if err := build.Run(); err != nil {
+			fmt.Fprintln(os.Stderr, "build:", err)
+			os.Exit(1)
+		}
 	}
+	// Other builds under test, an older commit say, to show a test
+	// catches what it was written for.
 	if other := os.Getenv("BCB_TEST_BINARY"); other != "" {
-		// Another build under test, an older commit say, to show a test
-		// catches what it was written for.
 		binary = other
+	}
+	if other := os.Getenv("BCB_TEST_RESTORE_BINARY"); other != "" {
+		restoreBinary = other
 	}
 	code := m.Run()
 	os.RemoveAll(dir)

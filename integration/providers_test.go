@@ -49,14 +49,24 @@ func TestAzureRoundTrip(t *testing.T) {
 				t.Errorf("barman-cloud-backup-show:\n%s", show)
 			}
 			w.change(t, 20+i)
-			w.checkRestored(t, w.restoreWithBarman(t, id))
+			if !c.split {
+				w.checkRestored(t, w.restoreWithBarman(t, id))
+				return
+			}
+			// Ours restores from Azure the same files as Barman's restore
+			// (whose restore starts in the subtest above); ours starts.
+			barmanDir := w.barmanRestore(t, id)
+			ours, _ := w.restoreWithOurs(t, id, "-J", "4")
+			sameTree(t, "Barman's restore, then ours", barmanDir, ours)
+			w.checkRestored(t, w.startRestored(t, ours))
 		})
 	}
 }
 
 // GCS: Debian has no Python GCS client for Barman, so the layout written
 // to fake-gcs-server is compared with an S3 backup taken with the same
-// options, and the downloaded parts must make a cluster that starts.
+// options, and the downloaded parts must make a cluster that starts; our
+// restore from GCS writes the same files.
 func TestGCSLayoutAndRestore(t *testing.T) {
 	s3, _ := newS3World(t)
 	// No writes between the two backups, so the uncompressed archives
@@ -103,6 +113,13 @@ func TestGCSLayoutAndRestore(t *testing.T) {
 				}
 			}
 			dir := manualRestore(t, parts, got, "16384")
+			if split := contains(args, "-S"); split {
+				// Ours restores from GCS the files GNU tar unpacked; its
+				// restore starts in their stead.
+				ours, _ := gcs.restoreWithOurs(t, id, "-J", "4")
+				sameTree(t, "GNU tar, then our restore", dir, ours)
+				dir = ours
+			}
 			s3.change(t, 30+i)
 			// WAL is archived to S3 by the source; recovery reads it there.
 			s3.checkRestored(t, StartRestored(t, dir, s3.restoreCommand(), s3.env))

@@ -160,11 +160,18 @@ func contains(list []string, s string) bool {
 // to a new directory) and recovers with barman-cloud-wal-restore.
 func (w *world) restoreWithBarman(t *testing.T, id string) *Cluster {
 	t.Helper()
+	return w.startRestored(t, w.barmanRestore(t, id))
+}
+
+// barmanRestore restores with Barman's barman-cloud-restore, PGDATA into
+// DIR/data and tbs1 moved to DIR/tbs1, and returns DIR, not started.
+func (w *world) barmanRestore(t testing.TB, id string) string {
+	t.Helper()
 	dir := postgresDir(t, "bcb-restore-")
 	tbs := filepath.Join(dir, "tbs1")
-	mustRun(t, w.env, "barman-cloud-restore", append(w.cloud, "--tablespace", "tbs1:"+tbs,
+	mustRun(t, w.env, "barman-cloud-restore", append(append([]string{}, w.cloud...), "--tablespace", "tbs1:"+tbs,
 		w.dest, w.server, id, filepath.Join(dir, "data"))...)
-	return StartRestoredBin(t, w.src.Bin, dir, w.restoreCommand(), w.env)
+	return dir
 }
 
 func (w *world) restoreCommand() string {
@@ -232,6 +239,7 @@ func TestS3RoundTrip(t *testing.T) {
 		{"none-split", []string{"-S", "8MB", "-J", "3"}, "", true},
 		{"gzip-split", []string{"-z", "-S", "1MB"}, ".gz", true},
 	}
+	ids := map[string]string{} // the cases' backups, by name
 	for i, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			id := w.backup(t, c.args...)
@@ -266,8 +274,22 @@ func TestS3RoundTrip(t *testing.T) {
 					t.Errorf("barman-cloud-backup-show lacks %q:\n%s", want, show)
 				}
 			}
+			// Barman's restore and ours write the same files; both start.
+			barmanDir := w.barmanRestore(t, id)
+			var args []string
+			if c.split {
+				args = []string{"-J", "4"}
+			}
+			ours, _ := w.restoreWithOurs(t, id, args...)
+			sameTree(t, "Barman's restore, then ours", barmanDir, ours)
+			if c.split {
+				one, _ := w.restoreWithOurs(t, id, "-J", "1")
+				sameTree(t, "our restore with -J 4, then -J 1", ours, one)
+			}
+			ids[c.name] = id
 			w.change(t, i+1)
-			w.checkRestored(t, w.restoreWithBarman(t, id))
+			w.checkRestored(t, w.startRestored(t, barmanDir))
+			w.checkRestored(t, w.startRestored(t, ours))
 		})
 	}
 
@@ -285,11 +307,15 @@ func TestS3RoundTrip(t *testing.T) {
 			parts[n] = func() io.Reader { return s2.NewReader(bytes.NewReader(w.store.Get(t, key))) }
 		}
 		dir := manualRestore(t, parts, names, "16384")
+		// Ours decodes with its own snappy reader: the same files.
+		ours, _ := w.restoreWithOurs(t, id)
+		sameTree(t, "s2 and GNU tar, then our restore", dir, ours)
 		w.change(t, 10)
-		w.checkRestored(t, StartRestored(t, dir, w.restoreCommand(), w.env))
+		w.checkRestored(t, w.startRestored(t, ours))
 	})
 
-	// Codecs Barman 3.4 cannot restore: decoded by lz4(1) and zstd(1).
+	// Codecs Barman 3.4 cannot restore: decoded by lz4(1) and zstd(1) and
+	// unpacked by GNU tar, the same files as our restore's, which starts.
 	for i, c := range []struct{ flag, ext, tool string }{{"--lz4", ".lz4", "lz4"}, {"--zstd", ".zst", "zstd"}} {
 		t.Run(c.tool, func(t *testing.T) {
 			id := w.backup(t, c.flag, "-S", "4MB")
@@ -311,8 +337,14 @@ func TestS3RoundTrip(t *testing.T) {
 				}
 			}
 			dir := manualRestore(t, parts, names, "16384")
+			// The newest backup of the server: latest.
+			ours, s := w.restoreWithOurs(t, "latest")
+			if s.BackupID != id {
+				t.Errorf("latest restored %s, want %s", s.BackupID, id)
+			}
+			sameTree(t, c.tool+" and GNU tar, then our restore", dir, ours)
 			w.change(t, 12+i)
-			w.checkRestored(t, StartRestored(t, dir, w.restoreCommand(), w.env))
+			w.checkRestored(t, w.startRestored(t, ours))
 		})
 	}
 
@@ -345,8 +377,25 @@ func TestS3RoundTrip(t *testing.T) {
 			}
 		}
 		dir := manualRestore(t, parts, names, "16384")
+		fw := *w
+		fw.dest, fw.cloud, fw.prefix = "file://"+root, nil, ""
+		ours, _ := fw.restoreWithOurs(t, filepath.Base(ids[0]))
+		sameTree(t, "gzip(1) and GNU tar, then our restore", dir, ours)
 		w.change(t, 11)
 		w.checkRestored(t, StartRestored(t, dir, w.restoreCommand(), w.env))
+	})
+
+	t.Run("restore-choices", func(t *testing.T) {
+		if ids["gzip"] == "" || ids["bzip2"] == "" {
+			t.Fatal("the gzip and bzip2 backups were not made")
+		}
+		testRestoreChoices(t, w, ids["gzip"], ids["bzip2"])
+	})
+	t.Run("restore-damaged", func(t *testing.T) {
+		if ids["gzip-split"] == "" || ids["none-split"] == "" {
+			t.Fatal("the split backups were not made")
+		}
+		testRestoreDamage(t, w, m, "backups", ids["gzip-split"], ids["none-split"])
 	})
 
 	t.Run("no-incomplete-uploads", func(t *testing.T) {

@@ -367,6 +367,17 @@ func TestVerifyBackups(t *testing.T) {
 		if !strings.Contains(out, "note: no backup_manifest in the data archive") || !strings.Contains(out, "backup_manifest absent") {
 			t.Errorf("no word about the missing manifest:\n%s", out)
 		}
+		// Our restore restores Barman 3.4's backup, warning it cannot
+		// check the files, and the cluster starts.
+		bw := *w
+		bw.server = "by-barman"
+		ours, s := bw.restoreWithOurs(t, "latest")
+		if s.Verified != "absent" {
+			t.Errorf("our restore of Barman's backup: %+v", s)
+		}
+		w.change(t, 2)
+		// The WAL is the source's, archived under its server name.
+		w.checkRestored(t, w.startRestored(t, ours))
 	})
 
 	t.Run("providers", func(t *testing.T) {
@@ -518,8 +529,9 @@ func compareManifests(t *testing.T, ours, theirs []byte) {
 // the only one installed: it reads version 1 manifests (PostgreSQL 13 to
 // 16 write those) and refuses version 2, which 17 and later write, with
 // "unexpected manifest version". barman-cloud-backup-verify checks the
-// stored backup of every major.
-func checkRestoredManifest(t *testing.T, w *world, id string, major int) {
+// stored backup of every major. It returns the directory of Barman's
+// restore (data/, tbs1/), which pg_verifybackup left as it was.
+func checkRestoredManifest(t *testing.T, w *world, id string, major int) string {
 	t.Helper()
 	defer func(start time.Time) {
 		t.Logf("PostgreSQL %d's manifest checked in %.1fs", major, time.Since(start).Seconds())
@@ -534,7 +546,7 @@ func checkRestoredManifest(t *testing.T, w *world, id string, major int) {
 		if r.code != 0 || !strings.Contains(r.stdout, "backup successfully verified") {
 			t.Errorf("pg_verifybackup 15 on PostgreSQL %d's backup exited %d:\n%s%s", major, r.code, r.stdout, r.stderr)
 		}
-		return
+		return dir
 	}
 	if r.code != 1 || !strings.Contains(r.stderr, "unexpected manifest version") {
 		t.Errorf("pg_verifybackup 15 on a version 2 manifest (PostgreSQL %d) exited %d:\n%s%s", major, r.code, r.stdout, r.stderr)
@@ -543,6 +555,7 @@ func checkRestoredManifest(t *testing.T, w *world, id string, major int) {
 	if err != nil || !bytes.HasPrefix(b, []byte("{ \"PostgreSQL-Backup-Manifest-Version\": 2,\n\"System-Identifier\": ")) {
 		t.Errorf("PostgreSQL %d's manifest: %v\n%.200s", major, err, b)
 	}
+	return dir
 }
 
 // checkHookManifests verifies what a Barman hook uploaded: the backup

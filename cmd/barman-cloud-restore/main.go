@@ -201,6 +201,11 @@ func describe(err error, rc *conf.RestoreConfig) string {
 	case errors.Is(err, context.Canceled):
 		return "Barman cloud restore was interrupted by the user" + leftover(rc)
 	case errors.Is(err, actors.ErrNoBackup), errors.Is(err, actors.ErrNotEmpty):
+		var nb *actors.NoBackupError
+		if errors.As(err, &nb) && nb.Unknown {
+			// Barman raises these and its catch-all words them.
+			return "Barman cloud restore exception: " + err.Error()
+		}
 		return err.Error()
 	case errors.As(err, &damage):
 		return "Restore failed: " + err.Error() + leftover(rc)

@@ -88,9 +88,12 @@ psql="psql -qAt -h 127.0.0.1 -p $pgport -U postgres"
 # waits for the archiver as it does in production; the phases show it.
 log "building the cluster: mode $mode, pgbench scale $scale"
 runuser -u postgres -- "$bin/initdb" -D "$work/pg/data" -A trust -U postgres -N >/dev/null
+# archive_command is set in postgresql.auto.conf, not with -c: a setting on
+# the command line would win over the ALTER SYSTEM below.
+echo "archive_command = 'true'" >>"$work/pg/data/postgresql.auto.conf"
 # pg_ctl runs the options through a shell: one line, or the rest is lost.
 runuser -u postgres -- "$bin/pg_ctl" -D "$work/pg/data" -l "$work/pg/log" -w \
-  -o "-p $pgport -k $work/pg -c listen_addresses=127.0.0.1 -c wal_level=replica -c max_wal_size=8GB -c archive_mode=on -c archive_command=true" start >/dev/null
+  -o "-p $pgport -k $work/pg -c listen_addresses=127.0.0.1 -c wal_level=replica -c max_wal_size=8GB -c archive_mode=on" start >/dev/null
 [[ $($psql -c "SHOW archive_mode") == on ]] || { echo "archive_mode is not on" >&2; exit 1; }
 runuser -u postgres -- "$bin/pgbench" -i -q -I dtGvp -s "$scale" -h 127.0.0.1 -p "$pgport" -U postgres postgres >/dev/null 2>&1
 $psql -c "CREATE TABLESPACE bench LOCATION '$work/tbs'"
@@ -109,6 +112,7 @@ fi
 $psql -c "ALTER SYSTEM SET archive_command TO 'cp %p $work/wal/%f'" -c "SELECT pg_reload_conf()" >/dev/null
 $psql -c "CHECKPOINT"
 $psql -c "SELECT pg_switch_wal()" >/dev/null
+[[ $($psql -c "SHOW archive_command") == "cp %p $work/wal/%f" ]] || { echo "archive_command is not cp" >&2; exit 1; }
 size=$($psql -c "SELECT pg_size_pretty(sum(pg_database_size(datname))) FROM pg_database")
 data_bytes=$(find "$work/pg/data" "$work/tbs" -path "$work/pg/data/pg_wal" -prune -o -type f -printf '%s\n' | awk '{s+=$1} END{printf "%.0f\n", s}')
 data_files=$(find "$work/pg/data" "$work/tbs" -path "$work/pg/data/pg_wal" -prune -o -type f -print | wc -l)
