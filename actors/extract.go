@@ -273,6 +273,14 @@ func (e *extraction) makeLinks(data string, tablespaces map[string]string, walDi
 			if l.hard != hard {
 				continue
 			}
+			// Of a directory and a link at one path, the later member
+			// wins, as extracting the volumes in turn would leave it.
+			if d, ok := e.dirs[dest]; ok {
+				if later(d.order, l.order) {
+					continue
+				}
+				delete(e.dirs, dest)
+			}
 			if err := e.mkdirAll(filepath.Dir(dest)); err != nil {
 				return err
 			}
@@ -319,6 +327,11 @@ func (e *extraction) makeLinks(data string, tablespaces map[string]string, walDi
 // once nothing more is created in them.
 func (e *extraction) setDirAttributes() error {
 	for dir, a := range e.dirs {
+		// Never through a link: a mode is the directory's own, not that
+		// of wherever a link of the archive points.
+		if fi, err := os.Lstat(dir); err != nil || !fi.IsDir() {
+			continue
+		}
 		if err := os.Chmod(dir, a.mode); err != nil {
 			return err
 		}

@@ -21,7 +21,9 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -139,7 +141,7 @@ type DamageError struct {
 
 func (e *DamageError) Error() string {
 	if e.Count > 1 {
-		return fmt.Sprintf("%s (and %d more problems)", e.First, e.Count-1)
+		return fmt.Sprintf("%s (and %d more problems, which --json-summary lists)", e.First, e.Count-1)
 	}
 	return e.First.String()
 }
@@ -234,8 +236,12 @@ func Restore(ctx context.Context, opts RestoreOptions) (*RestoreReport, error) {
 		if err := rep.fatal(); err != nil {
 			return rep, err
 		}
-		if places, err = placeArchives(opts.RecoveryDir, info, opts.Tablespaces); err != nil {
+		var warnings []string
+		if places, warnings, err = placeArchives(opts.RecoveryDir, info, opts.Tablespaces); err != nil {
 			return rep, err
+		}
+		for _, w := range warnings {
+			zerologWarn(ctx, w)
 		}
 		rep.RecoveryDir = places.roots["data"]
 		logf(ctx, "Restoring backup %s of server %s into %s", id, opts.Server, rep.RecoveryDir)
@@ -264,6 +270,9 @@ func Restore(ctx context.Context, opts RestoreOptions) (*RestoreReport, error) {
 	err = v.readVolumes(ctx, volumes)
 	rep.DownloadSeconds = time.Since(p.Since(RestoreDownload)).Seconds()
 	if err != nil {
+		if restoring {
+			err = places.incomplete(err)
+		}
 		return rep, err
 	}
 	if !restoring {
@@ -272,14 +281,14 @@ func Restore(ctx context.Context, opts RestoreOptions) (*RestoreReport, error) {
 		return rep, nil
 	}
 	if err := rep.fatal(); err != nil {
-		return rep, err
+		return rep, places.incomplete(err)
 	}
 	// Even with --no-verify, the backup's backup_label must be there: a
 	// restore without it recovers from pg_control's checkpoint, not the
 	// backup's start, and may come up inconsistent.
 	v.check(info, !opts.NoVerify)
 	if err := rep.fatal(); err != nil {
-		return rep, err
+		return rep, places.incomplete(err)
 	}
 	switch rep.Manifest {
 	case "not verified":
@@ -289,21 +298,21 @@ func Restore(ctx context.Context, opts RestoreOptions) (*RestoreReport, error) {
 			"the restored files cannot be verified; every archive was read to its clean end")
 	}
 	if !ext.hasControl {
-		return rep, &DamageError{First: Problem{Kind: "file", Object: "data", Path: controlFile, Message: "missing from the data archive: PostgreSQL cannot start without it"}, Count: 1}
+		return rep, places.incomplete(&DamageError{First: Problem{Kind: "file", Object: "data", Path: controlFile, Message: "missing from the data archive: PostgreSQL cannot start without it"}, Count: 1})
 	}
 	p.enter(RestoreSync)
 	syncStart := time.Now()
 	if err := ext.makeLinks(places.roots["data"], places.links, walDirectory(info.Version)); err != nil {
-		return rep, fmt.Errorf("making links: %w", err)
+		return rep, places.incomplete(fmt.Errorf("making links: %w", err))
 	}
 	if err := ext.setDirAttributes(); err != nil {
-		return rep, err
+		return rep, places.incomplete(err)
 	}
 	if err := syncAll(ctx, places.list, opts.Jobs, p); err != nil {
-		return rep, err
+		return rep, places.incomplete(err)
 	}
 	if err := ext.writeControl(places.roots["data"]); err != nil {
-		return rep, fmt.Errorf("writing %s: %w", controlFile, err)
+		return rep, places.incomplete(fmt.Errorf("writing %s: %w", controlFile, err))
 	}
 	rep.SyncSeconds = time.Since(syncStart).Seconds()
 	rep.FilesWritten = p.Files.Load()
@@ -333,34 +342,103 @@ type placement struct {
 // placeArchives puts PGDATA in dir and each tablespace at its location,
 // or where a --tablespace rule moves it (Python's os.path.realpath of the
 // rule, as Barman), and checks that every one is absent or empty, as
-// Barman's CloudBackupDownloaderObjectStore.download_backup does.
-func placeArchives(dir string, info *pg.InfoFile, rules map[string]string) (*placement, error) {
+// Barman's CloudBackupDownloaderObjectStore.download_backup does. Beyond
+// Barman, it refuses two archives in one directory, and makes every
+// directory before anything is downloaded, so a destination that cannot
+// be written fails before any data lands anywhere. An in-place tablespace
+// (a location relative to PGDATA) is in the data archive and needs no
+// place. It returns warnings for rules naming no tablespace.
+func placeArchives(dir string, info *pg.InfoFile, rules map[string]string) (*placement, []string, error) {
 	data, err := filepath.Abs(dir)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	pl := &placement{roots: map[string]string{"data": data}, links: map[string]string{}, list: []string{data}}
+	owner := map[string]string{data: "PGDATA"}
+	used := map[string]bool{}
 	for _, t := range info.Tablespaces {
+		if !filepath.IsAbs(t.Location) {
+			continue
+		}
 		oid := strconv.FormatUint(uint64(t.OID), 10)
 		target := t.Location
 		if loc, ok := rules[t.Name]; ok {
+			used[t.Name] = true
 			if target, err = realpath(loc); err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 		}
+		if other, taken := owner[target]; taken {
+			return nil, nil, fmt.Errorf("tablespace %s would be restored into %s, where %s goes: give each its own directory with --tablespace NAME:LOCATION", t.Name, target, other)
+		}
+		owner[target] = "tablespace " + t.Name
 		pl.roots[oid], pl.links[oid] = target, target
 		pl.list = append(pl.list, target)
 	}
+	var warnings []string
+	for name := range rules {
+		if !used[name] {
+			var names []string
+			for _, t := range info.Tablespaces {
+				names = append(names, t.Name)
+			}
+			warnings = append(warnings, fmt.Sprintf("--tablespace %s: the backup has no tablespace of that name (its tablespaces: %s); the rule is ignored",
+				name, strings.Join(append(names, "none")[:max(1, len(names))], ", ")))
+		}
+	}
+	sort.Strings(warnings)
 	for _, d := range pl.list {
 		entries, err := os.ReadDir(d)
 		if err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return nil, err
+			return nil, nil, fmt.Errorf("cannot use the destination: %w", err)
 		}
 		if len(entries) > 0 {
-			return nil, fmt.Errorf("Destination %s already exists and it is not empty: %w", d, ErrNotEmpty)
+			return nil, nil, &NotEmptyError{Dir: d}
 		}
 	}
-	return pl, nil
+	for _, d := range pl.list {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return nil, nil, fmt.Errorf("cannot use the destination: %w", err)
+		}
+	}
+	return pl, warnings, nil
+}
+
+// NotEmptyError is a destination that holds files, in Barman's words;
+// errors.Is(err, ErrNotEmpty) holds for it.
+type NotEmptyError struct{ Dir string }
+
+func (e *NotEmptyError) Error() string {
+	return fmt.Sprintf("Destination %s already exists and it is not empty", e.Dir)
+}
+
+// Is makes errors.Is(err, ErrNotEmpty) hold.
+func (e *NotEmptyError) Is(target error) bool { return target == ErrNotEmpty }
+
+// IncompleteError is a restore that failed after it began writing: Dirs
+// are the destinations it left files in, which PostgreSQL cannot start
+// (global/pg_control is written last) and a new restore refuses until
+// they are emptied.
+type IncompleteError struct {
+	Err  error
+	Dirs []string
+}
+
+func (e *IncompleteError) Error() string { return e.Err.Error() }
+func (e *IncompleteError) Unwrap() error { return e.Err }
+
+// incomplete wraps err with the destinations that hold files.
+func (pl *placement) incomplete(err error) error {
+	if err == nil {
+		return nil
+	}
+	var dirs []string
+	for _, d := range pl.list {
+		if entries, _ := os.ReadDir(d); len(entries) > 0 {
+			dirs = append(dirs, d)
+		}
+	}
+	return &IncompleteError{Err: err, Dirs: dirs}
 }
 
 // realpath is Python's os.path.realpath: absolute, with the symbolic

@@ -328,6 +328,8 @@ func TestAutoPicksTheBackupTheTargetNeeds(t *testing.T) {
 		{"last-failed", RecoveryTarget{}, "20261203T000000"},
 		{"auto", RecoveryTarget{Time: "2026-12-01 12:00:00+00"}, "20261201T000000"},
 		{"auto", RecoveryTarget{Time: "2026-12-02T00:10:00Z"}, "20261202T000000"},
+		{"auto", RecoveryTarget{Time: "2026-12-02 01:10:00 +0100"}, "20261202T000000"},
+		{"auto", RecoveryTarget{Time: "20261202T011000+01:00"}, "20261202T000000"},
 		{"auto", RecoveryTarget{LSN: "0/8FFFFFF"}, "20261201T000000"},
 		{"auto", RecoveryTarget{TLI: "1"}, "20261201T000000"},
 		{"auto", RecoveryTarget{TLI: "2", LSN: "0/5000000"}, ""},
@@ -373,5 +375,102 @@ func TestNoVerifyStillNeedsTheBackupLabel(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "data", "global", "pg_control")); err == nil {
 		t.Error("global/pg_control written without backup_label")
+	}
+}
+
+// setTablespaces replaces the stored backup.info's tablespaces.
+func setTablespaces(t *testing.T, root, repr string) {
+	t.Helper()
+	p := filepath.Join(root, "main", "base", restoreID, "backup.info")
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(p, []byte(strings.Replace(string(b), "tablespaces=None", "tablespaces="+repr, 1)), 0o600)
+}
+
+// Of a directory and a link at one path, the later member wins, and the
+// directory's mode never goes through the link to where it points.
+func TestRestoreDirectoryAndLinkAtOnePath(t *testing.T) {
+	outside := t.TempDir()
+	os.Chmod(outside, 0o755)
+	reg := func(name string) tar.Header { return tar.Header{Typeflag: tar.TypeReg, Name: name, Mode: 0o600} }
+	archives := map[string][]tar.Header{
+		"data.tar":      {reg("./PG_VERSION"), reg("global/pg_control"), {Typeflag: tar.TypeDir, Name: "pg_wal", Mode: 0o700}, reg("backup_label")},
+		"data_0001.tar": {{Typeflag: tar.TypeSymlink, Name: "pg_wal", Linkname: outside}},
+	}
+	bodies := map[string]string{"data.tar:./PG_VERSION": "15\n", "data.tar:global/pg_control": "c", "data.tar:backup_label": "LABEL: x\n"}
+	root := storeArchives(t, archives, bodies)
+	dir := t.TempDir()
+	if rep, err := restoreFrom(t, root, dir, 2, 0); err != nil {
+		t.Fatalf("%v\n%s", err, problems(rep))
+	}
+	if target, _ := os.Readlink(filepath.Join(dir, "data", "pg_wal")); target != outside {
+		t.Errorf("pg_wal -> %q, want the later member, the link to %s", target, outside)
+	}
+	if fi, _ := os.Stat(outside); fi.Mode().Perm() != 0o755 {
+		t.Errorf("the link's target got mode %v: the directory's mode went through the link", fi.Mode().Perm())
+	}
+}
+
+func TestRestorePlacesTablespacesApart(t *testing.T) {
+	src := fixture(t)
+	root, _, err := run(t, serverSource{src}, "", 100<<30)
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, _ := uploaders.NewFileStore(root)
+	r, _ := uploaders.ReaderOf(store)
+	restore := func(dir string, rules map[string]string) error {
+		_, err := Restore(context.Background(), RestoreOptions{Store: store, Reader: r, Server: "main", Backup: restoreID,
+			RecoveryDir: filepath.Join(dir, "data"), Tablespaces: rules})
+		return err
+	}
+	dir := t.TempDir()
+	if err := restore(dir, map[string]string{"tbs1": filepath.Join(dir, "data")}); err == nil || !strings.Contains(err.Error(), "where PGDATA goes") {
+		t.Errorf("tablespace into RECOVERY_DIR: %v", err)
+	}
+	// A destination that cannot be made fails before anything is written
+	// anywhere, and a failure after writing names every directory left.
+	blocker := filepath.Join(dir, "file")
+	os.WriteFile(blocker, []byte("x"), 0o600)
+	err = restore(dir, map[string]string{"tbs1": filepath.Join(dir, "tbs")})
+	if err != nil {
+		t.Fatalf("restore: %v", err)
+	}
+	dir2 := t.TempDir()
+	_, err = Restore(context.Background(), RestoreOptions{Store: store, Reader: r, Server: "main", Backup: restoreID,
+		RecoveryDir: filepath.Join(blocker, "data"), Tablespaces: map[string]string{"tbs1": filepath.Join(dir2, "tbs")}})
+	if err == nil || !strings.Contains(err.Error(), "cannot use the destination") {
+		t.Errorf("RECOVERY_DIR under a file: %v", err)
+	}
+	if entries, _ := os.ReadDir(filepath.Join(dir2, "tbs")); len(entries) > 0 {
+		t.Errorf("the tablespace got %d entries though RECOVERY_DIR could not be made", len(entries))
+	}
+	flipByte(t, filepath.Join(root, "main", "base", restoreID, "data.tar"), 600<<10)
+	dir3 := t.TempDir()
+	err = restore(dir3, map[string]string{"tbs1": filepath.Join(dir3, "tbs")})
+	var inc *IncompleteError
+	if !errors.As(err, &inc) || len(inc.Dirs) == 0 || inc.Dirs[0] != filepath.Join(dir3, "data") {
+		t.Errorf("damaged restore: %v, want an IncompleteError naming what it left", err)
+	}
+}
+
+// An in-place tablespace (allow_in_place_tablespaces) is in the data
+// archive: no archive of its own is expected, no link is made.
+func TestRestoreInPlaceTablespace(t *testing.T) {
+	reg := func(name string) tar.Header { return tar.Header{Typeflag: tar.TypeReg, Name: name, Mode: 0o600} }
+	archives := map[string][]tar.Header{"data.tar": {reg("./PG_VERSION"), reg("global/pg_control"),
+		reg("pg_tblspc/16445/PG_15_202209061/5/16446"), reg("backup_label")}}
+	bodies := map[string]string{"data.tar:./PG_VERSION": "15\n", "data.tar:global/pg_control": "c", "data.tar:backup_label": "LABEL: x\n",
+		"data.tar:pg_tblspc/16445/PG_15_202209061/5/16446": "rows"}
+	root := storeArchives(t, archives, bodies)
+	setTablespaces(t, root, "[('inplace', 16445, 'pg_tblspc/16445')]")
+	dir := t.TempDir()
+	if rep, err := restoreFrom(t, root, dir, 2, 0); err != nil {
+		t.Fatalf("%v\n%s", err, problems(rep))
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, "data", "pg_tblspc/16445/PG_15_202209061/5/16446")); err != nil || string(b) != "rows" {
+		t.Errorf("in-place tablespace file: %q, %v", b, err)
 	}
 }

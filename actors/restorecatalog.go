@@ -243,12 +243,13 @@ func latestArchivedTimeline(ctx context.Context, r uploaders.Reader, wals string
 func ParseTargetTime(s string) (time.Time, error) {
 	s = strings.TrimSpace(strings.Replace(s, "T", " ", 1))
 	for _, layout := range []string{"2006-01-02 15:04:05.999999999Z07:00", "2006-01-02 15:04:05.999999999Z0700",
-		"2006-01-02 15:04:05.999999999Z07", "2006-01-02 15:04:05.999999999 Z07:00"} {
+		"2006-01-02 15:04:05.999999999Z07", "2006-01-02 15:04:05.999999999 Z07:00", "2006-01-02 15:04:05.999999999 Z0700",
+		"20060102 150405Z07:00", "20060102 150405Z0700"} {
 		if t, err := time.Parse(layout, s); err == nil {
 			return t, nil
 		}
 	}
-	for _, layout := range []string{"2006-01-02 15:04:05.999999999", "2006-01-02 15:04", "2006-01-02"} {
+	for _, layout := range []string{"2006-01-02 15:04:05.999999999", "2006-01-02 15:04", "2006-01-02", "20060102 150405"} {
 		if t, err := time.ParseInLocation(layout, s, time.Local); err == nil {
 			return t, nil
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"runtime"
 	"sort"
 	"strconv"
@@ -132,6 +133,11 @@ func planVolumes(rep *RestoreReport, info *pg.InfoFile, folder string, listing u
 	expected := map[string]string{"data": "PGDATA"}
 	order := []string{"data"}
 	for _, t := range info.Tablespaces {
+		if !filepath.IsAbs(t.Location) {
+			// In place (allow_in_place_tablespaces): its files are in
+			// PGDATA's archive, under pg_tblspc/OID.
+			continue
+		}
 		oid := strconv.FormatUint(uint64(t.OID), 10)
 		expected[oid] = "tablespace " + t.Name
 		order = append(order, oid)

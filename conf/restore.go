@@ -160,6 +160,11 @@ func (rc *RestoreConfig) addTablespace(rule string) error {
 		return &barmanError{msg: fmt.Sprintf("Invalid tablespace relocation rule '%s' "+
 			"(HINT: The valid syntax for a relocation rule is NAME:LOCATION)", rule)}
 	}
+	if location == "" {
+		// Barman restores into the current directory then, unchecked.
+		return &barmanError{msg: fmt.Sprintf("Invalid tablespace relocation rule '%s': LOCATION is empty "+
+			"(HINT: The valid syntax for a relocation rule is NAME:LOCATION)", rule)}
+	}
 	if rc.Tablespaces == nil {
 		rc.Tablespaces = map[string]string{}
 	}

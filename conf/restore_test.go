@@ -217,8 +217,8 @@ func TestRestoreTargetTLI(t *testing.T) {
 func TestRestoreTablespaces(t *testing.T) {
 	cleanEnv(t)
 	rc := loadRestore(t, withPos("--tablespace", "tbs1:/srv/old", "--tablespace", `win:C:\data:x`,
-		"--tablespace", "tbs1:/srv/new", "--tablespace", "empty:")...)
-	want := map[string]string{"tbs1": "/srv/new", "win": `C:\data:x`, "empty": ""}
+		"--tablespace", "tbs1:/srv/new")...)
+	want := map[string]string{"tbs1": "/srv/new", "win": `C:\data:x`}
 	if !reflect.DeepEqual(rc.Tablespaces, want) {
 		t.Errorf("tablespaces %q, want %q", rc.Tablespaces, want)
 	}
@@ -229,6 +229,12 @@ func TestRestoreTablespaces(t *testing.T) {
 		if !errors.As(err, &ue) || ue.Msg != want || ue.Usage {
 			t.Errorf("rule %q: %#v, want %q without the usage", rule, err, want)
 		}
+	}
+	// An empty LOCATION would restore into the current directory.
+	_, _, err := LoadRestore(withPos("--tablespace", "empty:"))
+	var ue *UsageError
+	if !errors.As(err, &ue) || !strings.Contains(ue.Msg, "'empty:': LOCATION is empty") {
+		t.Errorf("empty location: %#v", err)
 	}
 }
 

@@ -20,6 +20,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strings"
 	"syscall"
 	"time"
 
@@ -49,6 +50,7 @@ func main() {
 		<-sigs
 		interrupt()
 		sig := <-sigs
+		fmt.Fprintf(os.Stderr, "%s: interrupted again: exiting at once; RECOVERY_DIR is unfinished, without global/pg_control\n", conf.RestoreProg)
 		os.Exit(128 + int(sig.(syscall.Signal)))
 	}()
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
@@ -199,7 +201,7 @@ func describe(err error, rc *conf.RestoreConfig) string {
 	case errors.As(err, &missing):
 		return missing.Error()
 	case errors.Is(err, context.Canceled):
-		return "Barman cloud restore was interrupted by the user" + leftover(rc)
+		return "Barman cloud restore was interrupted by the user" + leftover(err)
 	case errors.Is(err, actors.ErrNoBackup), errors.Is(err, actors.ErrNotEmpty):
 		var nb *actors.NoBackupError
 		if errors.As(err, &nb) && nb.Unknown {
@@ -208,19 +210,21 @@ func describe(err error, rc *conf.RestoreConfig) string {
 		}
 		return err.Error()
 	case errors.As(err, &damage):
-		return "Restore failed: " + err.Error() + leftover(rc)
+		return "Restore failed: " + err.Error() + leftover(err)
 	}
 	var ce *connectivityError
 	if errors.As(err, &ce) {
 		return "Can't connect to cloud provider: " + err.Error()
 	}
-	return "Barman cloud restore exception: " + err.Error() + leftover(rc)
+	return "Barman cloud restore exception: " + err.Error() + leftover(err)
 }
 
 // leftover tells what a failed restore left behind, if anything.
-func leftover(rc *conf.RestoreConfig) string {
-	if entries, err := os.ReadDir(rc.RecoveryDir); err != nil || len(entries) == 0 {
+func leftover(err error) string {
+	var inc *actors.IncompleteError
+	if !errors.As(err, &inc) || len(inc.Dirs) == 0 {
 		return ""
 	}
-	return fmt.Sprintf("; %s holds an unfinished restore without global/pg_control, which PostgreSQL refuses to start: remove it before trying again", rc.RecoveryDir)
+	return fmt.Sprintf("; unfinished restore left in %s, without global/pg_control, which PostgreSQL refuses to start: empty it before trying again",
+		strings.Join(inc.Dirs, " and "))
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"net/url"
 	"time"
 
 	"github.com/pgbackup/barman-cloud-backup/actors"
@@ -43,7 +44,7 @@ type summary struct {
 
 func newSummary(rc *conf.RestoreConfig, rep *actors.RestoreReport, p *actors.RestoreProgress, start time.Time, err error, code int) *summary {
 	end := time.Now()
-	s := &summary{BackupID: rc.BackupID, ServerName: rc.ServerName, Source: rc.DestinationURL, RecoveryDir: rc.RecoveryDir,
+	s := &summary{BackupID: rc.BackupID, ServerName: rc.ServerName, Source: withoutUserinfo(rc.DestinationURL), RecoveryDir: rc.RecoveryDir,
 		Status: "DONE", ExitCode: code, BeginTime: start.Format(time.RFC3339Nano), EndTime: end.Format(time.RFC3339Nano),
 		Duration: end.Sub(start).Seconds(), Jobs: rc.Jobs, StoredBytes: p.Downloaded.Load(), TarBytes: p.Extracted.Load(),
 		Files: p.Files.Load(), Objects: []actors.ObjectReport{}, Problems: []actors.Problem{}}
@@ -51,7 +52,7 @@ func newSummary(rc *conf.RestoreConfig, rep *actors.RestoreReport, p *actors.Res
 		s.Status, s.Error = "FAILED", describe(err, rc)
 	}
 	if rep != nil {
-		s.BackupID, s.BackupName, s.Objects, s.Problems = rep.BackupID, rep.BackupName, rep.Objects, rep.Problems
+		s.BackupID, s.BackupName, s.Objects, s.Problems, s.Source = rep.BackupID, rep.BackupName, rep.Objects, rep.Problems, rep.Source
 		s.DownloadSeconds, s.SyncSeconds, s.Verified = rep.DownloadSeconds, rep.SyncSeconds, rep.Manifest
 		if rep.RecoveryDir != "" {
 			s.RecoveryDir = rep.RecoveryDir
@@ -64,6 +65,20 @@ func newSummary(rc *conf.RestoreConfig, rep *actors.RestoreReport, p *actors.Res
 		s.Throughput = float64(s.TarBytes) / s.Duration
 	}
 	return s
+}
+
+// withoutUserinfo is a URL without the user and password it may carry:
+// a summary is read by monitoring, never given secrets.
+func withoutUserinfo(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.User == nil {
+		if err != nil {
+			return "(unparsable URL)"
+		}
+		return raw
+	}
+	u.User = nil
+	return u.String()
 }
 
 // line is the summary for humans, one log line.
