@@ -97,7 +97,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		endProgress(err == nil)
 	}
 	if err != nil {
-		log.Error().Msg(describe(err, &rc))
+		log.Error().Msg(describe(err))
 	}
 	code := exitCode(err)
 	if rc.Test || (rep == nil && err == nil) {
@@ -194,7 +194,7 @@ func exitCode(err error) int {
 
 // describe is the error's one line, in Barman's words where it has them,
 // with what the recovery directory holds after a failure.
-func describe(err error, rc *conf.RestoreConfig) string {
+func describe(err error) string {
 	var missing *uploaders.BucketMissingError
 	var damage *actors.DamageError
 	switch {

@@ -49,7 +49,7 @@ func newSummary(rc *conf.RestoreConfig, rep *actors.RestoreReport, p *actors.Res
 		Duration: end.Sub(start).Seconds(), Jobs: rc.Jobs, StoredBytes: p.Downloaded.Load(), TarBytes: p.Extracted.Load(),
 		Files: p.Files.Load(), Objects: []actors.ObjectReport{}, Problems: []actors.Problem{}}
 	if err != nil {
-		s.Status, s.Error = "FAILED", describe(err, rc)
+		s.Status, s.Error = "FAILED", describe(err)
 	}
 	if rep != nil {
 		s.BackupID, s.BackupName, s.Objects, s.Problems, s.Source = rep.BackupID, rep.BackupName, rep.Objects, rep.Problems, rep.Source
