@@ -214,12 +214,31 @@ type restoredFile struct {
 	dest  string
 	attrs attributes
 	done  chan struct{}
+	// written and flushed are byte offsets: what was written, and up to
+	// where the disk was asked to write it (startWriteback).
+	written, flushed int64
 }
 
-func (r *restoredFile) Write(b []byte) (int, error) { return r.f.Write(b) }
+// writebackEvery is how many bytes written start their writeback, in
+// bytes: PostgreSQL's backend_flush_after range (pg_flush_data), large
+// enough that the calls cost nothing against the copy.
+const writebackEvery = 8 << 20
+
+func (r *restoredFile) Write(b []byte) (int, error) {
+	n, err := r.f.Write(b)
+	r.written += int64(n)
+	if r.written-r.flushed >= writebackEvery {
+		startWriteback(r.f, r.flushed, r.written-r.flushed)
+		r.flushed = r.written
+	}
+	return n, err
+}
 
 func (r *restoredFile) Close() error {
 	defer r.e.release(r.dest, r.done)
+	if r.written > r.flushed {
+		startWriteback(r.f, r.flushed, r.written-r.flushed)
+	}
 	err := r.f.Close()
 	if err == nil {
 		err = os.Chmod(r.dest, r.attrs.mode)

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"sync/atomic"
 
 	"github.com/pgbackup/barman-cloud-backup/pg"
@@ -51,6 +52,15 @@ func (c *counter) Read(b []byte) (int, error) {
 	}
 	return n, err
 }
+
+// storedAt formats as the stored byte a volume's decoder has reached,
+// when the message is made: after damage has stopped the decoder.
+type storedAt struct {
+	raw *counter
+	buf *bufio.Reader
+}
+
+func (s storedAt) String() string { return strconv.FormatInt(s.raw.n-int64(s.buf.Buffered()), 10) }
 
 // blockPadding is the zeros that follow n bytes of member data to the
 // next 512-byte block.
@@ -116,8 +126,20 @@ func (v *verifier) readVolume(ctx context.Context, p storedVolume, dl *uploaders
 	// A buffered reader is a ByteReader, so gzip reads no further than its
 	// member's end and what follows stays here to be counted.
 	buf := bufio.NewReaderSize(raw, 256<<10)
-	// damage records what broke the volume, unless the download did.
+	var dec io.ReadCloser
+	defer func() {
+		if dec != nil {
+			dec.Close()
+		}
+	}()
+	// damage records what broke the volume, unless the download did. It
+	// stops the decoder first: one that reads ahead in goroutines of its
+	// own (bzip2's) is then done with raw and buf, which the record reads.
 	damage := func(format string, args ...any) error {
+		if dec != nil {
+			dec.Close()
+			dec = nil
+		}
 		if raw.err != nil {
 			switch {
 			case errors.Is(raw.err, io.ErrUnexpectedEOF):
@@ -136,7 +158,7 @@ func (v *verifier) readVolume(ctx context.Context, p storedVolume, dl *uploaders
 	if err != nil {
 		return rep, damage("not a %s stream: %v", codec, err)
 	}
-	defer dec.Close()
+	near := storedAt{raw, buf}
 	stream := &counter{r: dec, total: v.extracted()}
 	tr := tar.NewReader(stream)
 	files := map[string]seenFile{}
@@ -160,7 +182,7 @@ func (v *verifier) readVolume(ctx context.Context, p storedVolume, dl *uploaders
 			break
 		}
 		if err != nil {
-			return rep, damage("%s after member %q (tar byte %d, near stored byte %d of %d)", describeReadError(err), last, stream.n, raw.n-int64(buf.Buffered()), p.size)
+			return rep, damage("%s after member %q (tar byte %d, near stored byte %s of %d)", describeReadError(err), last, stream.n, near, p.size)
 		}
 		last = h.Name
 		rep.Members++
@@ -206,7 +228,7 @@ func (v *verifier) readVolume(ctx context.Context, p storedVolume, dl *uploaders
 			return rep, se.err
 		}
 		if err != nil {
-			return rep, damage("%s in member %q (tar byte %d, near stored byte %d of %d)", describeReadError(err), h.Name, stream.n, raw.n-int64(buf.Buffered()), p.size)
+			return rep, damage("%s in member %q (tar byte %d, near stored byte %s of %d)", describeReadError(err), h.Name, stream.n, near, p.size)
 		}
 		files[path] = seenFile{size: n, crc: sum.Sum32(), object: p.name, order: [2]int{p.number, index}}
 		switch {

@@ -81,7 +81,7 @@ func restoreTable(rc *RestoreConfig) []*option {
 	provider := *sharedRow("--cloud-provider")
 	provider.help = "the object storage service the backup is on"
 	jobs := *sharedRow("-J")
-	jobs.group, jobs.help = groupExt, "number of parallel downloads (default: 2)"
+	jobs.group, jobs.help = groupExt, "number of parallel downloads (default: 2); memory grows by 8 MiB for each"
 	// The file's json_summary is where the backup writes its report; a
 	// restore writing there would overwrite what monitoring reads, so
 	// the restore takes it from its own command line only.

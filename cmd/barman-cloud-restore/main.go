@@ -20,6 +20,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 	"time"
@@ -53,9 +54,26 @@ func main() {
 		fmt.Fprintf(os.Stderr, "%s: interrupted again: exiting at once; RECOVERY_DIR is unfinished, without global/pg_control\n", conf.RestoreProg)
 		os.Exit(128 + int(sig.(syscall.Signal)))
 	}()
+	stopProfile := startProfile()
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stopProfile()
 	interrupt()
 	os.Exit(code)
+}
+
+// startProfile writes a CPU profile to $BCB_CPUPROFILE, for profiling
+// the hot path with go tool pprof; not for production.
+func startProfile() (stop func()) {
+	path := os.Getenv("BCB_CPUPROFILE")
+	if path == "" {
+		return func() {}
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return func() {}
+	}
+	pprof.StartCPUProfile(f)
+	return func() { pprof.StopCPUProfile(); f.Close() }
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
