@@ -92,6 +92,7 @@ log "building ours and cloudnet"
 go build -o "$work/bin/barman-cloud-backup" ./cmd/barman-cloud-backup
 go build -o "$work/bin/barman-cloud-restore" ./cmd/barman-cloud-restore
 go build -o "$work/bin/cloudnet" ./integration/bench/cloudnet
+go build -o "$work/bin/codecs" ./integration/bench/codecs
 restore_bin=$work/bin/barman-cloud-restore
 
 cleanup() {
@@ -231,10 +232,13 @@ print(o["Key"], o["Size"])
 PY
 )
 read -r largest_key largest_size <<<"$largest"
+# get_once PORT [KEY [RANGE [OUT]]]: one GET on its own connection.
 get_once() {
+  local key=${2:-$largest_key} range=()
+  [[ -n ${3:-} ]] && range=(-r "$3")
   curl -sS -f --cacert "$ca" --aws-sigv4 "aws:amz:us-east-1:s3" --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" \
-    -H "x-amz-content-sha256: UNSIGNED-PAYLOAD" -o /dev/null -w '%{size_download} %{time_starttransfer} %{time_total}' \
-    "https://127.0.0.1:$1/bench/$largest_key"
+    -H "x-amz-content-sha256: UNSIGNED-PAYLOAD" -o "${4:-/dev/null}" "${range[@]}" -w '%{size_download} %{time_starttransfer} %{time_total}' \
+    "https://127.0.0.1:$1/bench/$key"
 }
 limits=$work/limits.tsv
 log "limits: one GET of $largest_key ($largest_size bytes) through the proxy and on loopback"
@@ -259,6 +263,51 @@ while got < total:
     got += len(s3.get_object(Bucket="bench", Key=key, Range=f"bytes={got}-{got + n - 1}")["Body"].read())
 print(f"ranges_{mib}\t{got / (time.monotonic() - t0) / 1e6:.2f}")
 PY
+done
+
+# What N connections at once move through the proxy on this machine
+# when nothing else is done with the bytes (N curl GETs of disjoint parts
+# of the largest object): at high N the 2 cores serving TLS on both ends
+# and the proxy are the limit before the N connections' cap is.
+log "limits: N GETs at once through the proxy"
+for n in $jobs_list; do
+  [[ $n -gt 1 ]] || continue
+  t0=$(now) gets=()
+  for ((i = 0; i < n; i++)); do
+    get_once "$proxyport" "$largest_key" "$((largest_size * i / n))-$((largest_size * (i + 1) / n - 1))" >/dev/null &
+    gets+=($!)
+  done
+  wait "${gets[@]}"
+  printf 'parallel_%s\t%s\n' "$n" "$(awk -v a="$t0" -v b="$(now)" -v s="$largest_size" 'BEGIN{printf "%.2f", s / (b - a) / 1e6}')" >>"$limits"
+done
+# What our decoder alone makes of each archive of each codec's backup
+# (integration/bench/codecs -d, from memory, every core): the archives
+# decode side by side, so a compressed backup's restore cannot be faster
+# than its slowest archive's decoding, whatever the network. decode_CODEC
+# is the tar bytes of every archive and the slowest archive's seconds.
+log "limits: our decoders alone"
+for codec in $codecs; do
+  [[ $codec == none ]] && continue
+  word=$codec
+  case $codec in gzip) word=gz ;; bzip2) word=bz2 ;; esac
+  tar_bytes=0 slowest=0
+  for key in $(s3py "ours-$codec/" <<'PY'
+import boto3, sys
+s3 = boto3.client("s3", endpoint_url=sys.argv[1])
+for page in s3.get_paginator("list_objects_v2").paginate(Bucket="bench", Prefix=sys.argv[2]):
+    for o in page.get("Contents", []):
+        if ".tar" in o["Key"]:
+            print(o["Key"])
+PY
+  ); do
+    get_once "$s3port" "$key" "" /dev/shm/bcb-rbench-decode >/dev/null
+    read -r out secs < <("$work/bin/codecs" -codec "$word" -d /dev/shm/bcb-rbench-decode |
+      sed -nE 's/.* out ([0-9]+) .* wall ([0-9.]+) s .*/\1 \2/p')
+    rm -f /dev/shm/bcb-rbench-decode
+    tar_bytes=$((tar_bytes + out))
+    slowest=$(awk -v a="$slowest" -v b="$secs" 'BEGIN{print (b > a ? b : a)}')
+  done
+  printf 'decode_%s\t%s %s\n' "$codec" "$tar_bytes" "$slowest" >>"$limits"
 done
 
 # results.tsv: net tool codec n round status wall cpu tree_rss_kb maxrss_kb stored ready start

@@ -10,7 +10,9 @@ conns_active conns_seen ("-" where not measured). BACKUPS: tool codec id
 stored_bytes seconds. LIMITS: key<TAB>value lines: rate, get_proxy and
 get_loopback (curl: size, first byte s, total s), largest (the key), and
 ranges_MiB (MB/s of sequential ranged GETs of that size on one connection
-through the proxy).
+through the proxy), parallel_N (MB/s of N GETs at once through the proxy)
+and decode_CODEC (our decoder alone on each archive of the codec's
+backup: their tar bytes, the slowest archive's seconds).
 """
 import sys, collections, re
 results, backups, limits_file = sys.argv[1:]
@@ -32,6 +34,20 @@ for line in open(results):
                                             stored=int(f[10]) / 1e6, ready=num(f[11]), start=num(f[12]),
                                             download=num(f[13]), sync=num(f[14]), tar=num(f[15]), conns=int(f[16]),
                                             seen=int(f[17]) if len(f) > 17 else None))
+
+def limit_s(net, codec, n, stored):
+    """The fastest a restore of `stored` MB could be: N connections' cap,
+    or what N connections moved at once on this machine if less (proxy),
+    and no faster than our decoder alone on the slowest archive."""
+    t = 0.0
+    if net == "proxy":
+        rate_n = n * cap / 1e6
+        if f"parallel_{n}" in limits:
+            rate_n = min(rate_n, float(limits[f"parallel_{n}"]))
+        t = stored / rate_n
+    if f"decode_{codec}" in limits:
+        t = max(t, float(limits[f"decode_{codec}"].split()[1]))
+    return t or None
 
 def rng(vals, fmt="{:.1f}"):
     vals = [v for v in vals if v is not None]
@@ -86,8 +102,8 @@ for net in nets:
             print(row)
     print()
     # Goals: ratios of medians, restore wall time.
-    print(f"| codec | N | ours s | pgBackRest s | pgBackRest/ours | Barman s (N=1) | Barman/ours |" + (" ours % of N×cap |" if proxy else ""))
-    print("|---|---:|---:|---:|---:|---:|---:|" + ("---:|" if proxy else ""))
+    print(f"| codec | N | ours s | pgBackRest s | pgBackRest/ours | Barman s (N=1) | Barman/ours |" + (" ours % of N×cap |" if proxy else "") + " limit s | ours % of limit |")
+    print("|---|---:|---:|---:|---:|---:|---:|" + ("---:|" if proxy else "") + "---:|---:|")
     for codec in codecs:
         b = med([r["wall"] for r in runs.get((net, codec, "barman", 1), []) if r["status"] == "ok"])
         for n in sorted({k[3] for k in runs if k[0] == net and k[1] == codec and k[2] == "ours"}):
@@ -101,6 +117,8 @@ for net in nets:
             row = f"| {codec} | {n} | {o:.1f} | {f(p)} | {ratio(p)} | {f(b)} | {ratio(b)} |"
             if proxy:
                 row += f" {st * 1e6 / o / (n * cap) * 100:.0f}% |"
+            lt = limit_s(net, codec, n, st)
+            row += f" {lt:.1f} | {lt / o * 100:.0f}% |" if lt else " - | - |"
             print(row)
     print()
 
@@ -132,9 +150,18 @@ if "get_proxy" in limits:
         print("Sequential ranged GETs on one kept-alive connection through the proxy (boto3, 200 MB each): " +
               ", ".join(f"{mib} MiB ranges {v:.1f} MB/s ({v * 1e6 / cap * 100:.0f}% of the cap)" for mib, v in ranges) +
               ": each range pays a request round trip the transfer does not overlap.")
+    par = sorted((int(k.split("_")[1]), float(v)) for k, v in limits.items() if k.startswith("parallel_"))
+    if par:
+        print("N GETs at once through the proxy, disjoint parts of that object (curl, nothing done with the bytes): " +
+              ", ".join(f"N={n} {v:.0f} MB/s ({v * 1e6 / (n * cap) * 100:.0f}% of N×cap)" for n, v in par) + ".")
+    dec = [(k.split("_", 1)[1], *map(float, v.split())) for k, v in limits.items() if k.startswith("decode_") and len(v.split()) == 2]
+    if dec:
+        print("Our decoders alone, from memory, on each archive of the backup (they decode side by side; the slowest archive's time): " +
+              ", ".join(f"{c} {t:.1f} s ({b / 1e6:.0f} MB of tar)" for c, b, t in dec) + ".")
     print()
 print("N: ours -J N, pgBackRest --process-max N; Barman downloads one object at a time. MB/s: stored bytes over the restore's wall time. "
       "conns active: the most connections that each received over 64 KiB within one 250 ms interval (ss, sampled every 250 ms: "
       "about how many downloads were in flight at once); seen: the distinct connections sampled during the restore (a lower bound on those opened). "
-      "% of N×cap: MB/s over N connections' cap. \"To PostgreSQL ready\": from the restore's start to pg_ctl start -w returning "
+      "% of N×cap: MB/s over N connections' cap. limit: the restore's stored bytes over the least of N connections' cap and what N GETs at once moved "
+      "(proxy), or our decoder's time alone on the slowest archive if longer. \"To PostgreSQL ready\": from the restore's start to pg_ctl start -w returning "
       "(consistent, accepting connections). Ranges are min–max over rounds; the second table compares medians of restore wall time.")

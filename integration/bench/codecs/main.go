@@ -6,6 +6,10 @@
 //
 //	go run ./integration/bench/codecs -codec bz2 -workers 2 data.tar
 //
+// -d decodes FILE, compressed with -codec, as a restore does (the codec's
+// NewDecoder, streaming), and reports the decoded bytes as "out": a
+// restore of a compressed backup cannot beat its decoder.
+//
 // -walg compresses the file as WAL-G does instead (one zstd stream from
 // klauspost's encoder at zstd.SpeedDefault with its default options, as
 // WAL-G's internal/compression/zstd/compressor.go sets them), to compare
@@ -16,6 +20,7 @@ import (
 	"bufio"
 	"flag"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"os"
 	"runtime"
@@ -34,6 +39,7 @@ func main() {
 	block := flag.Int("block", 1<<20, "block size in bytes, as the engine's BlockSize")
 	walg := flag.Bool("walg", false, "compress as WAL-G does (zstd only)")
 	out := flag.String("o", "", "write the compressed stream to this file")
+	decode := flag.Bool("d", false, "decode FILE instead, as a restore does")
 	flag.Parse()
 	if flag.NArg() != 1 {
 		fmt.Fprintln(os.Stderr, "usage: codecs [flags] FILE")
@@ -55,10 +61,16 @@ func main() {
 	start := time.Now()
 	var read int64
 	label := *name
-	if *walg {
+	switch {
+	case *decode:
+		label = *name + "-d"
+		codec, cerr := tarball.CodecByName(*name, *level)
+		check(cerr)
+		read, err = decodeAll(in, cw, codec)
+	case *walg:
 		label = "walg-zstd"
 		read, err = walgZstd(in, cw)
-	} else {
+	default:
 		codec, cerr := tarball.CodecByName(*name, *level)
 		check(cerr)
 		read, err = pool(in, cw, codec, *workers, *block)
@@ -71,6 +83,30 @@ func main() {
 	fmt.Printf("%-9s in %d out %d ratio %.4f wall %.2f s cpu %.2f s cpu_ns_per_byte %.2f MB/s %.1f peak_rss_MB %.1f\n",
 		label, read, cw.n, float64(cw.n)/float64(read), wall, cpu, cpu*1e9/float64(read),
 		float64(read)/1e6/wall, float64(ru.Maxrss)/1024)
+}
+
+// decodeAll decodes in to w with codec's streaming decoder; it returns
+// the compressed bytes read.
+func decodeAll(in io.Reader, w io.Writer, codec tarball.Codec) (int64, error) {
+	cr := &countingReader{r: bufio.NewReaderSize(in, 1<<20)}
+	dec, err := codec.NewDecoder(cr)
+	if err != nil {
+		return 0, err
+	}
+	defer dec.Close()
+	_, err = io.Copy(w, dec)
+	return cr.n, err
+}
+
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
 }
 
 func walgZstd(in io.Reader, w io.Writer) (int64, error) {
@@ -102,6 +138,10 @@ func pool(in io.Reader, w io.Writer, codec tarball.Codec, n, size int) (int64, e
 		defer close(ordered)
 		first := true
 		buf := make([]byte, size)
+		// The volume's CRC and size close a gzip stream; deflate's blocks
+		// start from the preceding 32 KiB (tarball.Block).
+		var crc uint32
+		var dict []byte
 		for {
 			k, err := io.ReadFull(in, buf)
 			read += int64(k)
@@ -112,13 +152,20 @@ func pool(in io.Reader, w io.Writer, codec tarball.Codec, n, size int) (int64, e
 			}
 			if k == 0 && !first {
 				// An empty last block closes the stream.
-				j := &job{block: tarball.Block{Last: true}, done: make(chan []byte, 1)}
+				j := &job{block: tarball.Block{Last: true, Dict: dict, CRC: crc, Size: uint64(read)}, done: make(chan []byte, 1)}
 				ordered <- j
 				jobs <- j
 				return
 			}
 			data := append([]byte(nil), buf[:k]...)
-			j := &job{block: tarball.Block{Data: data, First: first, Last: last}, done: make(chan []byte, 1)}
+			crc = crc32.Update(crc, crc32.IEEETable, data)
+			j := &job{block: tarball.Block{Data: data, First: first, Last: last, Dict: dict}, done: make(chan []byte, 1)}
+			if last {
+				j.block.CRC, j.block.Size = crc, uint64(read)
+			}
+			if codec.NeedsHistory() {
+				dict = data[max(0, len(data)-tarball.DictSize):]
+			}
 			first = false
 			ordered <- j
 			jobs <- j
