@@ -133,8 +133,9 @@ func (v *verifier) readVolume(ctx context.Context, p storedVolume, dl *uploaders
 		}
 	}()
 	// damage records what broke the volume, unless the download did. It
-	// stops the decoder first: one that reads ahead in goroutines of its
-	// own (bzip2's) is then done with raw and buf, which the record reads.
+	// stops the decoder first, so that one reading its input from
+	// goroutines of its own would be done with raw and buf, which the
+	// record reads (ours read in the caller's goroutine today).
 	damage := func(format string, args ...any) error {
 		if dec != nil {
 			dec.Close()

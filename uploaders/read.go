@@ -259,6 +259,8 @@ type ObjectReader struct {
 	dl      *Downloads
 	results chan chan chunkResult
 	done    chan error
+	// fetched is true once done's error was taken.
+	fetched bool
 	cur     []byte
 	// holding is true while cur's chunk holds a token of dl.held.
 	holding bool
@@ -355,7 +357,13 @@ func (o *ObjectReader) Read(p []byte) (int, error) {
 		o.drop()
 		res, ok := <-o.results
 		if !ok {
-			o.err = io.EOF
+			// fetch stops handing out chunks at the object's end, or
+			// when the run is cancelled: then the object is not short,
+			// the run was stopped.
+			o.err, o.fetched = <-o.done, true
+			if o.err == nil {
+				o.err = io.EOF
+			}
 			continue
 		}
 		c := <-res
@@ -381,7 +389,9 @@ func (o *ObjectReader) Close() error {
 			<-res
 			<-o.dl.held
 		}
-		<-o.done
+		if !o.fetched {
+			<-o.done
+		}
 	})
 	return nil
 }

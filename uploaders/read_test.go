@@ -94,6 +94,16 @@ func TestObjectReaderReadsInOrder(t *testing.T) {
 		t.Errorf("short object: %v", err)
 	}
 	r.Close()
+	// A cancelled run is not a short object: the reader says so, whether
+	// the chunk it waits for was asked for or not.
+	ctx, cancel := context.WithCancel(context.Background())
+	r = NewObjectReader(ctx, s, NewDownloads(1), "o", int64(len(data)), 1<<20, 2)
+	io.ReadFull(r, make([]byte, 100))
+	cancel()
+	if _, err := io.ReadAll(r); !errors.Is(err, context.Canceled) {
+		t.Errorf("read after the run was cancelled: %v, want context.Canceled", err)
+	}
+	r.Close()
 	// Closing early stops the downloads.
 	r = NewObjectReader(context.Background(), s, NewDownloads(1), "o", int64(len(data)), 1<<20, 4)
 	io.ReadFull(r, make([]byte, 100))
