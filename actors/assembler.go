@@ -155,7 +155,11 @@ func assembler(ctx context.Context, t *tracker, codec tarball.Codec, pl *plan, b
 				return fmt.Errorf("%s: %w", j.volume.key, err)
 			}
 			if j.last {
-				data = append(data, joiner.Close()...)
+				tail, err := joiner.Close()
+				if err != nil {
+					return fmt.Errorf("%s: %w", j.volume.key, err)
+				}
+				data = append(data, tail...)
 			}
 		}
 		j.volume.produced.Add(int64(len(data)))

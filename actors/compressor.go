@@ -34,8 +34,10 @@ func compressorPool(ctx context.Context, codec tarball.Codec, n int, blocks <-ch
 				if err != nil {
 					return fmt.Errorf("compress %s: %w", j.volume.key, err)
 				}
-				if codec.Compresses() {
-					// The encoder reuses its buffer on the next call.
+				// The encoder reuses its buffer on the next call; a block it
+				// passes through (zstd's, which its joiner compresses in
+				// order) stays the assembler's until it is written.
+				if codec.Compresses() && !sameStart(out, j.block.Data) {
 					out = append([]byte(nil), out...)
 				}
 				j.done <- out // one slot, this job's alone: never blocks
@@ -44,3 +46,7 @@ func compressorPool(ctx context.Context, codec tarball.Codec, n int, blocks <-ch
 	}
 	return g.Wait()
 }
+
+// sameStart tells whether a and b share their first byte: an encoder's
+// output that is its block itself.
+func sameStart(a, b []byte) bool { return len(a) > 0 && len(b) > 0 && &a[0] == &b[0] }

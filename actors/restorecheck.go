@@ -199,7 +199,7 @@ func planVolumes(rep *RestoreReport, info *pg.InfoFile, folder string, listing u
 	}
 	for name := range codecs {
 		if c, _ := tarball.CodecByName(name, 0); !c.BarmanRestores() {
-			rep.Notes = append(rep.Notes, fmt.Sprintf("volumes compressed with %s (.tar%s): Barman 3.17 and older cannot restore them", name, c.Ext()))
+			rep.Notes = append(rep.Notes, fmt.Sprintf("volumes compressed with %s (.tar%s): %s", name, c.Ext(), tarball.CannotRestore(name)))
 		}
 	}
 	return volumes, incomplete

@@ -14,7 +14,7 @@ export DEBIAN_FRONTEND=noninteractive
 only_demo=false
 [[ "${1:-}" == demo ]] && only_demo=true
 packages=(postgresql-15 barman-cli-cloud python3-boto3)
-$only_demo || packages+=(barman python3-azure tar gzip bzip2 lz4 zstd time strace)
+$only_demo || packages+=(barman python3-azure python3-zstandard python3-lz4 tar gzip bzip2 lz4 zstd time strace man-db)
 missing=()
 for pkg in "${packages[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")

@@ -134,7 +134,7 @@ func (j *bzip2Joiner) Add(b []byte) ([]byte, error) {
 	return j.w.take(), nil
 }
 
-func (j *bzip2Joiner) Close() []byte {
+func (j *bzip2Joiner) Close() ([]byte, error) {
 	if !j.started {
 		j.Add(nil)
 	}
@@ -143,7 +143,7 @@ func (j *bzip2Joiner) Close() []byte {
 	binary.BigEndian.PutUint16(tail[8:], uint16(j.crc))
 	j.w.write(tail[:], 80)
 	j.w.flush()
-	return j.w.take()
+	return j.w.take(), nil
 }
 
 // bitWriter appends bit strings, most significant bit first.

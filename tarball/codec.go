@@ -14,7 +14,7 @@ import (
 // engine asks a codec what it needs; it never looks at its name.
 type Codec interface {
 	// Name is Barman's name for the compression ("gz", "bz2", "snappy",
-	// "lz4", "" for none) or ours ("zstd"), as backup.info records it.
+	// "lz4", "zstd", "" for none), as backup.info records it.
 	Name() string
 	// Ext is the object name suffix after ".tar": ".gz", "" for none.
 	Ext() string
@@ -47,12 +47,16 @@ type Encoder interface {
 }
 
 // Joiner puts a volume's compressed blocks together in stream order, for
-// codecs whose blocks are not byte sequences that simply concatenate.
+// codecs whose blocks are not byte sequences that simply concatenate; a
+// joiner may also do the compressing, where a format cannot be made of
+// blocks compressed apart (zstd's one frame).
 type Joiner interface {
-	// Add takes a block's encoder output and returns the bytes ready.
+	// Add takes a block's encoder output and returns the bytes ready,
+	// valid until the call after next: the assembler appends Close's
+	// bytes to the last block's.
 	Add(b []byte) ([]byte, error)
 	// Close returns the stream's last bytes.
-	Close() []byte
+	Close() ([]byte, error)
 }
 
 // Block is a run of a volume's uncompressed tar stream handed to the
@@ -104,7 +108,8 @@ var Compressions = []Compression{
 		build: func(l int) Codec { return bzip2Codec{level: l} }},
 	{Name: "snappy", Word: "snappy", Flags: []string{"--snappy"}, Ext: ".snappy", build: func(int) Codec { return snappyCodec{} }},
 	{Name: "lz4", Word: "lz4", Flags: []string{"--lz4"}, Since: "3.18", Ext: ".lz4", build: func(int) Codec { return lz4Codec{} }},
-	{Name: "zstd", Word: "zstd", Flags: []string{"--zstd"}, Since: "ours", Ext: ".zst", MinLevel: 1, MaxLevel: 22, DefaultLevel: 3,
+	// zstd: Barman 3.20's --zstd; Barman maps .zst to zstd since 3.12.
+	{Name: "zstd", Word: "zstd", Flags: []string{"--zstd"}, Since: "3.20", Ext: ".zst", MinLevel: 1, MaxLevel: 22, DefaultLevel: 3,
 		build: func(l int) Codec { return zstdCodec{level: l} }},
 }
 
@@ -130,7 +135,7 @@ func CodecByName(name string, level int) (Codec, error) {
 
 // CodecByExt returns the codec a volume's extension names, at its
 // default level: Barman's (none, .gz, .bz2, .snappy; .lz4 from Barman
-// 3.18) and ours (.zst).
+// 3.18, .zst from 3.20).
 func CodecByExt(ext string) (Codec, bool) {
 	for _, c := range Compressions {
 		if c.Ext == ext {
@@ -161,4 +166,24 @@ func LevelHelp() string {
 		}
 	}
 	return strings.Join(parts, ", ")
+}
+
+// CannotRestore says which Barman releases cannot restore volumes of the
+// compression named name, for those Barman 3.4 cannot: "Barman 3.19 and
+// older cannot restore them". It is "" for the others.
+func CannotRestore(name string) string {
+	for _, c := range Compressions {
+		if c.Name != name || c.Since == "" {
+			continue
+		}
+		if c.Since == "ours" {
+			return "no Barman release restores them"
+		}
+		var major, minor int
+		if _, err := fmt.Sscanf(c.Since, "%d.%d", &major, &minor); err == nil && minor > 0 {
+			return fmt.Sprintf("Barman %d.%d and older cannot restore them", major, minor-1)
+		}
+		return "Barman releases before " + c.Since + " cannot restore them"
+	}
+	return ""
 }

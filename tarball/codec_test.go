@@ -121,7 +121,11 @@ func TestEmptyLastBlock(t *testing.T) {
 						t.Fatal(err)
 					}
 					if b.Last {
-						out = append(out, joiner.Close()...)
+						tail, err := joiner.Close()
+						if err != nil {
+							t.Fatal(err)
+						}
+						out = append(out, tail...)
 					}
 				}
 				z = append(z, out...)
@@ -169,19 +173,153 @@ func TestLZ4IsOneFrame(t *testing.T) {
 	}
 }
 
-func TestZstdFrames(t *testing.T) {
-	data := sample(2<<20 + 9)
+// joinBlocks compresses data as the engine does, encoders and then the
+// codec's joiner in stream order, into one volume.
+func joinBlocks(t testing.TB, c Codec, data []byte, size int) []byte {
+	t.Helper()
+	var z []byte
+	enc, j := c.NewEncoder(), c.NewJoiner()
+	for off := 0; off < len(data) || off == 0; off += size {
+		end := min(off+size, len(data))
+		out, err := enc.Encode(Block{Data: data[off:end], First: off == 0, Last: end == len(data)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if out, err = j.Add(append([]byte(nil), out...)); err != nil {
+			t.Fatal(err)
+		}
+		if end == len(data) {
+			tail, err := j.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, tail...)
+		}
+		z = append(z, out...)
+	}
+	return z
+}
+
+// zstdFrames returns where each frame of a zstd stream ends, and whether
+// each has a content checksum, walking frame and block headers without a
+// decoder.
+func zstdFrames(t testing.TB, z []byte) (ends []int, sums []bool) {
+	t.Helper()
+	for pos := 0; pos < len(z); {
+		if len(z)-pos < 6 || binary.LittleEndian.Uint32(z[pos:]) != 0xFD2FB528 {
+			t.Fatalf("no zstd frame at byte %d of %d", pos, len(z))
+		}
+		fhd := z[pos+4]
+		n := pos + 5
+		if fhd&0x20 == 0 {
+			n++ // window descriptor
+		}
+		n += []int{0, 1, 2, 4}[fhd&3]
+		fcs := []int{0, 2, 4, 8}[fhd>>6]
+		if fcs == 0 && fhd&0x20 != 0 {
+			fcs = 1
+		}
+		n += fcs
+		for {
+			if len(z) < n+3 {
+				t.Fatal("truncated zstd frame")
+			}
+			h := uint32(z[n]) | uint32(z[n+1])<<8 | uint32(z[n+2])<<16
+			size := int(h >> 3)
+			if h>>1&3 == 1 { // RLE: one byte, repeated
+				size = 1
+			}
+			n += 3 + size
+			if h&1 == 1 {
+				break
+			}
+		}
+		if fhd&4 != 0 {
+			n += 4
+		}
+		ends, sums = append(ends, n), append(sums, fhd&4 != 0)
+		pos = n
+	}
+	return ends, sums
+}
+
+// Barman's zstd readers (python-zstandard's stream_reader and
+// decompressobj, at their defaults) stop at the end of the first frame:
+// a volume must be one, whatever the engine's block size.
+func TestZstdIsOneFrame(t *testing.T) {
+	noise := make([]byte, 300000)
+	rand.New(rand.NewSource(3)).Read(noise)
+	data := append(append(sample(2<<20+9), noise...), make([]byte, 700000)...)
 	c, _ := CodecByName("zstd", 0)
-	z := encodeBlocks(t, c, data, 256<<10)
-	d, _ := zstd.NewReader(bytes.NewReader(z))
+	for _, size := range []int{1 << 20, 256 << 10, 100000, len(data)} {
+		z := joinBlocks(t, c, data, size)
+		ends, sums := zstdFrames(t, z)
+		if len(ends) != 1 || !sums[0] {
+			t.Fatalf("blocks of %d bytes: frames end at %v, checksums %v; want one frame with its checksum", size, ends, sums)
+		}
+		d, _ := zstd.NewReader(nil)
+		got, err := d.DecodeAll(z, nil)
+		d.Close()
+		if err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("blocks of %d bytes: zstd round trip: %v", size, err)
+		}
+		if len(z) >= len(data)/2 {
+			t.Errorf("zstd compressed %d to %d", len(data), len(z))
+		}
+	}
+	// The frame walk itself: a frame per 1 MiB block, as we wrote before.
+	zw, _ := zstd.NewWriter(nil, zstd.WithEncoderCRC(true))
+	var old []byte
+	for off := 0; off < len(data); off += 1 << 20 {
+		old = zw.EncodeAll(data[off:min(off+1<<20, len(data))], old)
+	}
+	if ends, _ := zstdFrames(t, old); len(ends) != (len(data)+1<<20-1)>>20 || ends[len(ends)-1] != len(old) {
+		t.Errorf("a frame per 1 MiB block of %d bytes: frames end at %v of %d", len(data), ends, len(old))
+	}
+}
+
+// A stream that fails the checksum is refused: the joiner turned it on.
+func TestZstdChecksum(t *testing.T) {
+	data := sample(1 << 20)
+	c, _ := CodecByName("zstd", 0)
+	z := joinBlocks(t, c, data, 256<<10)
+	z[len(z)-1] ^= 1 // the checksum's last byte
+	d, err := c.NewDecoder(bytes.NewReader(z))
+	if err != nil {
+		t.Fatal(err)
+	}
 	defer d.Close()
-	got, err := io.ReadAll(d)
-	if err != nil || !bytes.Equal(got, data) {
-		t.Fatalf("zstd round trip: %v", err)
+	if _, err := io.ReadAll(d); err == nil {
+		t.Error("a wrong content checksum went unnoticed")
 	}
-	if len(z) >= len(data)/2 {
-		t.Errorf("zstd compressed %d to %d", len(data), len(z))
+}
+
+// Encoders go back to a pool at a volume's end: the next volumes, at any
+// level, must still make their own stream.
+func TestZstdJoinerReuse(t *testing.T) {
+	for _, level := range []int{1, 3, 7, 19, 3} {
+		c, _ := CodecByName("zstd", level)
+		for i, data := range [][]byte{sample(300000), nil, sample(1<<20 + 1)} {
+			z := joinBlocks(t, c, data, 128<<10)
+			got, err := io.ReadAll(mustDecode(t, c, z))
+			if err != nil || !bytes.Equal(got, data) {
+				t.Fatalf("level %d, volume %d: %v (%d of %d bytes)", level, i, err, len(got), len(data))
+			}
+			if ends, _ := zstdFrames(t, z); len(ends) != 1 {
+				t.Fatalf("level %d, volume %d: %d frames", level, i, len(ends))
+			}
+		}
 	}
+}
+
+func mustDecode(t testing.TB, c Codec, z []byte) io.Reader {
+	t.Helper()
+	d, err := c.NewDecoder(bytes.NewReader(z))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	return d
 }
 
 func TestParallelBzip2IsOneStream(t *testing.T) {
@@ -198,7 +336,11 @@ func TestParallelBzip2IsOneStream(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	z = append(z, j.Close()...)
+	tail, err := j.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	z = append(z, tail...)
 	if !bytes.HasPrefix(z, []byte("BZh9")) {
 		t.Fatalf("header %q", z[:4])
 	}
@@ -319,30 +461,65 @@ func TestNoneIsIdentity(t *testing.T) {
 }
 
 // What an encoder holds between blocks is per worker, for the whole run:
-// zstd's must stay within its 1 MiB window (it held 10.3 MiB with an 8
-// MiB window and WithLowerEncoderMem), bzip2's within its sorting level
-// (it held about 13 MiB sorting 700,000-byte pieces at level 9, 11 MiB
-// at sort level 5, 7 MiB at 3).
+// bzip2's must stay within its sorting level (it held about 13 MiB
+// sorting 700,000-byte pieces at level 9, 11 MiB at sort level 5, 7 MiB
+// at 3). zstd's workers hold nothing: its joiner, one at a time (the
+// assembler's), holds the stream's encoder: 4.7 MiB at the default level,
+// its history twice the 1 MiB window; from level 10, klauspost's best
+// level, 37.5 MiB of match tables whatever the window, where a frame per
+// block made two workers peak at 154 MB.
 func TestEncoderMemory(t *testing.T) {
 	data := sample(1 << 20)
-	for name, limit := range map[string]uint64{"zstd": 5 << 20, "bz2": 8 << 20} {
-		c, _ := CodecByName(name, 0)
+	held := func(build func() any, use func(any)) uint64 {
 		var before, after runtime.MemStats
 		runtime.GC()
 		runtime.ReadMemStats(&before)
-		enc := c.NewEncoder()
-		for range 2 {
-			if _, err := enc.Encode(Block{Data: data, First: true, Last: true}); err != nil {
-				t.Fatal(err)
-			}
-		}
+		x := build()
+		use(x)
 		runtime.GC()
 		runtime.ReadMemStats(&after)
-		runtime.KeepAlive(enc)
-		held := after.HeapAlloc - min(before.HeapAlloc, after.HeapAlloc)
-		t.Logf("%s holds %.1f MiB", name, float64(held)/(1<<20))
-		if held > limit {
-			t.Errorf("%s encoder holds %d bytes between blocks, over %d", name, held, limit)
+		runtime.KeepAlive(x)
+		return after.HeapAlloc - min(before.HeapAlloc, after.HeapAlloc)
+	}
+	for name, limit := range map[string]uint64{"zstd": 64 << 10, "bz2": 8 << 20} {
+		c, _ := CodecByName(name, 0)
+		n := held(func() any { return c.NewEncoder() }, func(x any) {
+			for range 2 {
+				if _, err := x.(Encoder).Encode(Block{Data: data, First: true, Last: true}); err != nil {
+					t.Fatal(err)
+				}
+			}
+		})
+		t.Logf("%s encoder holds %.1f MiB", name, float64(n)/(1<<20))
+		if n > limit {
+			t.Errorf("%s encoder holds %d bytes between blocks, over %d", name, n, limit)
+		}
+	}
+	for level, limit := range map[int]uint64{1: 4 << 20, 3: 5 << 20, 7: 9 << 20, 22: 40 << 20} {
+		c, _ := CodecByName("zstd", level)
+		n := held(func() any { return c.NewJoiner() }, func(x any) {
+			for range 3 {
+				if _, err := x.(Joiner).Add(data); err != nil {
+					t.Fatal(err)
+				}
+			}
+		})
+		t.Logf("zstd level %d joiner holds %.1f MiB mid-volume", level, float64(n)/(1<<20))
+		if n > limit {
+			t.Errorf("zstd level %d joiner holds %d bytes mid-volume, over %d", level, n, limit)
+		}
+	}
+}
+
+func TestCannotRestore(t *testing.T) {
+	for name, want := range map[string]string{
+		"":     "",
+		"gz":   "",
+		"lz4":  "Barman 3.17 and older cannot restore them",
+		"zstd": "Barman 3.19 and older cannot restore them",
+	} {
+		if got := CannotRestore(name); got != want {
+			t.Errorf("CannotRestore(%q) = %q, want %q", name, got, want)
 		}
 	}
 }

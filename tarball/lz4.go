@@ -10,8 +10,11 @@ import (
 	"github.com/pierrec/lz4/v4"
 )
 
-// lz4Codec writes one lz4 frame per volume, named and framed as Barman
-// 3.18's --lz4 writes it; Barman 3.4 cannot read it.
+// lz4Codec writes one lz4 frame per volume, named as Barman 3.18's --lz4
+// names it and one frame as its writer makes (python-lz4's
+// LZ4FrameCompressor, begun on the first chunk, flushed at the close):
+// its restore feeds each volume to one LZ4FrameDecompressor, which reads
+// the first frame only. Barman 3.4 cannot read it.
 type lz4Codec struct{}
 
 func (lz4Codec) Name() string         { return "lz4" }

@@ -17,7 +17,11 @@ func TestDecodersReadEveryCodec(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				z = append(out, j.Close()...)
+				tail, err := j.Close()
+				if err != nil {
+					t.Fatal(err)
+				}
+				z = append(out, tail...)
 			}
 			back, ok := CodecByExt(c.Ext())
 			if !ok || back.Name() != c.Name() {

@@ -14,6 +14,11 @@
 // klauspost's encoder at zstd.SpeedDefault with its default options, as
 // WAL-G's internal/compression/zstd/compressor.go sets them), to compare
 // our zstd with it on the same data.
+//
+// -frames compresses with zstd as we did before writing one frame per
+// volume: a frame per block, compressed by the pool's workers (klauspost's
+// EncodeAll, 1 MiB window) and concatenated. Barman's one-frame readers
+// cannot read that; it is here to measure what the one frame costs.
 package main
 
 import (
@@ -38,6 +43,7 @@ func main() {
 	workers := flag.Int("workers", runtime.GOMAXPROCS(0), "compressor pool size")
 	block := flag.Int("block", 1<<20, "block size in bytes, as the engine's BlockSize")
 	walg := flag.Bool("walg", false, "compress as WAL-G does (zstd only)")
+	frames := flag.Bool("frames", false, "compress with zstd as a frame per block, as before issue 23")
 	out := flag.String("o", "", "write the compressed stream to this file")
 	decode := flag.Bool("d", false, "decode FILE instead, as a restore does")
 	flag.Parse()
@@ -70,6 +76,11 @@ func main() {
 	case *walg:
 		label = "walg-zstd"
 		read, err = walgZstd(in, cw)
+	case *frames:
+		label = "zstd-frames"
+		codec, cerr := tarball.CodecByName("zstd", *level)
+		check(cerr)
+		read, err = pool(in, cw, framesCodec{Codec: codec, level: *level}, *workers, *block)
 	default:
 		codec, cerr := tarball.CodecByName(*name, *level)
 		check(cerr)
@@ -119,6 +130,38 @@ func walgZstd(in io.Reader, w io.Writer) (int64, error) {
 		return n, err
 	}
 	return n, zw.Close()
+}
+
+// framesCodec is zstd as a frame per block: each worker's encoder makes
+// its block a frame, and the frames concatenate.
+type framesCodec struct {
+	tarball.Codec
+	level int
+}
+
+func (c framesCodec) NewEncoder() tarball.Encoder {
+	level := zstd.SpeedDefault
+	if c.level != 0 {
+		level = zstd.EncoderLevelFromZstd(c.level)
+	}
+	zw, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(level), zstd.WithEncoderConcurrency(1), zstd.WithWindowSize(1<<20))
+	check(err)
+	return &framesEncoder{zw: zw}
+}
+
+func (framesCodec) NewJoiner() tarball.Joiner { return nil }
+
+type framesEncoder struct {
+	zw  *zstd.Encoder
+	out []byte
+}
+
+func (e *framesEncoder) Encode(b tarball.Block) ([]byte, error) {
+	if len(b.Data) == 0 {
+		return nil, nil
+	}
+	e.out = e.zw.EncodeAll(b.Data, e.out[:0])
+	return e.out, nil
 }
 
 type job struct {
@@ -206,7 +249,11 @@ func pool(in io.Reader, w io.Writer, codec tarball.Codec, n, size int) (int64, e
 		}
 	}
 	if joiner != nil {
-		if _, err := w.Write(joiner.Close()); err != nil {
+		tail, err := joiner.Close()
+		if err != nil {
+			return read, err
+		}
+		if _, err := w.Write(tail); err != nil {
 			return read, err
 		}
 	}
