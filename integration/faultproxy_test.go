@@ -40,9 +40,13 @@ const (
 	// LostReply forwards the request, lets the server act on it, then
 	// drops the connection before the answer reaches the client.
 	LostReply
+	// Delay forwards the request, lets the server act on it, then holds
+	// the whole answer, headers included, for the proxy's delay
+	// (SetDelay): a store slow to answer.
+	Delay
 )
 
-var faultNames = map[Fault]string{Pass: "pass", Reset: "reset", Stall: "stall", SlowDown: "503", Forbidden: "403", LostReply: "lost"}
+var faultNames = map[Fault]string{Pass: "pass", Reset: "reset", Stall: "stall", SlowDown: "503", Forbidden: "403", LostReply: "lost", Delay: "delay"}
 
 // FaultProxy sits on loopback between our binary and a server, and breaks
 // the requests its Rule picks. It only proxies: requests keep the Host they
@@ -65,6 +69,8 @@ type FaultProxy struct {
 	parts   map[string]map[int]int64 // part sizes by upload ID
 	// requests records every request's method, query and headers.
 	requests []RecordedRequest
+	// delay is how long a Delay answer is held.
+	delay time.Duration
 }
 
 // RecordedRequest is what the proxy saw of one request.
@@ -121,6 +127,13 @@ func (p *FaultProxy) SetRule(rule func(r *http.Request) Fault) {
 	p.mu.Unlock()
 }
 
+// SetDelay sets how long Delay holds an answer.
+func (p *FaultProxy) SetDelay(d time.Duration) {
+	p.mu.Lock()
+	p.delay = d
+	p.mu.Unlock()
+}
+
 // Seen counts the requests that got each fault.
 func (p *FaultProxy) Seen(f Fault) int {
 	p.mu.Lock()
@@ -147,7 +160,7 @@ func (p *FaultProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p.mu.Lock()
 	f := p.rule(r)
 	p.seen[f]++
-	rules := p.rules
+	rules, delay := p.rules, p.delay
 	p.mu.Unlock()
 	if rules != (StoreRules{}) || f == Pass {
 		// Rules read the body: hold it, and give the server a copy.
@@ -175,6 +188,21 @@ func (p *FaultProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		conn.(*net.TCPConn).SetLinger(0) // and the answer never arrives
 		conn.Close()
+	case Delay:
+		rec := httptest.NewRecorder()
+		p.proxy.ServeHTTP(rec, r) // the server acts
+		select {
+		case <-time.After(delay):
+		case <-r.Context().Done(): // the client gave up waiting
+			return
+		case <-p.stop:
+			return
+		}
+		for k, v := range rec.Header() {
+			w.Header()[k] = v
+		}
+		w.WriteHeader(rec.Code)
+		w.Write(rec.Body.Bytes())
 	case SlowDown, Forbidden:
 		io.Copy(io.Discard, r.Body)
 		code, msg := http.StatusServiceUnavailable, "<Code>SlowDown</Code><Message>Please reduce your request rate.</Message>"

@@ -125,8 +125,11 @@ func (c *azureConfig) open(context.Context) (Store, error) {
 	containerURL := c.accountURL + "/" + url.PathEscape(c.container)
 	clientOpts := &container.ClientOptions{ClientOptions: azcore.ClientOptions{
 		// One attempt per call: WithRetry decides what is tried again.
+		// TryTimeout stays 0 (none): a per-try deadline would cut a part
+		// that is slow to send but never idle for --read-timeout, which
+		// the transport bounds on its own.
 		Retry:     policy.RetryOptions{MaxRetries: -1},
-		Transport: &http.Client{Transport: tr},
+		Transport: &http.Client{Transport: withReadTimeout(tr, c.timeout)},
 	}}
 	if c.secret != "" {
 		a.secrets = append(a.secrets, c.secret)

@@ -8,14 +8,19 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"cloud.google.com/go/storage"
 	"github.com/rs/zerolog"
 	"google.golang.org/api/googleapi"
 	"google.golang.org/api/iterator"
+	"google.golang.org/api/option"
+	"google.golang.org/api/option/internaloption"
+	htransport "google.golang.org/api/transport/http"
 )
 
 // gcsConsoleURL is the browser URL form Barman also accepts for buckets.
@@ -35,6 +40,9 @@ type GCS struct {
 	tags   map[string]string
 	// kmsKey is --kms-key-name: the Cloud KMS key of every object written.
 	kmsKey string
+	tr     *http.Transport
+	// timeout is --read-timeout.
+	timeout time.Duration
 }
 
 // gcsConfig is a GCS destination as its URL and options give it.
@@ -42,6 +50,8 @@ type gcsConfig struct {
 	bucket, prefix string
 	tags           map[string]string
 	kmsKey         string
+	timeout        time.Duration
+	jobs           int
 }
 
 // parseGCS reads gs://BUCKET/PREFIX, or the console's browser URL, which
@@ -55,24 +65,51 @@ func parseGCS(rawURL string, opts Options) (*gcsConfig, error) {
 	if bucket == "" {
 		return nil, fmt.Errorf("Google cloud storage URL %s is malformed: bucket name not found", rawURL)
 	}
-	return &gcsConfig{bucket: bucket, prefix: strings.Trim(prefix, "/"), tags: tagMap(opts.Tags), kmsKey: opts.KMSKeyName}, nil
+	return &gcsConfig{bucket: bucket, prefix: strings.Trim(prefix, "/"), tags: tagMap(opts.Tags), kmsKey: opts.KMSKeyName,
+		timeout: readTimeout(opts), jobs: opts.Jobs}, nil
 }
 
 // open builds the client. Credentials are Application Default
 // Credentials (GOOGLE_APPLICATION_CREDENTIALS first);
 // STORAGE_EMULATOR_HOST points the client at an emulator without them.
+//
+// The client's own transport would ignore --read-timeout: it is ours
+// (newTransport, withReadTimeout) under the same authentication the
+// client would set up itself, with the options storage.NewClient gives
+// it. No deadline of the SDK's cuts in below ours: every call is one
+// attempt (RetryNever), so the retry deadlines are not used, and writes
+// are single requests (see writeObject).
 func (c *gcsConfig) open(ctx context.Context) (Store, error) {
-	client, err := storage.NewClient(ctx)
+	tr := newTransport(c.timeout, c.jobs)
+	rt := withReadTimeout(tr, c.timeout)
+	if os.Getenv("STORAGE_EMULATOR_HOST") == "" {
+		var err error
+		rt, err = htransport.NewTransport(ctx, rt,
+			option.WithScopes(storage.ScopeFullControl, "https://www.googleapis.com/auth/cloud-platform"),
+			internaloption.WithDefaultEndpointTemplate("https://storage.UNIVERSE_DOMAIN/storage/v1/"),
+			internaloption.WithDefaultMTLSEndpoint("https://storage.mtls.googleapis.com/storage/v1/"),
+			internaloption.WithDefaultUniverseDomain("googleapis.com"),
+			internaloption.EnableNewAuthLibrary())
+		if err != nil {
+			return nil, fmt.Errorf("Google Cloud Storage credentials: %w", err)
+		}
+	}
+	client, err := storage.NewClient(ctx, option.WithHTTPClient(&http.Client{Transport: rt}))
 	if err != nil {
 		return nil, fmt.Errorf("Google Cloud Storage client: %w", err)
 	}
 	// One attempt per call: WithRetry decides what is tried again.
 	bucket := client.Bucket(c.bucket).Retryer(storage.WithPolicy(storage.RetryNever))
-	return &GCS{client: client, bucket: bucket, name: c.bucket, prefix: c.prefix, tags: c.tags, kmsKey: c.kmsKey}, nil
+	return &GCS{client: client, tr: tr, bucket: bucket, name: c.bucket, prefix: c.prefix, tags: c.tags,
+		kmsKey: c.kmsKey, timeout: c.timeout}, nil
 }
 
 // Close closes the client and its connections.
-func (g *GCS) Close() error { return g.client.Close() }
+func (g *GCS) Close() error {
+	err := g.client.Close()
+	g.tr.CloseIdleConnections()
+	return err
+}
 
 func (g *GCS) String() string { return "gs://" + g.name + "/" + g.prefix }
 
@@ -108,6 +145,12 @@ func (g *GCS) write(ctx context.Context, key string, data []byte, metadata map[s
 func (g *GCS) writeObject(ctx context.Context, obj *storage.ObjectHandle, key string, data []byte, metadata map[string]string) error {
 	w := obj.NewWriter(ctx)
 	w.ChunkSize = 0 // the data is in memory: one request, no resumable session
+	// Neither applies to a single request today, but its default (32 s)
+	// would cut a chunked upload short below --read-timeout: should
+	// chunks come back, the read timeout bounds each of them, as it does
+	// every request. ChunkTransferTimeout stays 0 (none): the transport's
+	// own bounds already stop a stalled chunk.
+	w.ChunkRetryDeadline = g.timeout
 	w.Metadata = metadata
 	w.KMSKeyName = g.kmsKey
 	if _, err := w.Write(data); err != nil {

@@ -75,7 +75,8 @@ func Transient(err error) bool {
 // Retry is how transient failures are tried again: up to Attempts tries in
 // all, waiting between them an exponential delay from Base, capped at Cap,
 // of which a random half is jitter so that workers that failed together do
-// not come back together.
+// not come back together. A call the store leaves without an answer for
+// --read-timeout is tried at most three times (timeoutAttempts).
 type Retry struct {
 	Attempts  int
 	Base, Cap time.Duration
@@ -97,12 +98,28 @@ func (r Retry) delay(n int) time.Duration {
 	return d/2 + rand.N(d/2+1)
 }
 
+// timeoutAttempts caps the attempts of a call the store leaves without an
+// answer for --read-timeout, as botocore's standard retry mode does
+// (3): a store silent that long three times in a row is down, not busy,
+// and with the default timeout eight attempts would hold the run for
+// ten minutes before it fails.
+const timeoutAttempts = 3
+
 // do runs op until it succeeds, fails for good, or the attempts run out.
 // The data op sends is in memory, so a retry sends the same bytes.
 func (r Retry) do(ctx context.Context, what string, op func() error) error {
+	timeouts := 0
 	for n := 1; ; n++ {
 		err := op()
-		if err == nil || !Transient(err) || n >= r.Attempts || ctx.Err() != nil {
+		var rt *ReadTimeoutError
+		timedOut := errors.As(err, &rt) && ctx.Err() == nil
+		if timedOut {
+			timeouts++
+		}
+		if err == nil || !Transient(err) || n >= r.Attempts || timeouts >= timeoutAttempts || ctx.Err() != nil {
+			if timedOut {
+				return &timeoutFailure{what: what, attempts: n, rt: rt, err: err}
+			}
 			if err != nil && n > 1 && Transient(err) {
 				return fmt.Errorf("%w (gave up after %d attempts)", err, n)
 			}
@@ -122,6 +139,27 @@ func (r Retry) do(ctx context.Context, what string, op func() error) error {
 		}
 	}
 }
+
+// timeoutFailure is a call that ended on --read-timeout: one line, the
+// same for every provider, naming the call and the timeout, and no URL
+// (an Azure SAS signature rides in one). The provider's error stays
+// reachable, for errors.Is and errors.As: a check that timed out is
+// still ErrUnreachable.
+type timeoutFailure struct {
+	what     string
+	attempts int
+	rt       *ReadTimeoutError
+	err      error
+}
+
+func (e *timeoutFailure) Error() string {
+	if e.attempts > 1 {
+		return fmt.Sprintf("%s: %v (gave up after %d attempts)", e.what, e.rt, e.attempts)
+	}
+	return fmt.Sprintf("%s: %v", e.what, e.rt)
+}
+
+func (e *timeoutFailure) Unwrap() error { return e.err }
 
 // WithRetry returns s with every operation retried by r, but for Test,
 // which gives up after three tries as boto3's check does for Barman: an

@@ -378,3 +378,58 @@ func TestConnectivityCheckTriesThreeTimesQuickly(t *testing.T) {
 		t.Errorf("the check's retries were logged as warnings:\n%s", warnings.String())
 	}
 }
+
+// silentStore is a store that never answers within --read-timeout.
+type silentStore struct {
+	Store
+	calls atomic.Int32
+}
+
+func (s *silentStore) timeout() error {
+	s.calls.Add(1)
+	return &url.Error{Op: "Put", URL: "https://acct.blob.core.windows.net/c/o?sig=SECRET",
+		Err: &ReadTimeoutError{ReadTimeout: 2 * time.Second, Err: errors.New("net/http: timeout awaiting response headers")}}
+}
+
+func (s *silentStore) Put(context.Context, string, []byte) error { return s.timeout() }
+
+func (s *silentStore) Test(context.Context) error {
+	return fmt.Errorf("%w: %w", ErrUnreachable, s.timeout())
+}
+
+// A store silent for --read-timeout is tried three times, not as often as
+// a busy one, and the failure names the timeout in one line, with no
+// request URL (where a SAS signature may ride); a check that timed out
+// is still an unreachable store (exit 2).
+func TestRetryGivesUpOnReadTimeoutAfterThree(t *testing.T) {
+	ctx := context.Background()
+	fs, err := NewFileStore(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &silentStore{Store: fs}
+	err = WithRetry(s, Retry{Attempts: 8, Base: time.Millisecond, Cap: time.Millisecond}).Put(ctx, "o", []byte("x"))
+	want := "upload of o: no answer from the store within --read-timeout (2 s) (gave up after 3 attempts)"
+	if err == nil || err.Error() != want {
+		t.Fatalf("err = %v, want %q", err, want)
+	}
+	var rt *ReadTimeoutError
+	if !errors.As(err, &rt) || !Transient(err) {
+		t.Errorf("the provider's error is lost: %#v", err)
+	}
+	if n := s.calls.Load(); n != 3 {
+		t.Errorf("%d attempts, want 3", n)
+	}
+	s.calls.Store(0)
+	err = WithRetry(s, quick).Test(ctx)
+	if !errors.Is(err, ErrUnreachable) || !strings.HasPrefix(err.Error(), "connectivity check: no answer from the store within --read-timeout (2 s)") ||
+		strings.Contains(err.Error(), "SECRET") {
+		t.Errorf("check: err = %v", err)
+	}
+	// One attempt, one line all the same.
+	s.calls.Store(0)
+	err = WithRetry(s, Retry{Attempts: 1}).Put(ctx, "o", []byte("x"))
+	if want := "upload of o: no answer from the store within --read-timeout (2 s)"; err == nil || err.Error() != want {
+		t.Errorf("err = %v, want %q", err, want)
+	}
+}
