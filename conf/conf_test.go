@@ -129,6 +129,7 @@ func TestParseErrors(t *testing.T) {
 		{[]string{"-S", "10XB", "s3://b/p", "srv"}, "argument -S/--max-archive-size: '10XB' is not a valid size string"},
 		{[]string{"-S", "0", "s3://b/p", "srv"}, "is not a valid size string"},
 		{[]string{"--read-timeout", "soon", "s3://b/p", "srv"}, "argument --read-timeout: invalid int value: 'soon'"},
+		{[]string{"--addressing-style", "dns", "s3://b/p", "srv"}, "argument --addressing-style: invalid choice: 'dns' (choose from 'auto', 'virtual', 'path')"},
 		{[]string{"-n", "latest", "s3://b/p", "srv"}, "argument -n/--name: Backup name 'latest' is not allowed: reserved word"},
 		{[]string{"-n", "20261124T140715", "s3://b/p", "srv"}, "is not allowed: backup ID"},
 		{[]string{"--cloud-provider", "ftp", "s3://b/p", "srv"}, "invalid choice: 'ftp'"},
@@ -212,9 +213,9 @@ func TestValidateProviderOptions(t *testing.T) {
 	for _, args := range [][]string{
 		{"--cloud-provider", "azure-blob-storage", "--endpoint-url", "http://127.0.0.1:9000", "https://a.blob.core.windows.net/c", "srv"},
 		{"--cloud-provider", "google-cloud-storage", "-e", "AES256", "gs://b/p", "srv"},
-		{"--cloud-provider", "google-cloud-storage", "--read-timeout", "5", "gs://b/p", "srv"},
 		{"--credential", "azure-cli", "s3://b/p", "srv"},
 		{"--encryption-scope", "scope", "s3://b/p", "srv"},
+		{"--cloud-provider", "azure-blob-storage", "--addressing-style", "path", "https://a.blob.core.windows.net/c", "srv"},
 		{"-P", "prod", "--cloud-provider", "azure-blob-storage", "https://a.blob.core.windows.net/c", "srv"},
 	} {
 		cfg := parse(t, args...)
@@ -222,6 +223,19 @@ func TestValidateProviderOptions(t *testing.T) {
 		if err := cfg.Validate(); !errors.As(err, &ue) || !strings.Contains(ue.Msg, "is an option of the") {
 			t.Errorf("%q: %v", args, err)
 		}
+	}
+	// --read-timeout is in Barman's aws-s3 group, but Barman ignores it
+	// elsewhere, silently; ours applies it to every provider.
+	for _, args := range [][]string{
+		{"--cloud-provider", "google-cloud-storage", "--read-timeout", "5", "gs://b/p", "srv"},
+		{"--cloud-provider", "azure-blob-storage", "--read-timeout", "5", "https://a.blob.core.windows.net/c", "srv"},
+	} {
+		if cfg := parse(t, args...); cfg.Validate() != nil || cfg.StoreOptions().ReadTimeout != 5 {
+			t.Errorf("%q: %v, read timeout %d", args, cfg.Validate(), cfg.StoreOptions().ReadTimeout)
+		}
+	}
+	if cfg := parse(t, "--addressing-style", "virtual", "s3://b/p", "srv"); cfg.Validate() != nil || cfg.StoreOptions().AddressingStyle != "virtual" {
+		t.Errorf("--addressing-style virtual: %v, %q", cfg.Validate(), cfg.StoreOptions().AddressingStyle)
 	}
 	ok := parse(t, "--cloud-provider", "azure-blob-storage", "--credential", "azure-cli", "--encryption-scope", "s", "https://a.blob.core.windows.net/c", "srv")
 	if err := ok.Validate(); err != nil {

@@ -22,7 +22,10 @@ type Config struct {
 	EndpointURL   string
 	Profile       string
 	// ReadTimeout in seconds; 0 when not given.
-	ReadTimeout     int
+	ReadTimeout int
+	// AddressingStyle is S3's --addressing-style: "auto", "virtual",
+	// "path", or "" to follow the AWS profile's s3 settings.
+	AddressingStyle string
 	Credential      string
 	Encryption      string
 	EncryptionScope string
@@ -171,8 +174,8 @@ func (c *Config) checkProviders() error {
 	}{
 		{c.EndpointURL != "", "--endpoint-url", "aws-s3"},
 		{c.Profile != "", "-P/--aws-profile", "aws-s3"},
-		{c.ReadTimeout != 0, "--read-timeout", "aws-s3"},
 		{c.Encryption != "", "-e/--encryption", "aws-s3"},
+		{c.AddressingStyle != "", "--addressing-style", "aws-s3"},
 		{c.Credential != "", "--azure-credential", "azure-blob-storage"},
 		{c.EncryptionScope != "", "--encryption-scope", "azure-blob-storage"},
 		{c.SSEKMSKeyID != "", "--sse-kms-key-id", "aws-s3"},
@@ -198,6 +201,7 @@ func (c *Config) StoreOptions() uploaders.Options {
 		EndpointURL:     c.EndpointURL,
 		Profile:         c.Profile,
 		ReadTimeout:     c.ReadTimeout,
+		AddressingStyle: c.AddressingStyle,
 		Encryption:      c.Encryption,
 		Tags:            c.Tags,
 		Jobs:            c.Jobs,

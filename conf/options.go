@@ -75,10 +75,10 @@ const (
 
 // BarmanVersion is the Barman release whose barman-cloud-backup command
 // line this program implements: every option up to it, with its checks.
-const BarmanVersion = "3.17.0"
+const BarmanVersion = "3.20.0"
 
 // Version is this program's own version.
-const Version = "0.2.0"
+const Version = "0.3.0"
 
 // name is how argparse names the option in errors: its spellings joined
 // by "/".
@@ -160,7 +160,8 @@ var options = []*option{
 		help: "AWS profile (deprecated: replaced by --aws-profile)",
 		set:  setString(func(c *Config) *string { return &c.Profile })},
 	{flags: []string{"--read-timeout"}, kind: flagValue, key: "s3.read_timeout", typ: tInt, metavar: "READ_TIMEOUT", group: groupS3,
-		help: "seconds to wait for the S3 endpoint to answer before giving up (default: 60)",
+		help: "seconds to wait for the store to answer, or to take more of a request, before giving up (default: 60); " +
+			"unlike Barman, which reads it for aws-s3 only, applied to every cloud provider",
 		set: func(c *Config, v string) error {
 			n, err := strconv.Atoi(strings.TrimSpace(v))
 			if err != nil {
@@ -170,6 +171,13 @@ var options = []*option{
 			return nil
 		},
 		get: func(c *Config) any { return c.ReadTimeout }},
+	{flags: []string{"--addressing-style"}, kind: flagValue, key: "s3.addressing_style", typ: tString, group: groupS3,
+		choices: []string{"auto", "virtual", "path"},
+		help: "how requests name the bucket: virtual (BUCKET.HOST, which stores such as Alibaba OSS require), path " +
+			"(HOST/BUCKET) or auto (virtual on AWS, Google and Alibaba endpoints, path on others); default: the AWS profile's s3 " +
+			"addressing_style, else auto (Barman 3.18)",
+		set: setString(func(c *Config) *string { return &c.AddressingStyle }),
+		get: func(c *Config) any { return c.AddressingStyle }},
 	{flags: []string{"--azure-credential", "--credential", "--default"}, kind: flagValue, key: "azure.credential", typ: tString,
 		group: groupAzure, choices: []string{"azure-cli", "managed-identity", "default"},
 		help: "how to authenticate to Azure when no credential is in the environment: the Azure CLI's login, " +
@@ -448,8 +456,7 @@ func codecOption(word string) *option {
 			o.group = groupExt
 			o.help += "; no Barman release restores them: use tar and " + cp.Word
 		default:
-			o.group = groupExt
-			o.help += fmt.Sprintf(", as Barman %s does; Barman 3.17 and older cannot restore them", cp.Since)
+			o.help += fmt.Sprintf(", as Barman %s does; %s", cp.Since, tarball.CannotRestore(cp.Name))
 		}
 		return o
 	}

@@ -95,7 +95,7 @@ func restoreTable(rc *RestoreConfig) []*option {
 	table := []*option{
 		sharedRow("-V"), sharedRow("--help"), sharedRow("-v"), sharedRow("-q"), sharedRow("verbose"), sharedRow("quiet"),
 		&test, &provider,
-		sharedRow("--endpoint-url"), sharedRow("-P"), sharedRow("--profile"), sharedRow("--read-timeout"),
+		sharedRow("--endpoint-url"), sharedRow("-P"), sharedRow("--profile"), sharedRow("--read-timeout"), sharedRow("--addressing-style"),
 		sharedRow("--azure-credential"),
 
 		{flags: []string{"--tablespace"}, kind: flagAppend, metavar: "NAME:LOCATION",

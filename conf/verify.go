@@ -35,7 +35,7 @@ type VerifyConfig struct {
 // apply to reading.
 var verifyShared = map[string]bool{
 	"-V": true, "--help": true, "-v": true, "-q": true, "-t": true, "--cloud-provider": true,
-	"--endpoint-url": true, "-P": true, "--profile": true, "--read-timeout": true,
+	"--endpoint-url": true, "-P": true, "--profile": true, "--read-timeout": true, "--addressing-style": true,
 	"--azure-credential": true, "--log-format": true,
 }
 

@@ -30,11 +30,13 @@ import (
 
 // S3 stores objects in an S3 bucket, on AWS or any S3-compatible service.
 type S3 struct {
-	core   *minio.Core
-	tr     *http.Transport
-	bucket string
-	prefix string
-	put    minio.PutObjectOptions
+	core *minio.Core
+	tr   *http.Transport
+	// bucket is the bucket's name, or an access point's host label.
+	bucket      string
+	accessPoint *accessPoint
+	prefix      string
+	put         minio.PutObjectOptions
 	// signPayload sends each body's SHA-256 in the signature; otherwise
 	// the payload goes as UNSIGNED-PAYLOAD. Content-MD5 is sent either way.
 	signPayload bool
@@ -55,27 +57,47 @@ type s3Config struct {
 	endpointURL, endpoint string
 	secure                bool
 	profile               string
-	timeout               time.Duration
-	jobs                  int
+	// style is --addressing-style; "" follows the profile.
+	style   string
+	timeout time.Duration
+	jobs    int
+	// accessPoint is set when the URL names one by its ARN: bucket is
+	// then its host label and endpoint the host under it.
+	accessPoint *accessPoint
 	// put carries the tags and the server-side encryption of every object.
 	put minio.PutObjectOptions
 }
 
-// parseS3 reads s3://BUCKET/PREFIX and the S3 options.
+// parseS3 reads s3://BUCKET/PREFIX, or s3://ACCESS-POINT-ARN/PREFIX, and
+// the S3 options.
 func parseS3(rawURL string, opts Options) (*s3Config, error) {
-	u, err := url.Parse(rawURL)
-	if err != nil || u.Scheme != "s3" || u.Host == "" {
-		return nil, fmt.Errorf("Invalid s3 URL address: %s", rawURL)
-	}
-	c := &s3Config{bucket: u.Host, prefix: strings.TrimLeft(urlPath(rawURL), "/"),
-		endpoint: "s3.amazonaws.com", secure: true, endpointURL: opts.EndpointURL,
-		profile: opts.Profile, timeout: readTimeout(opts), jobs: opts.Jobs}
-	if opts.EndpointURL != "" {
-		e, err := url.Parse(opts.EndpointURL)
-		if err != nil || e.Host == "" || (e.Scheme != "http" && e.Scheme != "https") {
-			return nil, fmt.Errorf("invalid endpoint URL %q: it must be http(s)://HOST[:PORT]", opts.EndpointURL)
+	c := &s3Config{endpoint: "s3.amazonaws.com", secure: true, endpointURL: opts.EndpointURL,
+		profile: opts.Profile, style: opts.AddressingStyle, timeout: readTimeout(opts), jobs: opts.Jobs}
+	if isAccessPointURL(rawURL) {
+		ap, prefix, err := parseAccessPoint(rawURL)
+		if err != nil {
+			return nil, err
 		}
-		c.endpoint, c.secure = e.Host, e.Scheme == "https"
+		if c.style == "path" {
+			return nil, fmt.Errorf("--addressing-style path cannot reach access point %s: its requests go to its own host", ap)
+		}
+		if c.endpoint, c.secure, err = ap.endpoint(opts.EndpointURL); err != nil {
+			return nil, err
+		}
+		c.bucket, c.prefix, c.accessPoint = ap.hostLabel(), prefix, ap
+	} else {
+		u, err := url.Parse(rawURL)
+		if err != nil || u.Scheme != "s3" || u.Host == "" {
+			return nil, fmt.Errorf("Invalid s3 URL address: %s", rawURL)
+		}
+		c.bucket, c.prefix = u.Host, strings.TrimLeft(urlPath(rawURL), "/")
+		if opts.EndpointURL != "" {
+			e, err := url.Parse(opts.EndpointURL)
+			if err != nil || e.Host == "" || (e.Scheme != "http" && e.Scheme != "https") {
+				return nil, fmt.Errorf("invalid endpoint URL %q: it must be http(s)://HOST[:PORT]", opts.EndpointURL)
+			}
+			c.endpoint, c.secure = e.Host, e.Scheme == "https"
+		}
 	}
 	if m := tagMap(opts.Tags); m != nil {
 		// minio-go drops every tag, silently, if one breaks S3's rules for
@@ -90,9 +112,11 @@ func parseS3(rawURL string, opts Options) (*s3Config, error) {
 	case "AES256":
 		c.put.ServerSideEncryption = encrypt.NewSSE()
 	case "aws:kms":
-		if c.put.ServerSideEncryption, err = encrypt.NewSSEKMS(opts.SSEKMSKeyID, nil); err != nil {
+		sse, err := encrypt.NewSSEKMS(opts.SSEKMSKeyID, nil)
+		if err != nil {
 			return nil, fmt.Errorf("--sse-kms-key-id: %w", err)
 		}
+		c.put.ServerSideEncryption = sse
 	default:
 		return nil, fmt.Errorf("invalid encryption %q: use AES256 or aws:kms", opts.Encryption)
 	}
@@ -128,7 +152,18 @@ func (c *s3Config) open(ctx context.Context) (Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	lookup := map[string]minio.BucketLookupType{"path": minio.BucketLookupPath, "virtual": minio.BucketLookupDNS}[settings.addressingStyle]
+	// botocore's order: the client's own setting (the command line),
+	// then the profile's.
+	style := settings.addressingStyle
+	if c.style != "" {
+		style = c.style
+	}
+	lookup := map[string]minio.BucketLookupType{"path": minio.BucketLookupPath, "virtual": minio.BucketLookupDNS}[style]
+	if c.accessPoint != nil {
+		// An access point is its own host, and its ARN names the region
+		// requests are signed for, whatever the profile says.
+		lookup, region = minio.BucketLookupDNS, c.accessPoint.region
+	}
 	if err := checkEndpointBucket(c.endpointURL, c.bucket, lookup); err != nil {
 		return nil, err
 	}
@@ -137,7 +172,7 @@ func (c *s3Config) open(ctx context.Context) (Store, error) {
 		Secure:       c.secure,
 		Region:       region,
 		BucketLookup: lookup,
-		Transport:    tr,
+		Transport:    withReadTimeout(tr, c.timeout),
 		// One attempt per call: WithRetry decides what is tried again,
 		// the same way for every provider.
 		MaxRetries: 1,
@@ -145,9 +180,18 @@ func (c *s3Config) open(ctx context.Context) (Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("S3 client for %s: %w", c.endpoint, err)
 	}
+	if c.accessPoint != nil {
+		// minio-go sends the requests of any endpoint it takes for AWS's
+		// regional S3 (s3-accesspoint.REGION.amazonaws.com is one to it)
+		// to s3[.dualstack].REGION.amazonaws.com instead; its transfer
+		// acceleration host is the one it keeps for bucket requests, so
+		// the access point's domain goes there. A no-op elsewhere
+		// (Outposts, --endpoint-url), where minio-go keeps the host.
+		core.SetS3TransferAccelerate(c.endpoint)
+	}
 	// As botocore does for Barman: a payload sent in clear is signed with
 	// its SHA-256; over https it goes unsigned unless the profile asks.
-	return &S3{core: core, tr: tr, bucket: c.bucket, prefix: c.prefix, put: c.put,
+	return &S3{core: core, tr: tr, bucket: c.bucket, accessPoint: c.accessPoint, prefix: c.prefix, put: c.put,
 		signPayload: !c.secure || settings.payloadSigning}, nil
 }
 
@@ -157,7 +201,16 @@ func (s *S3) Close() error {
 	return nil
 }
 
-func (s *S3) String() string { return "s3://" + s.bucket + "/" + s.prefix }
+func (s *S3) String() string { return "s3://" + s.bucketName() + "/" + s.prefix }
+
+// bucketName is the bucket as the user named it: its name, or the access
+// point's ARN.
+func (s *S3) bucketName() string {
+	if s.accessPoint != nil {
+		return s.accessPoint.String()
+	}
+	return s.bucket
+}
 
 // Prefix is the path inside the bucket.
 func (s *S3) Prefix() string { return s.prefix }
@@ -184,7 +237,7 @@ func (s *S3) classify(err error) error {
 	resp := minio.ToErrorResponse(err)
 	switch {
 	case resp.Code == "NoSuchBucket":
-		return &BucketMissingError{Bucket: s.bucket, Err: err}
+		return &BucketMissingError{Bucket: s.bucketName(), Err: err}
 	case resp.StatusCode == http.StatusPreconditionFailed || resp.StatusCode == http.StatusConflict:
 		return fmt.Errorf("%w: %w", ErrExists, err)
 	}
@@ -200,7 +253,7 @@ func (s *S3) classify(err error) error {
 func (s *S3) Test(ctx context.Context) error {
 	_, err := s.core.ListObjectsV2(s.bucket, s.prefix, "", "", "/", 1)
 	if err != nil {
-		return fmt.Errorf("check bucket %s (ListObjectsV2 under %q): %w", s.bucket, s.prefix, s.classify(err))
+		return fmt.Errorf("check bucket %s (ListObjectsV2 under %q): %w", s.bucketName(), s.prefix, s.classify(err))
 	}
 	return nil
 }

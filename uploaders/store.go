@@ -123,7 +123,10 @@ type Options struct {
 	Profile     string
 	// ReadTimeout in seconds; 0 means the default of 60.
 	ReadTimeout int
-	Encryption  string
+	// AddressingStyle is S3's "auto", "virtual" or "path"; "" follows
+	// the AWS profile's s3 addressing_style.
+	AddressingStyle string
+	Encryption      string
 	// Tags are KEY,VALUE pairs set on every object, in order.
 	Tags [][2]string
 	Jobs int
@@ -157,7 +160,7 @@ func New(ctx context.Context, rawURL string, opts Options) (Store, error) {
 func parse(rawURL string, opts Options, getenv func(string) (string, bool)) (destination, error) {
 	// One message for a URL no provider can read (a bad %-escape), whatever
 	// the provider: the reason, not a hint at the shape.
-	if _, err := url.Parse(rawURL); err != nil {
+	if _, err := url.Parse(rawURL); err != nil && !isAccessPointURL(rawURL) {
 		return nil, fmt.Errorf("invalid destination URL %q: %v", rawURL, err)
 	}
 	if strings.HasPrefix(strings.ToLower(rawURL), "file:") {

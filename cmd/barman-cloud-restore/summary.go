@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/pgbackup/barman-cloud-backup/actors"
@@ -72,9 +73,11 @@ func newSummary(rc *conf.RestoreConfig, rep *actors.RestoreReport, p *actors.Res
 func withoutUserinfo(raw string) string {
 	u, err := url.Parse(raw)
 	if err != nil || u.User == nil {
-		if err != nil {
+		if err != nil && strings.Contains(raw, "@") {
 			return "(unparsable URL)"
 		}
+		// No user part (an access point's ARN, whose colons net/url
+		// reads as a port, has none).
 		return raw
 	}
 	u.User = nil
