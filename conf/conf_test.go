@@ -130,6 +130,8 @@ func TestParseErrors(t *testing.T) {
 		{[]string{"-S", "0", "s3://b/p", "srv"}, "is not a valid size string"},
 		{[]string{"--read-timeout", "soon", "s3://b/p", "srv"}, "argument --read-timeout: invalid int value: 'soon'"},
 		{[]string{"--addressing-style", "dns", "s3://b/p", "srv"}, "argument --addressing-style: invalid choice: 'dns' (choose from 'auto', 'virtual', 'path')"},
+		{[]string{"--read-timeout", "0", "s3://b/p", "srv"}, "argument --read-timeout: '0' is not a number of seconds from 1 to 31536000"},
+		{[]string{"--read-timeout", "9999999999", "s3://b/p", "srv"}, "argument --read-timeout: '9999999999' is not a number of seconds from 1 to 31536000"},
 		{[]string{"-n", "latest", "s3://b/p", "srv"}, "argument -n/--name: Backup name 'latest' is not allowed: reserved word"},
 		{[]string{"-n", "20261124T140715", "s3://b/p", "srv"}, "is not allowed: backup ID"},
 		{[]string{"--cloud-provider", "ftp", "s3://b/p", "srv"}, "invalid choice: 'ftp'"},

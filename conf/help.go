@@ -102,7 +102,8 @@ func wrapText(text string, indent, width int) []string {
 // Help is the --help text, grouped as Barman's.
 func Help() string {
 	return helpOf(Usage(), description, options, [][2]string{
-		{"destination_url", "URL of the destination, such as an S3 bucket and path: s3://bucket/path/to/folder"},
+		{"destination_url", "URL of the destination, such as an S3 bucket and path: s3://bucket/path/to/folder " +
+			"(or an access point's ARN in place of the bucket: s3://arn:aws:s3:REGION:ACCOUNT:accesspoint/NAME/path)"},
 		{"server_name", "the name of the server as configured in Barman"},
 	})
 }

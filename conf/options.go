@@ -151,7 +151,7 @@ var options = []*option{
 	{flags: []string{"--endpoint-url"}, kind: flagValue, key: "s3.endpoint_url", typ: tString, metavar: "ENDPOINT_URL", group: groupS3,
 		help: "S3 endpoint to use instead of AWS's, e.g. http://127.0.0.1:9000 for MinIO",
 		set:  setString(func(c *Config) *string { return &c.EndpointURL }),
-		get:  func(c *Config) any { return c.EndpointURL }},
+		get:  func(c *Config) any { return MaskPassword(c.EndpointURL) }},
 	{flags: []string{"-P", "--aws-profile"}, kind: flagValue, key: "s3.profile", typ: tString, metavar: "AWS_PROFILE", group: groupS3,
 		help: "AWS profile: a section of the AWS credentials and config files",
 		set:  setString(func(c *Config) *string { return &c.Profile }),
@@ -159,13 +159,19 @@ var options = []*option{
 	{flags: []string{"--profile"}, kind: flagValue, metavar: "AWS_PROFILE", group: groupS3,
 		help: "AWS profile (deprecated: replaced by --aws-profile)",
 		set:  setString(func(c *Config) *string { return &c.Profile })},
-	{flags: []string{"--read-timeout"}, kind: flagValue, key: "s3.read_timeout", typ: tInt, metavar: "READ_TIMEOUT", group: groupS3,
+	{flags: []string{"--read-timeout"}, kind: flagValue, key: "s3.read_timeout", typ: tInt, metavar: "READ_TIMEOUT",
 		help: "seconds to wait for the store to answer, or to take more of a request, before giving up (default: 60); " +
 			"unlike Barman, which reads it for aws-s3 only, applied to every cloud provider",
 		set: func(c *Config, v string) error {
 			n, err := strconv.Atoi(strings.TrimSpace(v))
-			if err != nil {
+			switch {
+			case err != nil:
 				return fmt.Errorf("invalid int value: '%s'", v)
+			// Barman passes any int to botocore, where 0 or less means
+			// no wait at all; a year is as good as none and keeps the
+			// Duration from overflowing.
+			case n < 1 || n > maxReadTimeout:
+				return fmt.Errorf("'%s' is not a number of seconds from 1 to %d", v, maxReadTimeout)
 			}
 			c.ReadTimeout = n
 			return nil
@@ -427,6 +433,9 @@ var options = []*option{
 		help: "print the effective settings as TOML, secrets masked, and exit",
 		set:  func(c *Config, _ string) error { c.PrintConfig = true; return nil }},
 }
+
+// maxReadTimeout is the longest --read-timeout, in seconds: a year.
+const maxReadTimeout = 365 * 24 * 3600
 
 // awsExpiration is the shape of Barman's "%Y-%m-%dT%H:%M:%S.%fZ".
 var awsExpiration = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{1,6}Z$`)

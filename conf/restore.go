@@ -239,7 +239,8 @@ func RestoreUsage() string {
 func RestoreHelp() string {
 	var rc RestoreConfig
 	return helpOf(RestoreUsage(), restoreDescription, restoreTable(&rc), [][2]string{
-		{"source_url", "URL of the cloud source, such as a bucket in AWS S3: s3://bucket/path/to/folder"},
+		{"source_url", "URL of the cloud source, such as a bucket in AWS S3: s3://bucket/path/to/folder " +
+			"(or an access point's ARN in place of the bucket)"},
 		{"server_name", "the name of the server as configured in Barman"},
 		{"backup_id", "the backup ID, a backup name, auto (chosen by the target options), or latest, last, " +
 			"oldest, first, last-failed"},

@@ -167,6 +167,9 @@ func (c *s3Config) open(ctx context.Context) (Store, error) {
 	if err := checkEndpointBucket(c.endpointURL, c.bucket, lookup); err != nil {
 		return nil, err
 	}
+	if lookup == minio.BucketLookupDNS && isIPHost(c.endpoint) {
+		return nil, fmt.Errorf("virtual-host addressing cannot reach bucket %s at IP address %s: use a host name in --endpoint-url, or --addressing-style path", c.bucket, c.endpoint)
+	}
 	core, err := minio.NewCore(c.endpoint, &minio.Options{
 		Creds:        creds,
 		Secure:       c.secure,
@@ -251,7 +254,7 @@ func (s *S3) classify(err error) error {
 // the bucket exists, with no bucket-wide request (HeadBucket needs
 // s3:ListBucket on the whole bucket).
 func (s *S3) Test(ctx context.Context) error {
-	_, err := s.core.ListObjectsV2(s.bucket, s.prefix, "", "", "/", 1)
+	_, _, err := s.listV2(ctx, s.prefix, "/", 1)
 	if err != nil {
 		return fmt.Errorf("check bucket %s (ListObjectsV2 under %q): %w", s.bucketName(), s.prefix, s.classify(err))
 	}
@@ -479,5 +482,15 @@ func checkEndpointBucket(endpointURL, bucket string, lookup minio.BucketLookupTy
 		fixed.Host = net.JoinHostPort(rest, u.Port())
 	}
 	return fmt.Errorf("--endpoint-url %s already names bucket %s: use --endpoint-url %s, "+
-		"or addressing_style = virtual in the profile's s3 settings", endpointURL, bucket, fixed.String())
+		"with --addressing-style virtual if the store wants requests sent to BUCKET.HOST", endpointURL, bucket, fixed.String())
+}
+
+// isIPHost tells whether HOST[:PORT] names an IP address, which no bucket
+// name can be put in front of.
+func isIPHost(hostport string) bool {
+	host, _, err := net.SplitHostPort(hostport)
+	if err != nil {
+		host = hostport
+	}
+	return net.ParseIP(strings.Trim(host, "[]")) != nil
 }

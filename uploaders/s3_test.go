@@ -1,17 +1,21 @@
 package uploaders
 
 import (
+	"context"
 	"crypto/md5"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/minio/minio-go/v7"
 )
@@ -172,5 +176,40 @@ func TestS3Classify(t *testing.T) {
 	}
 	if err := s.classify(&url.Error{Op: "Put", URL: "http://127.0.0.1:1", Err: syscall.ECONNREFUSED}); !errors.Is(err, ErrUnreachable) {
 		t.Errorf("connection refused: %v", err)
+	}
+}
+
+// An interrupt stops a listing at once, whatever --read-timeout says:
+// the S3 calls that take no context of minio-go's would wait for a store
+// that never answers until the timeout ran out.
+func TestS3ListingHonoursContext(t *testing.T) {
+	hold := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-hold }))
+	defer srv.Close()
+	defer close(hold)
+	t.Setenv("AWS_ACCESS_KEY_ID", "AKIATEST")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "secret")
+	t.Setenv("AWS_CONFIG_FILE", filepath.Join(t.TempDir(), "none"))
+	store, err := New(context.Background(), "s3://backups/pg", Options{EndpointURL: srv.URL, ReadTimeout: 3600})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	for name, call := range map[string]func(ctx context.Context) error{
+		"Test":    store.Test,
+		"ListDir": func(ctx context.Context) error { _, err := store.(*S3).ListDir(ctx, "pg/", "/"); return err },
+	} {
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- call(ctx) }()
+		cancel()
+		select {
+		case err := <-done:
+			if !errors.Is(err, context.Canceled) {
+				t.Errorf("%s: %v, want context.Canceled", name, err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatalf("%s still waits for the store after the interrupt", name)
+		}
 	}
 }

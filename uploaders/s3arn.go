@@ -5,6 +5,8 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+
+	"github.com/minio/minio-go/v7/pkg/s3utils"
 )
 
 // accessPoint is an S3 access point, or an S3 on Outposts access point,
@@ -38,7 +40,7 @@ var accessPointName = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{1,48}[a-z0-9]$`)
 
 var (
 	awsAccount = regexp.MustCompile(`^[0-9]{12}$`)
-	awsRegion  = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]$`)
+	awsRegion  = regexp.MustCompile(`^[a-z]{2,}(-[a-z]+)+-[0-9]+$`)
 	outpostID  = regexp.MustCompile(`^op-[0-9a-f]{17}$`)
 )
 
@@ -138,6 +140,12 @@ func (ap *accessPoint) endpoint(endpointURL string) (host string, secure bool, e
 	}
 	if ap.outpost != "" {
 		host = ap.outpost + "." + host
+		// minio-go signs for s3-outposts only the hosts of that shape:
+		// any other would be signed for s3, which Outposts refuses.
+		if u := (url.URL{Scheme: "https", Host: host}); !s3utils.IsAmazonOutpostsEndpoint(u) {
+			return "", false, fmt.Errorf("--endpoint-url %s cannot reach Outposts access point %s: "+
+				"it must be s3-outposts.%s.amazonaws.com (at any port), whose requests are signed for s3-outposts", endpointURL, ap, ap.region)
+		}
 	}
 	return host, secure, nil
 }

@@ -72,12 +72,33 @@ func TestParseAccessPointRefused(t *testing.T) {
 			t.Errorf("%s: %v, want %q", url, err, want)
 		}
 	}
-	_, err := parseS3("s3://arn:aws:s3:us-east-1:123456789012:accesspoint/ap1/p", Options{AddressingStyle: "path"})
+	_, err := parseS3("s3://arn:aws:s3-outposts:us-east-1:123456789012:outpost/op-01234567890abcdef/accesspoint/reports/p",
+		Options{EndpointURL: "http://vpce-1.s3.us-east-1.vpce.amazonaws.com"})
+	if err == nil || !strings.Contains(err.Error(), "it must be s3-outposts.us-east-1.amazonaws.com") {
+		t.Errorf("Outposts through another endpoint: %v", err)
+	}
+	if _, err := parseS3("s3://arn:aws:s3:ap-southeast-10:123456789012:accesspoint/ap1/p", Options{}); err != nil {
+		t.Errorf("a two-digit region: %v", err)
+	}
+	_, err = parseS3("s3://arn:aws:s3:us-east-1:123456789012:accesspoint/ap1/p", Options{AddressingStyle: "path"})
 	if err == nil || !strings.Contains(err.Error(), "--addressing-style path cannot reach access point arn:aws:s3:us-east-1:123456789012:accesspoint/ap1") {
 		t.Errorf("path style with an access point: %v", err)
 	}
 	// The generic URL check in parse lets an ARN through to S3's parser.
 	if _, err := parse("s3://arn:aws:s3:us-east-1:123456789012:accesspoint/ap1/p", Options{}, func(string) (string, bool) { return "", false }); err != nil {
 		t.Errorf("parse: %v", err)
+	}
+}
+
+// Virtual-host requests put the bucket in front of the host: never of an
+// IP address.
+func TestIsIPHost(t *testing.T) {
+	for host, want := range map[string]bool{
+		"127.0.0.1:9000": true, "10.0.0.1": true, "[::1]:9000": true,
+		"s3.bcb.test:9000": false, "s3.amazonaws.com": false,
+	} {
+		if got := isIPHost(host); got != want {
+			t.Errorf("isIPHost(%q) = %v", host, got)
+		}
 	}
 }

@@ -232,7 +232,8 @@ func describe(err error) string {
 	}
 	var ce *connectivityError
 	if errors.As(err, &ce) {
-		return "Can't connect to cloud provider: " + err.Error()
+		// Barman's words, once: the store's error may carry ours.
+		return "Can't connect to cloud provider: " + strings.Replace(err.Error(), uploaders.ErrUnreachable.Error()+": ", "", 1)
 	}
 	return "Barman cloud restore exception: " + err.Error() + leftover(err)
 }

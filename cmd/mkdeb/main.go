@@ -172,26 +172,23 @@ Description: Barman's barman-cloud-backup and barman-cloud-restore, in Go
 // preinst diverts Barman's files before ours are unpacked over them. An
 // upgrade adds the same diversions again, which dpkg-divert leaves as
 // they are.
-func preinst() string {
-	var b strings.Builder
-	b.WriteString("#!/bin/sh\nset -e\ncase \"$1\" in\ninstall|upgrade)\n")
-	for _, path := range diverted {
-		fmt.Fprintf(&b, "\tdpkg-divert --package %s --add --rename --divert %s %s\n", pkg, divertedTo(path), path)
-	}
-	b.WriteString("\t;;\nesac\n")
-	return b.String()
-}
+func preinst() string { return divertScript("install|upgrade", "--add") }
 
 // postrm puts Barman's files back once ours are gone: on remove (purge
 // comes after it, with nothing left to do), on an install that failed
 // after preinst, and when dpkg finds every file of ours replaced by
 // another package's. Not on upgrade or abort-upgrade: the version still
 // installed then has the same diversions and needs them.
-func postrm() string {
+func postrm() string { return divertScript("remove|abort-install|disappear", "--remove") }
+
+// divertScript is a maintainer script that runs dpkg-divert action
+// (--add or --remove) on each diverted path when its first argument is
+// one of cases (a shell case pattern).
+func divertScript(cases, action string) string {
 	var b strings.Builder
-	b.WriteString("#!/bin/sh\nset -e\ncase \"$1\" in\nremove|abort-install|disappear)\n")
+	fmt.Fprintf(&b, "#!/bin/sh\nset -e\ncase \"$1\" in\n%s)\n", cases)
 	for _, path := range diverted {
-		fmt.Fprintf(&b, "\tdpkg-divert --package %s --remove --rename --divert %s %s\n", pkg, divertedTo(path), path)
+		fmt.Fprintf(&b, "\tdpkg-divert --package %s %s --rename --divert %s %s\n", pkg, action, divertedTo(path), path)
 	}
 	b.WriteString("\t;;\nesac\n")
 	return b.String()
