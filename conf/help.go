@@ -99,14 +99,16 @@ func wrapText(text string, indent, width int) []string {
 	return append(lines, line)
 }
 
-// Help is the --help text, grouped as Barman's.
-func Help() string {
-	return helpOf(Usage(), description, options, [][2]string{
-		{"destination_url", "URL of the destination, such as an S3 bucket and path: s3://bucket/path/to/folder " +
-			"(or an access point's ARN in place of the bucket: s3://arn:aws:s3:REGION:ACCOUNT:accesspoint/NAME/path)"},
-		{"server_name", "the name of the server as configured in Barman"},
-	})
+// backupArguments are barman-cloud-backup's positional arguments, name
+// and help, for --help and the manual.
+var backupArguments = [][2]string{
+	{"destination_url", "URL of the destination, such as an S3 bucket and path: s3://bucket/path/to/folder " +
+		"(or an access point's ARN in place of the bucket: s3://arn:aws:s3:REGION:ACCOUNT:accesspoint/NAME/path)"},
+	{"server_name", "the name of the server as configured in Barman"},
 }
+
+// Help is the --help text, grouped as Barman's.
+func Help() string { return helpOf(Usage(), description, options, backupArguments) }
 
 // helpOf is a command's --help text: usage, description, positional
 // arguments (name and help), then the options by group.

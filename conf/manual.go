@@ -11,9 +11,12 @@ import (
 // generated from, so that the manual cannot drift from the options.
 type manPage struct {
 	prog, summary string
-	usage, help   string
-	description   string
-	table         []*option
+	usage         string
+	// arguments are the positional arguments, name and help, as --help
+	// gives them.
+	arguments   [][2]string
+	description string
+	table       []*option
 	// settings is whether the command reads the TOML file and the
 	// BARMAN_CLOUD_BACKUP_* variables (through loadSettings): the
 	// verifier takes its command line only.
@@ -39,7 +42,7 @@ func manPageOf(command string) (*manPage, error) {
 		"barman-cloud-wal-archive", "barman-cloud-wal-restore", "barman"}
 	switch command {
 	case Prog:
-		return &manPage{prog: Prog, usage: Usage(), help: Help(), description: description, table: options, settings: true,
+		return &manPage{prog: Prog, usage: Usage(), arguments: backupArguments, description: description, table: options, settings: true,
 			summary: "take a hot base backup of PostgreSQL and upload it to the cloud, as Barman's tool of the same name",
 			exits: [][2]string{
 				{"0", "success; with -t, the destination is reachable and the bucket exists"},
@@ -60,7 +63,7 @@ func manPageOf(command string) (*manPage, error) {
 		}, nil
 	case RestoreProg:
 		var rc RestoreConfig
-		return &manPage{prog: RestoreProg, usage: RestoreUsage(), help: RestoreHelp(), description: restoreDescription,
+		return &manPage{prog: RestoreProg, usage: RestoreUsage(), arguments: restoreArguments, description: restoreDescription,
 			table: restoreTable(&rc), settings: true,
 			summary: "restore a backup from the cloud, as Barman's tool of the same name",
 			exits: [][2]string{
@@ -72,7 +75,7 @@ func manPageOf(command string) (*manPage, error) {
 		}, nil
 	case VerifyProg:
 		var vc VerifyConfig
-		return &manPage{prog: VerifyProg, usage: VerifyUsage(), help: VerifyHelp(), description: verifyDescription,
+		return &manPage{prog: VerifyProg, usage: VerifyUsage(), arguments: verifyArguments, description: verifyDescription,
 			table:   verifyTable(&vc),
 			summary: "read a backup back from the cloud and check it end to end",
 			exits: [][2]string{
@@ -108,7 +111,7 @@ func Manual(w io.Writer, command string) error {
 	b.WriteString(".SH SYNOPSIS\n" + synopsis(p.prog, p.usage) + "\n")
 
 	b.WriteString(".SH DESCRIPTION\n" + roffText(p.description) + "\n")
-	for _, a := range positionals(p.help) {
+	for _, a := range p.arguments {
 		b.WriteString(".TP\n\\fI" + roffText(a[0]) + "\\fR\n" + roffText(a[1]) + "\n")
 	}
 
@@ -245,29 +248,6 @@ func synopsis(prog, usage string) string {
 		prev = core
 	}
 	return b.String()
-}
-
-// positionals reads the positional arguments back from a --help text,
-// where helpOf wrote them as items: the commands declare them there only.
-func positionals(help string) [][2]string {
-	_, rest, ok := strings.Cut(help, "\npositional arguments:\n")
-	if !ok {
-		return nil
-	}
-	section, _, _ := strings.Cut(rest, "\n\n")
-	var out [][2]string
-	for _, line := range strings.Split(section, "\n") {
-		switch {
-		case strings.HasPrefix(line, "   "):
-			if len(out) > 0 {
-				out[len(out)-1][1] = strings.TrimSpace(out[len(out)-1][1] + " " + strings.TrimSpace(line))
-			}
-		case strings.HasPrefix(line, "  "):
-			name, text, _ := strings.Cut(strings.TrimSpace(line), " ")
-			out = append(out, [2]string{name, strings.TrimSpace(text)})
-		}
-	}
-	return out
 }
 
 // roffText escapes text for a roff text line: backslashes, hyphens (as

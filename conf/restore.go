@@ -235,17 +235,21 @@ func RestoreUsage() string {
 	return usageOf(RestoreProg, restoreTable(&rc), "source_url", "server_name", "backup_id", "recovery_dir")
 }
 
+// restoreArguments are the restore's positional arguments, name and
+// help, for --help and the manual.
+var restoreArguments = [][2]string{
+	{"source_url", "URL of the cloud source, such as a bucket in AWS S3: s3://bucket/path/to/folder " +
+		"(or an access point's ARN in place of the bucket)"},
+	{"server_name", "the name of the server as configured in Barman"},
+	{"backup_id", "the backup ID, a backup name, auto (chosen by the target options), or latest, last, " +
+		"oldest, first, last-failed"},
+	{"recovery_dir", "the path to a directory for recovery; it must be absent or empty"},
+}
+
 // RestoreHelp is the restore's --help text, grouped as Barman's.
 func RestoreHelp() string {
 	var rc RestoreConfig
-	return helpOf(RestoreUsage(), restoreDescription, restoreTable(&rc), [][2]string{
-		{"source_url", "URL of the cloud source, such as a bucket in AWS S3: s3://bucket/path/to/folder " +
-			"(or an access point's ARN in place of the bucket)"},
-		{"server_name", "the name of the server as configured in Barman"},
-		{"backup_id", "the backup ID, a backup name, auto (chosen by the target options), or latest, last, " +
-			"oldest, first, last-failed"},
-		{"recovery_dir", "the path to a directory for recovery; it must be absent or empty"},
-	})
+	return helpOf(RestoreUsage(), restoreDescription, restoreTable(&rc), restoreArguments)
 }
 
 // Validate refuses what the restore cannot do or what cannot be meant,

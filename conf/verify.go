@@ -94,12 +94,17 @@ func VerifyUsage() string {
 	return usageOf(VerifyProg, verifyTable(&vc), "source_url", "server_name", "backup_id")
 }
 
+// verifyArguments are the verifier's positional arguments, name and
+// help, for --help and the manual.
+var verifyArguments = [][2]string{
+	{"source_url", "URL of the cloud source, such as a bucket in AWS S3: s3://bucket/path/to/folder " +
+		"(or an access point's ARN in place of the bucket)"},
+	{"server_name", "the name of the server as configured in Barman"},
+	{"backup_id", "the backup ID, a backup name, or latest, last, oldest, first"},
+}
+
 // VerifyHelp is the verifier's --help text.
 func VerifyHelp() string {
 	var vc VerifyConfig
-	return helpOf(VerifyUsage(), verifyDescription, verifyTable(&vc), [][2]string{
-		{"source_url", "URL of the cloud source, such as a bucket in AWS S3: s3://bucket/path/to/folder"},
-		{"server_name", "the name of the server as configured in Barman"},
-		{"backup_id", "the backup ID, a backup name, or latest, last, oldest, first"},
-	})
+	return helpOf(VerifyUsage(), verifyDescription, verifyTable(&vc), verifyArguments)
 }

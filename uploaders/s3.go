@@ -92,11 +92,9 @@ func parseS3(rawURL string, opts Options) (*s3Config, error) {
 		}
 		c.bucket, c.prefix = u.Host, strings.TrimLeft(urlPath(rawURL), "/")
 		if opts.EndpointURL != "" {
-			e, err := url.Parse(opts.EndpointURL)
-			if err != nil || e.Host == "" || (e.Scheme != "http" && e.Scheme != "https") {
-				return nil, fmt.Errorf("invalid endpoint URL %q: it must be http(s)://HOST[:PORT]", opts.EndpointURL)
+			if c.endpoint, c.secure, err = parseEndpointURL(opts.EndpointURL); err != nil {
+				return nil, err
 			}
-			c.endpoint, c.secure = e.Host, e.Scheme == "https"
 		}
 	}
 	if m := tagMap(opts.Tags); m != nil {
@@ -483,6 +481,16 @@ func checkEndpointBucket(endpointURL, bucket string, lookup minio.BucketLookupTy
 	}
 	return fmt.Errorf("--endpoint-url %s already names bucket %s: use --endpoint-url %s, "+
 		"with --addressing-style virtual if the store wants requests sent to BUCKET.HOST", endpointURL, bucket, fixed.String())
+}
+
+// parseEndpointURL is --endpoint-url's HOST[:PORT], and whether it is
+// https.
+func parseEndpointURL(raw string) (host string, secure bool, err error) {
+	e, err := url.Parse(raw)
+	if err != nil || e.Host == "" || (e.Scheme != "http" && e.Scheme != "https") {
+		return "", false, fmt.Errorf("invalid endpoint URL %q: it must be http(s)://HOST[:PORT]", raw)
+	}
+	return e.Host, e.Scheme == "https", nil
 }
 
 // isIPHost tells whether HOST[:PORT] names an IP address, which no bucket

@@ -123,11 +123,9 @@ func (ap *accessPoint) hostLabel() string { return ap.name + "-" + ap.account }
 // it: NAME-ACCOUNT[.OUTPOST].ENDPOINT.
 func (ap *accessPoint) endpoint(endpointURL string) (host string, secure bool, err error) {
 	if endpointURL != "" {
-		e, err := url.Parse(endpointURL)
-		if err != nil || e.Host == "" || (e.Scheme != "http" && e.Scheme != "https") {
-			return "", false, fmt.Errorf("invalid endpoint URL %q: it must be http(s)://HOST[:PORT]", endpointURL)
+		if host, secure, err = parseEndpointURL(endpointURL); err != nil {
+			return "", false, err
 		}
-		host, secure = e.Host, e.Scheme == "https"
 	} else {
 		domain := "amazonaws.com"
 		if ap.partition == "aws-cn" {
