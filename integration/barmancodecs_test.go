@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"strings"
 	"testing"
 )
@@ -201,22 +200,4 @@ func volumeTree(t *testing.T, dir string) map[string]string {
 		t.Fatalf("reading %s: %v", dir, err)
 	}
 	return tree
-}
-
-func treeDiff(want, got map[string]string) []string {
-	var diffs []string
-	for p, w := range want {
-		if g, ok := got[p]; !ok {
-			diffs = append(diffs, p+": missing")
-		} else if g != w {
-			diffs = append(diffs, fmt.Sprintf("%s: %s, want %s", p, g, w))
-		}
-	}
-	for p, g := range got {
-		if _, ok := want[p]; !ok {
-			diffs = append(diffs, fmt.Sprintf("%s: extra (%s)", p, g))
-		}
-	}
-	sort.Strings(diffs)
-	return diffs
 }

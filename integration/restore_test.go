@@ -141,27 +141,34 @@ func treeOf(t testing.TB, dir string) map[string]string {
 	return tree
 }
 
+// treeDiff lists how tree got differs from tree want (treeOf's or
+// volumeTree's), sorted: entries missing, differing, or extra.
+func treeDiff(want, got map[string]string) []string {
+	var diffs []string
+	for p, w := range want {
+		if g, ok := got[p]; !ok {
+			diffs = append(diffs, p+": missing")
+		} else if g != w {
+			diffs = append(diffs, fmt.Sprintf("%s: %s, want %s", p, g, w))
+		}
+	}
+	for p, g := range got {
+		if _, ok := want[p]; !ok {
+			diffs = append(diffs, fmt.Sprintf("%s: extra (%s)", p, g))
+		}
+	}
+	sort.Strings(diffs)
+	return diffs
+}
+
 // sameTree asserts that two restores of one backup wrote the same
 // files, with the same contents, permissions and times, and the same
 // links.
 func sameTree(t testing.TB, what string, a, b string) {
 	t.Helper()
 	ta, tb := treeOf(t, a), treeOf(t, b)
-	var diffs []string
-	for p, da := range ta {
-		if db, ok := tb[p]; !ok {
-			diffs = append(diffs, fmt.Sprintf("%s: only in the first (%s)", p, da))
-		} else if da != db {
-			diffs = append(diffs, fmt.Sprintf("%s: %s, then %s", p, da, db))
-		}
-	}
-	for p, db := range tb {
-		if _, ok := ta[p]; !ok {
-			diffs = append(diffs, fmt.Sprintf("%s: only in the second (%s)", p, db))
-		}
-	}
-	sort.Strings(diffs)
-	if len(diffs) > 0 {
+	// The first restore is the one the second is held to.
+	if diffs := treeDiff(ta, tb); len(diffs) > 0 {
 		t.Errorf("%s: %d of %d entries differ:\n%s", what, len(diffs), len(ta), strings.Join(diffs[:min(len(diffs), 15)], "\n"))
 	} else if len(ta) < 500 || ta["data/PG_VERSION"] == "" || ta["data/global/pg_control"] == "" {
 		t.Errorf("%s: the same, but too little to be a restore: %d entries", what, len(ta))
