@@ -75,6 +75,9 @@ type Options struct {
 	// MemoryLimit, when set, is given the run's memory budget once the
 	// part size is known (debug.SetMemoryLimit in the binary).
 	MemoryLimit func(bytes int64)
+	// Pages is what the copy does about data page checksums
+	// (--page-checksums); what it found is in Progress.Pages.
+	Pages PagePolicy
 }
 
 // StoredObject is one object a run wrote.
@@ -165,7 +168,8 @@ func Run(ctx context.Context, src Source, opts Options) (*Result, error) {
 	crew.Go(func() error { return walker(gctx, pl, walked, entries) })
 	s := &sealer{codec: opts.Codec, maxSize: maxSize, blockSize: opts.BlockSize, prefix: prefix,
 		bufs: blockBufs, progress: progress, journal: opts.Journal, plan: pl,
-		info: info, manifest: newBackupManifest(opts.Manifest != nil)}
+		info: info, manifest: newBackupManifest(opts.Manifest != nil),
+		pages: pageChecks{policy: opts.Pages, tally: &progress.Pages}}
 	crew.Go(func() error { return s.run(gctx, entries, walked, copied, labels, blocks, ordered) })
 	crew.Go(func() error { return compressorPool(gctx, opts.Codec, opts.Compressors, blocks) })
 	crew.Go(func() error {

@@ -34,14 +34,16 @@ type dirSource struct {
 	beginDelay, endDelay time.Duration
 	begun                bool
 	aborted              bool
+	// checksums is the cluster's data_checksums.
+	checksums bool
 }
 
 func (d *dirSource) Begin(ctx context.Context, info *pg.BackupInfo) (*pg.Layout, error) {
 	d.begun = true
 	time.Sleep(d.beginDelay)
-	info.PGData, info.Status = d.pgdata, pg.StatusStarted
+	info.PGData, info.Status, info.BeginXLOG = d.pgdata, pg.StatusStarted, "FF/0"
 	info.Tablespaces = []pg.Tablespace{{Name: "tbs1", OID: 16384, Location: d.tbs}}
-	return &pg.Layout{PGData: d.pgdata, MajorVersion: "15", Tablespaces: info.Tablespaces}, nil
+	return &pg.Layout{PGData: d.pgdata, MajorVersion: "15", Tablespaces: info.Tablespaces, DataChecksums: d.checksums}, nil
 }
 
 func (d *dirSource) End(ctx context.Context, info *pg.BackupInfo) ([]byte, error) {

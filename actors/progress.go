@@ -45,6 +45,8 @@ type Progress struct {
 	Stored atomic.Int64
 	// Parts counts the uploads made: multipart parts and whole objects.
 	Parts atomic.Int64
+	// Pages is what the copy's page checksum check found.
+	Pages PageTally
 
 	// at holds the instants of marks, as Unix nanoseconds; 0 until reached.
 	at     [markCount]atomic.Int64

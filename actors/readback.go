@@ -20,6 +20,10 @@ import (
 // hundred bytes per file, so some millions of files.
 const maxManifest = 1 << 30
 
+// heldLimits are the files of the data archive whose content the check
+// keeps, with the most it keeps of each, in bytes.
+var heldLimits = map[string]int64{pg.ManifestName: maxManifest, "backup_label": 1 << 20, "global/pg_control": 64 << 10}
+
 // storedVolume is one archive volume of a stored backup, as its folder
 // lists it.
 type storedVolume struct {
@@ -165,10 +169,9 @@ func (v *verifier) readVolume(ctx context.Context, p storedVolume, dl *uploaders
 	files := map[string]seenFile{}
 	sum := pg.NewCRC()
 	copyBuf := make([]byte, copyBufferSize)
-	var manifestBody, labelBody []byte
-	var manifestAt, labelAt int
+	held := map[string]heldBody{}
 	// Files read whole before any damage are checked all the same.
-	defer func() { v.add(p, files, manifestBody, labelBody, manifestAt, labelAt) }()
+	defer func() { v.add(files, held) }()
 	var pad int64
 	last := "(none)"
 	for index := 1; ; index++ {
@@ -208,12 +211,15 @@ func (v *verifier) readVolume(ctx context.Context, p storedVolume, dl *uploaders
 		sum.Reset()
 		var body *bytes.Buffer
 		var w io.Writer = sum
-		isManifest := p.archive == "data" && path == pg.ManifestName
-		isLabel := p.archive == "data" && path == "backup_label"
-		if (isManifest && h.Size <= maxManifest) || (isLabel && h.Size <= 1<<20) {
+		if limit, ok := heldLimits[path]; ok && p.archive == "data" && h.Size <= limit {
 			// The header's size may be damaged: grow as the bytes come.
 			body = bytes.NewBuffer(make([]byte, 0, min(h.Size, 16<<20)))
 			w = io.MultiWriter(sum, body)
+		}
+		var pages *pg.PageCheck
+		if segment, ok := pg.RelationSegment(path); ok && v.pages {
+			pages = &pg.PageCheck{Start: v.pageStart, Segment: segment}
+			w = io.MultiWriter(w, pages)
 		}
 		if out != nil {
 			w = io.MultiWriter(w, sinkWriter{out})
@@ -231,12 +237,17 @@ func (v *verifier) readVolume(ctx context.Context, p storedVolume, dl *uploaders
 		if err != nil {
 			return rep, damage("%s in member %q (tar byte %d, near stored byte %s of %d)", describeReadError(err), h.Name, stream.n, near, p.size)
 		}
-		files[path] = seenFile{size: n, crc: sum.Sum32(), object: p.name, order: [2]int{p.number, index}}
-		switch {
-		case isManifest && body != nil:
-			manifestBody, manifestAt = body.Bytes(), index
-		case isLabel && body != nil:
-			labelBody, labelAt = body.Bytes(), index
+		f := seenFile{size: n, crc: sum.Sum32(), object: p.name, order: [2]int{p.number, index}}
+		if pages != nil {
+			pages.End()
+			v.pagesChecked.Add(pages.Checked)
+			if pages.Failed > 0 {
+				f.pages = pages
+			}
+		}
+		files[path] = f
+		if body != nil {
+			held[path] = heldBody{body: body.Bytes(), order: [2]int{p.number, index}}
 		}
 	}
 	rep.TarBytes = stream.n

@@ -58,6 +58,10 @@ type RestoreOptions struct {
 	// NoVerify skips the check of the restored files against
 	// backup_manifest.
 	NoVerify bool
+	// PageChecksums, without a RecoveryDir, also checks the data page
+	// checksums of every relation file, when the backup's
+	// global/pg_control says its cluster had them.
+	PageChecksums bool
 	// Progress, if set, is updated as the run goes.
 	Progress *RestoreProgress
 }
@@ -262,6 +266,13 @@ func Restore(ctx context.Context, opts RestoreOptions) (*RestoreReport, error) {
 	}
 	p.enter(RestoreDownload)
 	v := &verifier{opts: &opts, rep: rep, seen: map[string]seenFile{}, failed: incomplete}
+	if opts.PageChecksums && !restoring {
+		start, err := pg.ParseLSN(info.BeginXLOG)
+		if err != nil {
+			rep.Notes = append(rep.Notes, fmt.Sprintf("page checksums were not judged: backup.info's begin_xlog %q: %v", info.BeginXLOG, err))
+		}
+		v.pages, v.pageStart = err == nil, start
+	}
 	var ext *extraction
 	if restoring {
 		ext = newExtraction(places.roots, p)

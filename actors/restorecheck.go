@@ -24,7 +24,7 @@ import (
 // Problem is one thing found wrong with the backup.
 type Problem struct {
 	// Kind is a stable word for monitoring: "backup.info", "object",
-	// "archive", "manifest", "file", "wal".
+	// "archive", "manifest", "file", "page", "wal".
 	Kind string `json:"kind"`
 	// Object is the object's name in the backup's folder, if one.
 	Object string `json:"object,omitempty"`
@@ -85,9 +85,17 @@ type RestoreReport struct {
 	TarBytes      int64 `json:"tar_bytes"`
 	// WALChecked tells whether --check-wal ran; WALSegments is how many
 	// segments the backup needs.
-	WALChecked  bool      `json:"wal_checked"`
-	WALSegments int       `json:"wal_segments,omitempty"`
-	Problems    []Problem `json:"problems"`
+	WALChecked  bool `json:"wal_checked"`
+	WALSegments int  `json:"wal_segments,omitempty"`
+	// PageChecksums is "checked" when the backup's cluster had data
+	// checksums (its global/pg_control says so) and the pages of its
+	// relation files were checked, "off" when it had none, "" when they
+	// were not checked; PagesChecked counts the pages compared,
+	// PageFailures those that differed.
+	PageChecksums string    `json:"page_checksums,omitempty"`
+	PagesChecked  int64     `json:"pages_checked,omitempty"`
+	PageFailures  int64     `json:"page_failures,omitempty"`
+	Problems      []Problem `json:"problems"`
 	// Notes are facts worth knowing that are not damage.
 	Notes   []string `json:"notes,omitempty"`
 	Seconds float64  `json:"seconds"`
@@ -213,6 +221,16 @@ type seenFile struct {
 	// order is where extraction puts it: a later member at the same path
 	// replaces an earlier one, as tar extraction does.
 	order [2]int
+	// pages is what checking a relation file's pages found, when a page
+	// failed.
+	pages *pg.PageCheck
+}
+
+// heldBody is the content of a small file the check reads
+// (backup_manifest, backup_label, global/pg_control), with its order.
+type heldBody struct {
+	body  []byte
+	order [2]int
 }
 
 // verifier holds what the volumes' readers found.
@@ -225,10 +243,14 @@ type verifier struct {
 	seen map[string]seenFile
 	// failed marks archives with a volume that could not be read to its end.
 	failed map[string]bool
-	// manifest and label are the data archive's, with their order.
-	manifest, label           []byte
-	manifestOrder, labelOrder [2]int
-	manifestFound, labelFound bool
+	// held are the data archive's backup_manifest, backup_label and
+	// global/pg_control, by path, the last of each.
+	held map[string]heldBody
+	// pages tells whether relation files' page checksums are checked,
+	// against pageStart, the backup's start LSN.
+	pages        bool
+	pageStart    uint64
+	pagesChecked atomic.Int64
 }
 
 // errDamaged stops a restore's other downloads once one volume is found
@@ -313,7 +335,7 @@ func (v *verifier) readVolumes(ctx context.Context, volumes []storedVolume) erro
 }
 
 // add merges what one volume held.
-func (v *verifier) add(p storedVolume, files map[string]seenFile, manifestBody, labelBody []byte, manifestAt, labelAt int) {
+func (v *verifier) add(files map[string]seenFile, held map[string]heldBody) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	for path, f := range files {
@@ -322,11 +344,13 @@ func (v *verifier) add(p storedVolume, files map[string]seenFile, manifestBody, 
 		}
 		v.seen[path] = f
 	}
-	if manifestBody != nil && (!v.manifestFound || later([2]int{p.number, manifestAt}, v.manifestOrder)) {
-		v.manifest, v.manifestOrder, v.manifestFound = manifestBody, [2]int{p.number, manifestAt}, true
+	if v.held == nil {
+		v.held = map[string]heldBody{}
 	}
-	if labelBody != nil && (!v.labelFound || later([2]int{p.number, labelAt}, v.labelOrder)) {
-		v.label, v.labelOrder, v.labelFound = labelBody, [2]int{p.number, labelAt}, true
+	for path, b := range held {
+		if old, ok := v.held[path]; !ok || later(b.order, old.order) {
+			v.held[path] = b
+		}
 	}
 }
 
@@ -354,16 +378,19 @@ func archiveOf(path string) string {
 // the backup's own backup_label, PG_VERSION and global/pg_control.
 func (v *verifier) check(info *pg.InfoFile, files bool) {
 	rep := v.rep
+	v.checkPages()
+	label, labelFound := v.held["backup_label"]
+	manifest, manifestFound := v.held[pg.ManifestName]
 	for path := range v.seen {
 		if path != pg.ManifestName {
 			rep.Files++
 		}
 	}
-	if v.labelFound && info.BackupLabel != "" && string(v.label) != info.BackupLabel {
+	if labelFound && info.BackupLabel != "" && string(label.body) != info.BackupLabel {
 		rep.problem("archive", "data", "backup_label", "differs from backup.info's backup_label: the data archive belongs to another backup (its label: %q)",
-			firstLine(string(v.label)))
+			firstLine(string(label.body)))
 	}
-	if !v.labelFound && !v.failed["data"] {
+	if !labelFound && !v.failed["data"] {
 		rep.problem("archive", "data", "backup_label", "missing from the data archive, whose last member it is "+
 			"(with backup_manifest after it): the archive's last volume may be lost, and a restore cannot start")
 	}
@@ -372,18 +399,18 @@ func (v *verifier) check(info *pg.InfoFile, files bool) {
 		v.checkEssentials()
 		return
 	}
-	if !v.manifestFound {
+	if !manifestFound {
 		rep.Manifest = "absent"
 		note := "no backup_manifest in the data archive (a backup by Barman or by an older barman-cloud-backup): " +
 			"every archive was read to its end, but files were not checked against checksums"
-		if v.failed["data"] || !v.labelFound {
+		if v.failed["data"] || !labelFound {
 			note = "no backup_manifest found: the end of the data archive is missing or unreadable"
 		}
 		rep.Notes = append(rep.Notes, note)
 		v.checkEssentials()
 		return
 	}
-	m, err := pg.ParseManifest(v.manifest)
+	m, err := pg.ParseManifest(manifest.body)
 	if err != nil {
 		rep.Manifest = "damaged"
 		rep.problem("manifest", "data", pg.ManifestName, "%v: files were not checked against it", err)
@@ -406,6 +433,49 @@ func (v *verifier) check(info *pg.InfoFile, files bool) {
 	v.checkFiles(m)
 }
 
+// checkPages reports the relation files whose pages failed their
+// checksum, when the backup's own global/pg_control says its cluster had
+// data checksums: a backup of ours from before the check, or one of
+// Barman's, is judged as one checked while copied would be. Pages
+// written during the backup are not judged (pg.PageCheck), and a page
+// torn by a write the copy caught halfway cannot be read again here.
+func (v *verifier) checkPages() {
+	if !v.pages {
+		return
+	}
+	rep := v.rep
+	control, ok := v.held["global/pg_control"]
+	if !ok {
+		rep.Notes = append(rep.Notes, "no global/pg_control read: page checksums were not judged")
+		return
+	}
+	on, err := pg.ControlChecksums(control.body)
+	if err != nil {
+		rep.Notes = append(rep.Notes, fmt.Sprintf("page checksums were not judged: %v", err))
+		return
+	}
+	if !on {
+		rep.PageChecksums = "off"
+		rep.Notes = append(rep.Notes, "data page checksums were off in the backup's cluster: pages were not checked")
+		return
+	}
+	rep.PageChecksums = "checked"
+	rep.PagesChecked = v.pagesChecked.Load()
+	paths := make([]string, 0)
+	for path, f := range v.seen {
+		if f.pages != nil {
+			paths = append(paths, path)
+		}
+	}
+	sort.Strings(paths)
+	for _, path := range paths {
+		f := v.seen[path]
+		c := f.pages
+		rep.PageFailures += c.Failed
+		rep.problem("page", f.object, path, "checksum verification failed in %s", FailureText(c))
+	}
+}
+
 // checkEssentials is what can be checked without a manifest: the files
 // without which no restore starts.
 func (v *verifier) checkEssentials() {
@@ -422,8 +492,9 @@ func (v *verifier) checkEssentials() {
 // backup has another label too, and is reported as such.
 func (v *verifier) stale(m *pg.BackupManifest, info *pg.InfoFile) bool {
 	begin, err := pg.ParseLSN(info.BeginXLOG)
+	label, labelFound := v.held["backup_label"]
 	return err == nil && len(m.WALRanges) > 0 && m.WALRanges[len(m.WALRanges)-1].Start != begin &&
-		v.labelFound && info.BackupLabel != "" && string(v.label) == info.BackupLabel
+		labelFound && info.BackupLabel != "" && string(label.body) == info.BackupLabel
 }
 
 func firstLine(s string) string {

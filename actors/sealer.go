@@ -58,6 +58,7 @@ type sealer struct {
 	// info is read for backup_manifest once backup_label arrives.
 	info     *pg.BackupInfo
 	manifest *backupManifest
+	pages    pageChecks
 
 	blocks  chan<- *blockJob
 	ordered chan<- *blockJob
@@ -78,6 +79,7 @@ func (s *sealer) run(ctx context.Context, entries <-chan tarball.Entry, walked <
 	if err := s.plan.wait(ctx); err != nil {
 		return err
 	}
+	s.pages.begin(ctx, s.plan.layout, s.info)
 	for done := false; !done; {
 		select {
 		case e, ok := <-entries:
@@ -100,6 +102,9 @@ func (s *sealer) run(ctx context.Context, entries <-chan tarball.Entry, walked <
 		return ctx.Err()
 	}
 	s.progress.reach(markLastRead)
+	if err := s.pages.verdict(ctx); err != nil {
+		return err
+	}
 	close(copied)
 	select {
 	case msg, ok := <-labels:
@@ -158,14 +163,19 @@ func (s *sealer) add(ctx context.Context, e tarball.Entry) error {
 }
 
 // write stores e in the volume of its archive that is open, or a new one,
-// feeding a regular file's content to the manifest's checksum.
+// feeding a regular file's content to the manifest's checksum and a
+// relation file's pages to the page checksum check.
 func (s *sealer) write(ctx context.Context, e tarball.Entry) (skipped bool, err error) {
 	if err := s.room(ctx, e.Archive, e.Header); err != nil {
 		return false, err
 	}
-	skipped, err = tarball.WriteSum(s.cur.tw, e, s.manifest.sum())
+	check := s.pages.check(e)
+	skipped, err = tarball.WriteSum(s.cur.tw, e, s.manifest.sum(), through(check))
 	if err != nil {
 		return false, fmt.Errorf("archive %s: %w", s.cur.volume.key, err)
+	}
+	if !skipped {
+		s.pages.done(ctx, e.Path, check)
 	}
 	return skipped, nil
 }

@@ -103,6 +103,8 @@ func TestParseForms(t *testing.T) {
 			return c.CloudProvider == "azure-blob-storage" && c.Credential == "azure-cli" && c.EncryptionScope == "sc"
 		}},
 		{[]string{"-t", "--immediate-checkpoint", "s3://b/p", "srv"}, func(c Config) bool { return c.Test && c.ImmediateCheckpoint }},
+		{[]string{"s3://b/p", "srv"}, func(c Config) bool { return c.PageChecksums == "warn" }},
+		{[]string{"--page-checksums", "fail", "s3://b/p", "srv"}, func(c Config) bool { return c.PageChecksums == "fail" }},
 		{[]string{"-tvz", "s3://b/p", "srv"}, func(c Config) bool { return c.Test && c.Verbose == 1 && c.Compression == "gz" }},
 		{[]string{"--snapshot-disk", "d1", "--snapshot-disk", "d2", "s3://b/p", "srv"}, func(c Config) bool { return len(c.Snapshot.Disks) == 2 }},
 	} {
@@ -135,6 +137,7 @@ func TestParseErrors(t *testing.T) {
 		{[]string{"-n", "latest", "s3://b/p", "srv"}, "argument -n/--name: Backup name 'latest' is not allowed: reserved word"},
 		{[]string{"-n", "20261124T140715", "s3://b/p", "srv"}, "is not allowed: backup ID"},
 		{[]string{"--cloud-provider", "ftp", "s3://b/p", "srv"}, "invalid choice: 'ftp'"},
+		{[]string{"--page-checksums", "strict", "s3://b/p", "srv"}, "argument --page-checksums: invalid choice: 'strict' (choose from 'warn', 'fail', 'off')"},
 		{[]string{"-e", "DES", "s3://b/p", "srv"}, "argument -e/--encryption: invalid choice: 'DES'"},
 		{[]string{"--tags", "a,b,c", "s3://b/p", "srv"}, "Invalid tag format: a,b,c"},
 		{[]string{"--tags", "justakey", "s3://b/p", "srv"}, "Invalid tag format: justakey"},

@@ -58,6 +58,9 @@ type Config struct {
 	// Tags are KEY,VALUE pairs in the order given.
 	Tags [][2]string
 
+	// PageChecksums is --page-checksums: "warn", "fail" or "off".
+	PageChecksums string
+
 	// LogFormat is "text" (Barman's) or "json".
 	LogFormat string
 	// JSONSummary is a file the run's summary is written to as JSON.
@@ -99,6 +102,7 @@ func Defaults() Config {
 		Jobs:           2,
 		MaxArchiveSize: 100 << 30,
 		LogFormat:      "text",
+		PageChecksums:  "warn",
 		Snapshot:       Snapshot{AWSAwaitTimeout: 3600},
 	}
 }

@@ -92,6 +92,7 @@ func TestFileErrors(t *testing.T) {
 		{"\n\njobs = 0\n", `:3: key "jobs": '0' is not a valid positive integer`},
 		{"max_archive_size = \"10XB\"\n", `:1: key "max_archive_size": '10XB' is not a valid size string`},
 		{"compression = \"zip\"\n", `:1: key "compression": invalid choice: 'zip'`},
+		{"page_checksums = \"never\"\n", `:1: key "page_checksums": invalid choice: 'never'`},
 		{"[s3]\nencryption = \"DES\"\n", `:2: key "s3.encryption": invalid choice: 'DES'`},
 		{"immediate_checkpoint = \"yes\"\n", `want true or false, found a string`},
 		{"name = \"latest\"\n", `Backup name 'latest' is not allowed: reserved word`},

@@ -414,6 +414,13 @@ var options = []*option{
 			return nil
 		},
 		get: func(c *Config) any { return c.CompressionLevel }},
+	{flags: []string{"--page-checksums"}, kind: flagValue, key: "page_checksums", typ: tString, group: groupExt,
+		choices: []string{"warn", "fail", "off"},
+		help: "check the data page checksums of every relation file as it is copied, when the cluster has them: " +
+			"warn (the default) logs each failing file and completes the backup, fail also fails the run " +
+			"(exit 1, backup.info FAILED) once every file is read, off checks nothing",
+		set: setString(func(c *Config) *string { return &c.PageChecksums }),
+		get: func(c *Config) any { return c.PageChecksums }},
 	{flags: []string{"--config"}, kind: flagValue, metavar: "FILE", group: groupExt,
 		help: "read settings from this TOML file (default: $" + EnvConfig + "); flags win over it",
 		set:  setString(func(c *Config) *string { return &c.ConfigFile })},

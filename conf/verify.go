@@ -10,8 +10,9 @@ const VerifyProg = "barman-cloud-backup-verify"
 
 const verifyDescription = "Read a backup made by barman-cloud-backup back from the cloud, every archive to its end, " +
 	"and check it: each file against the backup_manifest stored with it (size and CRC-32C), that no file " +
-	"is missing or extra, that every tar archive ends cleanly, and that backup.info is DONE and agrees " +
-	"with the manifest; with --check-wal, that the WAL archive holds the segments the backup needs. " +
+	"is missing or extra, that every tar archive ends cleanly, that backup.info is DONE and agrees " +
+	"with the manifest, and, when the backup's global/pg_control says its cluster had data checksums, " +
+	"the checksum of every page of every relation file; with --check-wal, that the WAL archive holds the segments the backup needs. " +
 	"Nothing is written to local disk. Exit 0: sound; 1: damage found; 2: the cloud is unreachable; " +
 	"3: bad input; 4: other errors."
 

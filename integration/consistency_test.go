@@ -34,7 +34,12 @@ import (
 //     workload that hands out the transaction IDs again, and checks the
 //     result with pg_amcheck (heap and btree, every database), pgbench's
 //     invariants, and that no transaction committed after the backup's end
-//     is visible (ledger rows and roles stamped with a WAL position).
+//     is visible (ledger rows and roles stamped with a WAL position);
+//   - with data checksums on, checks that the copy compared pages and
+//     found none failing, and so does the verifier on the stored backup:
+//     pages written while they were read are not judged (their LSN is
+//     past the start) or read again, as pg_basebackup does, so a busy
+//     server yields no false report.
 //
 // BCB_CONSISTENCY_RUNS repeats it (default 1).
 func TestBackupReadsEverythingBeforeTheStop(t *testing.T) {
@@ -50,7 +55,7 @@ func TestBackupReadsEverythingBeforeTheStop(t *testing.T) {
 func consistencyRun(t *testing.T) {
 	m := StartMinIO(t, "consistency")
 	w := &world{store: minioBucket{m, "consistency"}, env: m.Env(), cloud: []string{"--endpoint-url", m.Endpoint},
-		dest: "s3://consistency/pg", prefix: "pg", server: "main"}
+		dest: "s3://consistency/pg", prefix: "pg", server: "main", initdb: []string{"--data-checksums"}}
 	// Small shared buffers and frequent checkpoints put the load's
 	// changes on disk within moments, as on any busy server. The load
 	// writes WAL faster than barman-cloud-wal-archive ships it, and WAL
@@ -87,12 +92,23 @@ func consistencyRun(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("backup exited %d:\n%s", r.code, tail(r.stderr, 40))
 	}
+	if checked := regexp.MustCompile(`page checksums: (\d+) pages checked, none failed`).FindStringSubmatch(r.stderr); checked == nil ||
+		strings.Contains(r.stderr, "checksum verification failed") {
+		t.Errorf("page checksums under load:\n%s", tail(r.stderr, 20))
+	} else {
+		t.Logf("page checksums under load: %s pages checked, none failed", checked[1])
+	}
 	ids := w.ids(t)
 	if len(ids) != 1 {
 		t.Fatalf("backups listed: %v", ids)
 	}
 	id := ids[0]
 	checkNoReadAfterStop(t, trace, r.stderr, w.src.Data, w.tbsDir)
+	// The verifier, which cannot read a page again, judges the stored
+	// pages the same: none fails.
+	if out := w.mustVerify(t, w.server, id); !regexp.MustCompile(`, \d+ pages checked \(0 failed\)`).MatchString(out) {
+		t.Errorf("the verifier did not check the pages of the backup taken under load:\n%s", out)
+	}
 
 	end := infoValue(w.store.Get(t, w.basePrefix(id)+"backup.info"), "end_xlog")
 	if end == "" {

@@ -129,9 +129,16 @@ func StartPostgres(t testing.TB, settings map[string]string, env []string) *Clus
 // StartPostgresBin is StartPostgres with the server programs in bin.
 func StartPostgresBin(t testing.TB, bin string, settings map[string]string, env []string) *Cluster {
 	t.Helper()
+	return StartPostgresInit(t, bin, nil, settings, env)
+}
+
+// StartPostgresInit is StartPostgresBin with extra initdb arguments
+// (--data-checksums, say).
+func StartPostgresInit(t testing.TB, bin string, initdb []string, settings map[string]string, env []string) *Cluster {
+	t.Helper()
 	c := &Cluster{Dir: postgresDir(t, "bcb-pg-"), Bin: bin, env: env}
 	c.Data = filepath.Join(c.Dir, "data")
-	asPostgres(t, nil, c.program("initdb"), "-D", c.Data, "-A", "trust", "-U", "postgres", "-N", "-E", "UTF8")
+	asPostgres(t, nil, c.program("initdb"), append([]string{"-D", c.Data, "-A", "trust", "-U", "postgres", "-N", "-E", "UTF8"}, initdb...)...)
 	conf := map[string]string{
 		"listen_addresses": "'127.0.0.1'", "wal_level": "replica", "fsync": "off",
 		"unix_socket_directories": "'" + c.Dir + "'", "max_wal_size": "'256MB'",
@@ -172,6 +179,12 @@ func (c *Cluster) start(t testing.TB) {
 	t.Cleanup(func() {
 		exec.Command("runuser", "-u", "postgres", "--", c.program("pg_ctl"), "-D", c.Data, "-m", "immediate", "-w", "stop").Run()
 	})
+}
+
+// Stop stops the server cleanly; start starts it again.
+func (c *Cluster) Stop(t testing.TB) {
+	t.Helper()
+	asPostgres(t, nil, c.program("pg_ctl"), "-D", c.Data, "-m", "fast", "-w", "stop")
 }
 
 // StartStandby makes a streaming standby of primary with PostgreSQL 15's

@@ -43,7 +43,8 @@ type world struct {
 	dest   string   // destination URL
 	prefix string   // path inside the bucket or container
 	server string
-	bin    string // the source's server programs; PostgreSQL 15's when empty
+	bin    string   // the source's server programs; PostgreSQL 15's when empty
+	initdb []string // extra initdb arguments for the source
 	src    *Cluster
 	tbsDir string
 }
@@ -66,7 +67,7 @@ func (w *world) startSource(t *testing.T, settings map[string]string) {
 	for k, v := range settings {
 		conf[k] = v
 	}
-	w.src = StartPostgresBin(t, w.bin, conf, w.env)
+	w.src = StartPostgresInit(t, w.bin, w.initdb, conf, w.env)
 	w.tbsDir = postgresDir(t, "bcb-tbs-")
 	w.src.Exec(t,
 		"CREATE TABLESPACE tbs1 LOCATION '"+w.tbsDir+"'",

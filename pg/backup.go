@@ -30,6 +30,9 @@ type Layout struct {
 	// running cluster is left out (tarball.LiveExcludes). False for the
 	// data/ of a backup Barman took, whose backup_label is its own.
 	Live bool
+	// DataChecksums: the cluster's pages carry checksums (the server's
+	// data_checksums, or the backup's global/pg_control).
+	DataChecksums bool
 }
 
 // LiveBackup brackets a copy of a running server with the non-exclusive
@@ -71,7 +74,8 @@ func (l *LiveBackup) Begin(ctx context.Context, info *BackupInfo) (*Layout, erro
 	if info.Tablespaces, err = l.Conn.Tablespaces(ctx); err != nil {
 		return nil, err
 	}
-	layout := &Layout{PGData: pgdata, MajorVersion: l.Conn.MajorVersion(), Tablespaces: info.Tablespaces, Live: true}
+	layout := &Layout{PGData: pgdata, MajorVersion: l.Conn.MajorVersion(), Tablespaces: info.Tablespaces, Live: true,
+		DataChecksums: settings["data_checksums"] == "on"}
 	for _, t := range info.Tablespaces {
 		log.Info().Msgf("\t%d, %s, %s", t.OID, t.Name, t.Location)
 	}

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/rs/zerolog"
 )
 
 // BarmanBackup is a backup Barman already took, read from its backup
@@ -61,6 +63,14 @@ func (b *BarmanBackup) Begin(ctx context.Context, info *BackupInfo) (*Layout, er
 	// version and system identifier.
 	info.BeginXLOG, info.EndXLOG, info.SystemID = b.BeginXLOG, b.EndXLOG, b.SystemID
 	info.Version, info.Timeline = Int64(b.Version), Int64(b.Timeline)
+	// The copy's own pg_control says whether its pages carry checksums.
+	control, err := os.ReadFile(filepath.Join(l.PGData, "global", "pg_control"))
+	if err == nil {
+		l.DataChecksums, err = ControlChecksums(control)
+	}
+	if err != nil {
+		zerolog.Ctx(ctx).Warn().Msgf("page checksums are not checked: %v", err)
+	}
 	return l, nil
 }
 

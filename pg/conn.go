@@ -204,11 +204,11 @@ func (c *Conn) SystemID(ctx context.Context) (string, error) {
 	return id, nil
 }
 
-// Settings reads data_directory, the configuration file locations and
-// wal_segment_size (in bytes).
+// Settings reads data_directory, the configuration file locations,
+// data_checksums ("on" or "off") and wal_segment_size (in bytes).
 func (c *Conn) Settings(ctx context.Context) (map[string]string, int64, error) {
 	rows, err := c.conn.Query(ctx, `SELECT name, setting FROM pg_settings
-		WHERE name IN ('data_directory', 'config_file', 'hba_file', 'ident_file')`)
+		WHERE name IN ('data_directory', 'config_file', 'hba_file', 'ident_file', 'data_checksums')`)
 	if err != nil {
 		return nil, 0, fmt.Errorf("read settings: %w", err)
 	}

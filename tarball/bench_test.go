@@ -114,9 +114,9 @@ func BenchmarkWrite(b *testing.B) {
 				}
 				var err error
 				if h != nil {
-					_, err = WriteSum(tw, Entry{Header: hdr, Path: path}, h)
+					_, err = WriteSum(tw, Entry{Header: hdr, Path: path}, h, nil)
 				} else {
-					_, err = WriteSum(tw, Entry{Header: hdr, Path: path}, nil)
+					_, err = WriteSum(tw, Entry{Header: hdr, Path: path}, nil, nil)
 				}
 				if err != nil {
 					b.Fatal(err)

@@ -96,8 +96,10 @@ func Header(path, name string, fi fs.FileInfo) (*tar.Header, error) {
 // vanished before it could be opened is skipped: skipped is true and
 // nothing was written. sum, when not nil, is fed every byte of the
 // member's content as stored, padding included, as it streams through:
-// the file is read once.
-func WriteSum(tw *tar.Writer, e Entry, sum io.Writer) (skipped bool, err error) {
+// the file is read once. through, when not nil, is given the opened file
+// and returns what to copy from in its place, from the file's start: a
+// reader that checks what it reads (pg.PageCheck.Reader).
+func WriteSum(tw *tar.Writer, e Entry, sum io.Writer, through func(*os.File) io.Reader) (skipped bool, err error) {
 	var src io.Reader
 	if e.Header.Typeflag == tar.TypeReg {
 		if e.Path == "" {
@@ -112,6 +114,9 @@ func WriteSum(tw *tar.Writer, e Entry, sum io.Writer) (skipped bool, err error) 
 			}
 			defer f.Close()
 			src = f
+			if through != nil {
+				src = through(f)
+			}
 		}
 	}
 	if err := tw.WriteHeader(e.Header); err != nil {
@@ -126,7 +131,11 @@ func WriteSum(tw *tar.Writer, e Entry, sum io.Writer) (skipped bool, err error) 
 		src = io.TeeReader(src, sum)
 		dst = io.MultiWriter(tw, sum)
 	}
-	n, err := io.Copy(tw, src)
+	buf := copyBuffers.Get().(*[]byte)
+	defer copyBuffers.Put(buf)
+	// Only the tar writer's Write, so that reads are of the buffer's
+	// size, whole pages, whatever tar.Writer implements one day.
+	n, err := io.CopyBuffer(struct{ io.Writer }{tw}, src, *buf)
 	if err != nil {
 		return false, fmt.Errorf("read %s: %w", e.Path, err)
 	}
@@ -137,6 +146,10 @@ func WriteSum(tw *tar.Writer, e Entry, sum io.Writer) (skipped bool, err error) 
 	}
 	return false, nil
 }
+
+// copyBuffers hold the reads of a file into its member: 64 KiB, eight
+// PostgreSQL pages, so a page check judges pages where they are read.
+var copyBuffers = sync.Pool{New: func() any { b := make([]byte, 64<<10); return &b }}
 
 var zeros [64 << 10]byte
 

@@ -26,13 +26,13 @@ func TestWriteKeepsDeclaredSize(t *testing.T) {
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
 	for _, h := range []*tar.Header{hdr, &shrunk, &grown} {
-		if skipped, err := WriteSum(tw, Entry{Header: h, Path: path}, nil); err != nil || skipped {
+		if skipped, err := WriteSum(tw, Entry{Header: h, Path: path}, nil, nil); err != nil || skipped {
 			t.Fatalf("Write(%s) = %v, %v", h.Name, skipped, err)
 		}
 	}
 	vanished := *hdr
 	vanished.Name = "./gone"
-	if skipped, err := WriteSum(tw, Entry{Header: &vanished, Path: filepath.Join(dir, "gone")}, nil); err != nil || !skipped {
+	if skipped, err := WriteSum(tw, Entry{Header: &vanished, Path: filepath.Join(dir, "gone")}, nil, nil); err != nil || !skipped {
 		t.Fatalf("vanished file: skipped=%v err=%v", skipped, err)
 	}
 	tw.Close()

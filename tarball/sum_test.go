@@ -34,7 +34,7 @@ func TestWriteSumIsOfTheStoredBytes(t *testing.T) {
 		h := *base
 		h.Name, h.Size = c.name, c.size
 		sum := crc32.New(table)
-		if skipped, err := WriteSum(tw, Entry{Header: &h, Path: path}, sum); err != nil || skipped {
+		if skipped, err := WriteSum(tw, Entry{Header: &h, Path: path}, sum, nil); err != nil || skipped {
 			t.Fatalf("WriteSum(%s) = %v, %v", c.name, skipped, err)
 		}
 		want[c.name] = sum.Sum32()

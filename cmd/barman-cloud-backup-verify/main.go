@@ -183,6 +183,9 @@ func summary(rep *actors.RestoreReport) string {
 	default:
 		s += fmt.Sprintf(", %s, backup_manifest %s", plural(rep.Files, "file"), rep.Manifest)
 	}
+	if rep.PageChecksums == "checked" {
+		s += fmt.Sprintf(", %d pages checked (%d failed)", rep.PagesChecked, rep.PageFailures)
+	}
 	if rep.WALChecked {
 		s += fmt.Sprintf(", %s archived", plural(rep.WALSegments, "WAL segment"))
 	}

@@ -32,7 +32,7 @@ type Options struct {
 // does not exist).
 func verifyBackup(ctx context.Context, opts Options) (*actors.RestoreReport, error) {
 	rep, err := actors.Restore(ctx, actors.RestoreOptions{Store: opts.Store, Reader: opts.Reader, Server: opts.Server,
-		Backup: opts.Backup, Jobs: opts.Jobs, ChunkSize: opts.ChunkSize})
+		Backup: opts.Backup, Jobs: opts.Jobs, ChunkSize: opts.ChunkSize, PageChecksums: true})
 	if err != nil {
 		return nil, err
 	}

@@ -394,3 +394,55 @@ func TestStaleManifestFromPGDATA(t *testing.T) {
 		t.Errorf("another backup's data archive:\n%s", problems(rep))
 	}
 }
+
+// A stored backup whose global/pg_control says the cluster had data
+// checksums has every relation file's pages checked, whoever took it:
+// here one whose copy did not check them (as Barman's, or ours before
+// the check). With checksums off in pg_control, nothing is judged.
+func TestPageChecksumsOfStoredBackup(t *testing.T) {
+	heap, err := os.ReadFile("../../pg/testdata/heap-pg15.pages")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Blocks 3 to 5 hold the pages of blocks 0 to 2, whose checksums are
+	// for those blocks: they fail, as blocks 0 and 2 with a bit flipped.
+	damaged := append(append([]byte(nil), heap...), heap...)
+	damaged[5000] ^= 1
+	damaged[2*8192+5000] ^= 1
+	for _, c := range []struct {
+		control  string
+		state    string
+		problems string
+	}{
+		{"pg_control.pg13-checksums-on", "checked", "data.tar.gz: base/5/16600: checksum verification failed in block 0: calculated "},
+		{"pg_control.pg15-checksums-off", "off", ""},
+	} {
+		t.Run(c.state, func(t *testing.T) {
+			root := t.TempDir()
+			src := newVerifySource(t, 1)
+			copyFile(t, filepath.Join("../../pg/testdata", c.control), filepath.Join(src.pgdata, "global", "pg_control"))
+			if err := os.WriteFile(filepath.Join(src.pgdata, "base", "5", "16600"), damaged, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			backup(t, root, id1, src, "gz", 1<<30)
+			rep := verifyIn(t, root, id1, false)
+			if rep.PageChecksums != c.state {
+				t.Errorf("page checksums %q, want %q", rep.PageChecksums, c.state)
+			}
+			if c.problems == "" {
+				if len(rep.Problems) != 0 || !rep.Sound || rep.PagesChecked != 0 {
+					t.Errorf("checksums off: %d pages checked, problems:\n%s", rep.PagesChecked, problems(rep))
+				}
+				return
+			}
+			got := problems(rep)
+			if len(rep.Problems) != 1 || !strings.HasPrefix(got, c.problems) || rep.Sound ||
+				!strings.HasSuffix(got, "; the file has a total of 5 checksum verification failures, in blocks 0, 2, 3, 4, 5") {
+				t.Errorf("problems:\n%s", got)
+			}
+			if rep.PagesChecked != 6 || rep.PageFailures != 5 {
+				t.Errorf("%d pages checked, %d failed; want 6, 5", rep.PagesChecked, rep.PageFailures)
+			}
+		})
+	}
+}

@@ -71,6 +71,12 @@ func uploadBarmanBackup(ctx context.Context, r *runInfo, store uploaders.Store, 
 	opts := r.engineOptions(ctx, store, codec) // the backup ID is BARMAN_BACKUP_ID
 	opts.Manifest = backup.Raw
 	res, err := actors.Run(ctx, backup, opts)
+	var pages *actors.PageChecksumError
+	if errors.As(err, &pages) {
+		// The copy on Barman's disk stays as it is: a retry would fail
+		// the same way.
+		return nil, unrecoverable("%v", pages)
+	}
 	if errors.Is(err, actors.ErrAlreadyStored) {
 		// An earlier attempt stored it: success, or Barman would rerun
 		// the retry script forever (barman/hooks.py stops on 0, 62, 63).

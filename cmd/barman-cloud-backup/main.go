@@ -286,6 +286,9 @@ func backup(ctx context.Context, r *runInfo) (*actors.Result, error) {
 	return actors.Run(ctx, &pg.LiveBackup{Conn: conn, Fast: cfg.ImmediateCheckpoint}, opts)
 }
 
+// pagePolicies are --page-checksums' choices.
+var pagePolicies = map[string]actors.PagePolicy{"warn": actors.WarnPages, "fail": actors.FailPages, "off": actors.SkipPages}
+
 // engineOptions are the engine's settings for a live backup and a hook
 // alike.
 func (r *runInfo) engineOptions(ctx context.Context, store uploaders.Store, codec tarball.Codec) actors.Options {
@@ -305,6 +308,7 @@ func (r *runInfo) engineOptions(ctx context.Context, store uploaders.Store, code
 		MaxBandwidth:   r.cfg.MaxBandwidth,
 		Jobs:           r.cfg.Jobs,
 		Progress:       r.progress,
+		Pages:          pagePolicies[r.cfg.PageChecksums],
 	}
 	if os.Getenv("GOMEMLIMIT") == "" {
 		// Without a limit the heap may grow to twice what is live before

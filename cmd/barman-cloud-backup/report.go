@@ -39,8 +39,45 @@ type summary struct {
 	// Phases is where the time went; a phase the run did not complete
 	// is left out.
 	Phases summaryPhases `json:"phases"`
+	// PageChecksums is what the copy's check of data page checksums
+	// found; absent when the copy did not start.
+	PageChecksums *summaryPages `json:"page_checksums,omitempty"`
 
 	begin, end time.Time
+}
+
+// summaryPages is the page checksum check's outcome (actors.PageTally).
+type summaryPages struct {
+	// State is "checked", "off" (the cluster has no data checksums) or
+	// "skipped" (--page-checksums off).
+	State        string `json:"state"`
+	PagesChecked int64  `json:"pages_checked"`
+	FailedPages  int64  `json:"failed_pages"`
+	FailedFiles  int64  `json:"failed_files"`
+}
+
+// pageStates are the words for actors.PageState.
+var pageStates = map[actors.PageState]string{actors.PagesChecked: "checked", actors.PagesNoChecksums: "off", actors.PagesSkipped: "skipped"}
+
+func newPages(t *actors.PageTally) *summaryPages {
+	state, ok := pageStates[t.State()]
+	if !ok {
+		return nil
+	}
+	return &summaryPages{State: state, PagesChecked: t.Checked.Load(), FailedPages: t.FailedPages.Load(), FailedFiles: t.FailedFiles.Load()}
+}
+
+// text is the check's outcome for the summary line.
+func (p *summaryPages) text() string {
+	switch {
+	case p.State == "off":
+		return "off in this cluster, not checked"
+	case p.State == "skipped":
+		return "not checked (--page-checksums off)"
+	case p.FailedPages == 0:
+		return fmt.Sprintf("%d pages checked, none failed", p.PagesChecked)
+	}
+	return fmt.Sprintf("%d pages checked, %d FAILED in %d files", p.PagesChecked, p.FailedPages, p.FailedFiles)
 }
 
 // summaryPhases are the phases' durations in seconds (actors.Phases), and
@@ -113,6 +150,7 @@ func newSummary(r *runInfo, res *actors.Result, err error, code int) *summary {
 		s.Throughput = float64(s.ReadBytes) / s.Duration
 	}
 	s.Phases = newPhases(r.progress.Phases(), s.ReadBytes)
+	s.PageChecksums = newPages(&r.progress.Pages)
 	return s
 }
 
@@ -140,6 +178,9 @@ func (s *summary) line() string {
 	}
 	if len(phases) > 0 {
 		line += "; phases: " + strings.Join(phases, ", ")
+	}
+	if s.PageChecksums != nil {
+		line += "; page checksums: " + s.PageChecksums.text()
 	}
 	return line
 }
@@ -209,6 +250,16 @@ func (s *summary) writePrometheus(path string) error {
 	}
 	if s.Phases.CopyRate != nil {
 		metric("last_run_copy_read_bytes_per_second", "Bytes read per second during the copy phase of the last run.", *s.Phases.CopyRate)
+	}
+	if pc := s.PageChecksums; pc != nil {
+		checked := 0
+		if pc.State == "checked" {
+			checked = 1
+		}
+		metric("last_run_page_checksums_checked", "1 if the last run checked data page checksums, 0 if the cluster has none or --page-checksums is off.", checked)
+		metric("last_run_page_checksum_pages_checked", "Pages whose checksum the last run compared.", pc.PagesChecked)
+		metric("last_run_page_checksum_failed_pages", "Pages whose checksum differed in the last run's copy.", pc.FailedPages)
+		metric("last_run_page_checksum_failed_files", "Files with a page whose checksum differed in the last run's copy.", pc.FailedFiles)
 	}
 	return uploaders.WriteFile(path, []byte(b.String()), 0o644)
 }

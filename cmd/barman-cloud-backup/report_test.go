@@ -212,3 +212,48 @@ func readFile(t *testing.T, path string) []byte {
 	}
 	return b
 }
+
+// The page checksum check's outcome is in the line, the JSON and the
+// metrics; a run that never reached the copy says nothing of it.
+func TestSummaryPages(t *testing.T) {
+	r := testRun(t)
+	if s := newSummary(r, nil, uploaders.ErrUnreachable, 1); s.PageChecksums != nil || strings.Contains(s.line(), "page checksums") {
+		t.Errorf("a run that did not copy: %+v", s.PageChecksums)
+	}
+	for _, c := range []struct {
+		pages summaryPages
+		line  string
+		prom  []string
+	}{
+		{summaryPages{State: "checked", PagesChecked: 5000, FailedPages: 3, FailedFiles: 2}, "; page checksums: 5000 pages checked, 3 FAILED in 2 files",
+			[]string{`last_run_page_checksums_checked{server="main"} 1`, `last_run_page_checksum_failed_pages{server="main"} 3`,
+				`last_run_page_checksum_failed_files{server="main"} 2`, `last_run_page_checksum_pages_checked{server="main"} 5000`}},
+		{summaryPages{State: "checked", PagesChecked: 5000}, "; page checksums: 5000 pages checked, none failed",
+			[]string{`last_run_page_checksums_checked{server="main"} 1`, `last_run_page_checksum_failed_pages{server="main"} 0`}},
+		{summaryPages{State: "off"}, "; page checksums: off in this cluster, not checked", []string{`last_run_page_checksums_checked{server="main"} 0`}},
+		{summaryPages{State: "skipped"}, "; page checksums: not checked (--page-checksums off)", []string{`last_run_page_checksums_checked{server="main"} 0`}},
+	} {
+		s := newSummary(r, &actors.Result{}, nil, 0)
+		s.PageChecksums = &c.pages
+		if line := s.line(); !strings.HasSuffix(line, c.line) {
+			t.Errorf("line %q lacks %q", line, c.line)
+		}
+		b, _ := json.Marshal(s)
+		var got struct {
+			Pages summaryPages `json:"page_checksums"`
+		}
+		if err := json.Unmarshal(b, &got); err != nil || got.Pages != c.pages {
+			t.Errorf("JSON %s: %+v, %v", b, got.Pages, err)
+		}
+		path := filepath.Join(t.TempDir(), "backup.prom")
+		if err := s.writePrometheus(path); err != nil {
+			t.Fatal(err)
+		}
+		metrics := string(readFile(t, path))
+		for _, want := range c.prom {
+			if !strings.Contains(metrics, "barman_cloud_backup_"+want+"\n") {
+				t.Errorf("no %q in\n%s", want, metrics)
+			}
+		}
+	}
+}
