@@ -41,17 +41,16 @@ var checksumBases = [checksumLanes]uint32{
 func PageChecksum(page []byte, blkno uint32) uint16 {
 	_ = page[BlockSize-1]
 	sums := checksumBases
-	for row := 0; row < BlockSize; row += 4 * checksumLanes {
-		words := (*[4 * checksumLanes]byte)(page[row : row+4*checksumLanes])
-		for lane := range checksumLanes {
-			word := binary.LittleEndian.Uint32(words[4*lane:])
-			if row == 0 && lane == checksumOffset/4 {
-				// pd_checksum is the low half of this word.
-				word &^= 0xffff
-			}
-			sums[lane] = checksumRound(sums[lane], word)
+	// The first row holds pd_checksum, the low half of its third word.
+	first := (*[rowBytes]byte)(page[:rowBytes])
+	for lane := range checksumLanes {
+		word := binary.LittleEndian.Uint32(first[4*lane:])
+		if lane == checksumOffset/4 {
+			word &^= 0xffff
 		}
+		sums[lane] = checksumRound(sums[lane], word)
 	}
+	checksumRows(&sums, page[rowBytes:BlockSize])
 	// Two rounds of zeros, so that the last words mix into every bit.
 	var sum uint32
 	for lane := range checksumLanes {
@@ -61,6 +60,20 @@ func PageChecksum(page []byte, blkno uint32) uint16 {
 	// The block number, so that a page written at the wrong place fails.
 	sum ^= blkno
 	return uint16(sum%65535 + 1)
+}
+
+// rowBytes is one row of the page: a word for each lane.
+const rowBytes = 4 * checksumLanes
+
+// checksumRowsGeneric feeds rows, whole rows of the page, to the lanes'
+// sums, one row after the other.
+func checksumRowsGeneric(sums *[checksumLanes]uint32, rows []byte) {
+	for ; len(rows) >= rowBytes; rows = rows[rowBytes:] {
+		words := (*[rowBytes]byte)(rows)
+		for lane := range checksumLanes {
+			sums[lane] = checksumRound(sums[lane], binary.LittleEndian.Uint32(words[4*lane:]))
+		}
+	}
 }
 
 // checksumRound is CHECKSUM_COMP.
