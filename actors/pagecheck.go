@@ -71,8 +71,16 @@ type PageChecksumError struct {
 }
 
 func (e *PageChecksumError) Error() string {
-	return fmt.Sprintf("checksum verification failure during base backup: %d pages in %d files, the first in file %q, block %d (--page-checksums fail)",
-		e.Pages, e.Files, e.File, e.Block)
+	return fmt.Sprintf("checksum verification failure during base backup: %s in %s, the first in file %q, block %d (--page-checksums fail)",
+		counted(e.Pages, "page"), counted(e.Files, "file"), e.File, e.Block)
+}
+
+// counted is n and the noun, plural but for one.
+func counted(n int64, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }
 
 // pageChecks is the sealer's page checksum check, one file at a time.
@@ -164,8 +172,8 @@ func (pc *pageChecks) verdict(ctx context.Context) error {
 		pc.first.Pages, pc.first.Files = pages, files
 		return pc.first
 	}
-	zerolog.Ctx(ctx).Warn().Msgf("%d total checksum verification failures in %d files: the backup holds the pages as they are on disk "+
-		"(--page-checksums fail would fail it)", pages, files)
+	zerolog.Ctx(ctx).Warn().Msgf("%s in %s: the backup holds the pages as they are on disk (--page-checksums fail would fail it)",
+		counted(pages, "total checksum verification failure"), counted(files, "file"))
 	return nil
 }
 

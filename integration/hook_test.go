@@ -23,7 +23,7 @@ import (
 func TestBarmanHook(t *testing.T) {
 	m := StartMinIO(t, "hooked")
 	w := &world{store: minioBucket{m, "hooked"}, env: m.Env(), cloud: []string{"--endpoint-url", m.Endpoint},
-		dest: "s3://hooked/pfx", prefix: "pfx", server: "pg"}
+		dest: "s3://hooked/pfx", prefix: "pfx", server: "pg", initdb: []string{"--data-checksums"}}
 	// WAL goes to the cloud with barman-cloud-wal-archive, base backups
 	// through Barman and our hook: the layout of a real deployment.
 	w.startSource(t, nil)
@@ -143,6 +143,34 @@ post_backup_retry_script = %[4]s
 		sameTree(t, "gzip(1) and GNU tar, then our restore", restoreDir, ours)
 		w.change(t, 41)
 		w.checkRestored(t, w.startRestored(t, ours))
+	})
+
+	t.Run("damaged-page", func(t *testing.T) {
+		// A page damaged in Barman's copy: the copy's own pg_control says
+		// the cluster has checksums, so the hook checks them, and with
+		// --page-checksums fail it stops Barman's retries (63), since the
+		// copy on disk stays as it is.
+		copied := filepath.Join(t.TempDir(), "20200404T000000")
+		mustRun(t, nil, "cp", "-a", dir, copied)
+		items := filepath.Join(copied, "data", w.src.Query(t, "SELECT pg_relation_filepath('items')"))
+		f, err := os.OpenFile(items, os.O_RDWR, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := []byte{0}
+		f.ReadAt(b, 2*8192+6000)
+		f.WriteAt([]byte{b[0] ^ 0xff}, 2*8192+6000)
+		f.Close()
+		env := append(append([]string{}, w.env...), "BARMAN_HOOK=backup_retry_script", "BARMAN_PHASE=post",
+			"BARMAN_BACKUP_DIR="+copied, "BARMAN_BACKUP_ID=20200404T000000", "BARMAN_STATUS=DONE", "BARMAN_SERVER=pg")
+		r := runCmd(t, env, binary, append(append([]string{}, w.cloud...), "--page-checksums", "fail", w.dest, "pg")...)
+		want := fmt.Sprintf("checksum verification failure during base backup: 1 page in 1 file, the first in file %q, block 2", items)
+		if r.code != 63 || !strings.Contains(r.stderr, want) {
+			t.Fatalf("exit %d, want 63 with %q:\n%s", r.code, want, r.stderr)
+		}
+		if keys := w.store.Keys(t, w.basePrefix("20200404T000000")+"backup.info"); len(keys) != 0 {
+			t.Errorf("a backup.info was stored: %v", keys)
+		}
 	})
 
 	hookEnv := func(status string) []string {
