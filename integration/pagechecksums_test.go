@@ -139,6 +139,11 @@ func pageChecksumRun(t *testing.T, major int) {
 	dir := t.TempDir()
 	summary, prom := filepath.Join(dir, "summary.json"), filepath.Join(dir, "metrics.prom")
 	id, log := w.backupLog(t, "-v", "--json-summary", summary, "--prometheus-textfile", prom)
+	for _, l := range strings.Split(log, "\n") {
+		if strings.Contains(l, "checksum verification") || strings.Contains(l, "Summary:") {
+			t.Log(l)
+		}
+	}
 	for _, c := range []struct {
 		file   string
 		blocks []int

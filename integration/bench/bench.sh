@@ -19,6 +19,11 @@
 #   bandwidth  about 200 MB (scale 12), uncompressed, --max-bandwidth 20MB
 #              (BENCH_BANDWIDTH; Barman's units: MB is MiB) at -J 1, 2, 4:
 #              the achieved upload rate against the limit.
+#   checksums  the default cluster made with initdb --data-checksums: ours
+#              checking page checksums (the default) against ours with
+#              --page-checksums off, alternating, codecs none lz4 zstd,
+#              BENCH_RUNS (5) runs each: the check's cost in CPU and in
+#              copy rate.
 # Other knobs: BENCH_RUNS, BENCH_BARMAN=0 (skip Barman), BENCH_CODECS (ours;
 # Barman runs those it has: none gzip bzip2 snappy), BENCH_BINARY (another
 # build of ours), BENCH_ARGS (more options for our runs), BENCH_LIMITS=0
@@ -46,11 +51,14 @@ case $mode in
   large) scale=${1:-500} runs=${BENCH_RUNS:-1} codecs=${BENCH_CODECS:-none lz4 zstd} ;;
   manyfiles) scale=${1:-50} runs=${BENCH_RUNS:-1} codecs=${BENCH_CODECS:-none lz4} ;;
   bandwidth) scale=${1:-12} runs=${BENCH_RUNS:-1} codecs=none ;;
-  *) echo "BENCH_MODE must be default, large, manyfiles or bandwidth" >&2; exit 2 ;;
+  checksums) scale=${1:-50} runs=${BENCH_RUNS:-5} codecs=${BENCH_CODECS:-none lz4 zstd} ;;
+  *) echo "BENCH_MODE must be default, large, manyfiles, bandwidth or checksums" >&2; exit 2 ;;
 esac
 jobs=${2:-2}
 barman=${BENCH_BARMAN:-1}
-[[ $mode == large || $mode == bandwidth ]] && barman=${BENCH_BARMAN:-0}
+[[ $mode == large || $mode == bandwidth || $mode == checksums ]] && barman=${BENCH_BARMAN:-0}
+initdb_args=()
+[[ $mode == checksums ]] && initdb_args=(--data-checksums)
 tables=${BENCH_TABLES:-200000}
 bash integration/setup.sh >/dev/null
 for tool in gzip zstd lz4 bzip2 curl; do
@@ -87,7 +95,7 @@ psql="psql -qAt -h 127.0.0.1 -p $pgport -U postgres"
 # The WAL is archived (to a local directory, quickly), so pg_backup_stop
 # waits for the archiver as it does in production; the phases show it.
 log "building the cluster: mode $mode, pgbench scale $scale"
-runuser -u postgres -- "$bin/initdb" -D "$work/pg/data" -A trust -U postgres -N >/dev/null
+runuser -u postgres -- "$bin/initdb" -D "$work/pg/data" -A trust -U postgres -N "${initdb_args[@]}" >/dev/null
 # archive_command is set in postgresql.auto.conf, not with -c: a setting on
 # the command line would win over the ALTER SYSTEM below.
 echo "archive_command = 'true'" >>"$work/pg/data/postgresql.auto.conf"
@@ -181,7 +189,7 @@ run() {
   local flag; flag=$(flag_of "$codec")
   sleep 1 # backup IDs have a one-second resolution
   local cmd status=ok
-  if [[ $tool == ours ]]; then
+  if [[ $tool == ours* ]]; then
     cmd=("$ours" "${common[@]}" "${extra[@]}" $flag --json-summary "$out.json" "$@")
   else
     cmd=(barman-cloud-backup -v "${common[@]}" $flag "$@")
@@ -189,8 +197,9 @@ run() {
   log "$tool $codec run $n"
   "${treerun[@]}" "$out.tree" "${cmd[@]}" "s3://bench/$prefix" pg >"$out.log" 2>&1 || status=failed
   local copy=- stop=- start=-
-  if [[ $status == ok && $tool == ours ]]; then
+  if [[ $status == ok && $tool == ours* ]]; then
     read -r start copy stop < <(python3 -c 'import json,sys; p=json.load(open(sys.argv[1]))["phases"]; print(p["start_seconds"], p["copy_seconds"], p["stop_seconds"])' "$out.json")
+    [[ $mode == checksums ]] && log "page checksums: $(python3 -c 'import json,sys; print(json.load(open(sys.argv[1])).get("page_checksums"))' "$out.json")"
   elif [[ $status == ok ]]; then
     local a b c d
     a=$(grep -m1 "INFO: Starting backup" "$out.log") || true
@@ -299,6 +308,7 @@ fi
 for codec in $codecs; do
   for ((n = 1; n <= runs; n++)); do
     run ours "$codec" "$n" -J "$jobs"
+    [[ $mode == checksums ]] && run ours-off "$codec" "$n" -J "$jobs" --page-checksums off
     if [[ $barman == 1 ]] && barman_has "$codec"; then
       run barman "$codec" "$n" -J "$jobs"
     fi
@@ -343,13 +353,13 @@ mb = data_bytes / 1e6
 print("| codec | tool | whole run s | copy s | copy MB/s | start s | stop s | stored MB | CPU s | tree RSS MB (PSS) | largest process MB |")
 print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 for codec in codecs:
-    for tool in ("ours", "barman"):
+    for tool in ("ours", "ours-off", "barman"):
         rs = runs.get((tool, codec))
         if rs is None:
             continue
         failed = sum(r is None for r in rs)
         rs = [r for r in rs if r]
-        name = "ours" if tool == "ours" else "Barman 3.4"
+        name = {"ours": "ours", "ours-off": "ours, --page-checksums off", "barman": "Barman 3.4"}[tool]
         if not rs:
             print(f"| {codec} | {name} | failed | | | | | | | | |")
             continue
@@ -374,6 +384,20 @@ if both:
               f"{ratio(m(o, 'cpu'), m(b, 'cpu'))} | {ratio(m(o, 'rss'), m(b, 'rss'))} |")
     print()
     print("Ratios are of medians. Barman 3.4 has no lz4 or zstd.")
+    print()
+paired = [c for c in codecs if runs.get(("ours", c)) and runs.get(("ours-off", c))]
+if paired:
+    print("| codec | CPU s, checking / off | CPU, checking/off | copy MB/s, checking / off | copy rate, checking/off |")
+    print("|---|---:|---:|---:|---:|")
+    for c in paired:
+        o = [r for r in runs[("ours", c)] if r]
+        f = [r for r in runs[("ours-off", c)] if r]
+        m = lambda rs, k: med([r[k] for r in rs])
+        rate = lambda rs: med([mb / r["copy"] for r in rs if r["copy"]])
+        print(f"| {c} | {m(o, 'cpu'):.2f} / {m(f, 'cpu'):.2f} | {m(o, 'cpu') / m(f, 'cpu'):.3f}× | "
+              f"{rate(o):.0f} / {rate(f):.0f} | {rate(o) / rate(f):.3f}× |")
+    print()
+    print("Medians of the runs above, which alternate checking and not on the same cluster (initdb --data-checksums).")
     print()
 lim = [l.rstrip("\n").split("\t") for l in open(limits)] if mode == "default" else []
 if lim:
