@@ -369,31 +369,32 @@ for codec in codecs:
               f"{rng([r['stop'] for r in rs])} | {rng([r['stored'] for r in rs])} | {rng([r['cpu'] for r in rs])} | "
               f"{rng([r['rss'] for r in rs], '{:.0f}')} ({rng([r['pss'] for r in rs], '{:.0f}')}) | {rng([r['maxrss'] for r in rs], '{:.0f}')} |")
 print()
-both = [c for c in codecs if runs.get(("ours", c)) and runs.get(("barman", c))]
+def pairs(a, b):
+    """The codecs both tools ran, with each one's successful runs."""
+    for c in codecs:
+        x = [r for r in runs.get((a, c), []) if r]
+        y = [r for r in runs.get((b, c), []) if r]
+        if x and y:
+            yield c, x, y
+
+m = lambda rs, k: med([r[k] for r in rs])
+both = list(pairs("ours", "barman"))
 if both:
     print("| codec | whole run, Barman/ours | copy phase, Barman/ours | size, ours/Barman | CPU, ours/Barman | tree RSS, ours/Barman |")
     print("|---|---:|---:|---:|---:|---:|")
-    for c in both:
-        o = [r for r in runs[("ours", c)] if r]
-        b = [r for r in runs[("barman", c)] if r]
-        if not o or not b:
-            continue
-        m = lambda rs, k: med([r[k] for r in rs])
+    for c, o, b in both:
         ratio = lambda x, y: f"{x / y:.2f}×" if x and y else "-"
         print(f"| {c} | {ratio(m(b, 'wall'), m(o, 'wall'))} | {ratio(m(b, 'copy'), m(o, 'copy'))} | {ratio(m(o, 'stored'), m(b, 'stored'))} | "
               f"{ratio(m(o, 'cpu'), m(b, 'cpu'))} | {ratio(m(o, 'rss'), m(b, 'rss'))} |")
     print()
     print("Ratios are of medians. Barman 3.4 has no lz4 or zstd.")
     print()
-paired = [c for c in codecs if runs.get(("ours", c)) and runs.get(("ours-off", c))]
+paired = list(pairs("ours", "ours-off"))
 if paired:
     print("| codec | CPU s, checking / off | CPU, checking/off | copy MB/s, checking / off | copy rate, checking/off |")
     print("|---|---:|---:|---:|---:|")
-    for c in paired:
-        o = [r for r in runs[("ours", c)] if r]
-        f = [r for r in runs[("ours-off", c)] if r]
-        m = lambda rs, k: med([r[k] for r in rs])
-        rate = lambda rs: med([mb / r["copy"] for r in rs if r["copy"]])
+    rate = lambda rs: med([mb / r["copy"] for r in rs if r["copy"]])
+    for c, o, f in paired:
         print(f"| {c} | {m(o, 'cpu'):.2f} / {m(f, 'cpu'):.2f} | {m(o, 'cpu') / m(f, 'cpu'):.3f}× | "
               f"{rate(o):.0f} / {rate(f):.0f} | {rate(o) / rate(f):.3f}× |")
     print()
