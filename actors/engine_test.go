@@ -34,8 +34,10 @@ type dirSource struct {
 	beginDelay, endDelay time.Duration
 	begun                bool
 	aborted              bool
-	// checksums is the cluster's data_checksums.
-	checksums bool
+	// checksums is the cluster's data_checksums; checksumsUnknown why it
+	// cannot be told.
+	checksums        bool
+	checksumsUnknown error
 }
 
 func (d *dirSource) Begin(ctx context.Context, info *pg.BackupInfo) (*pg.Layout, error) {
@@ -43,7 +45,8 @@ func (d *dirSource) Begin(ctx context.Context, info *pg.BackupInfo) (*pg.Layout,
 	time.Sleep(d.beginDelay)
 	info.PGData, info.Status, info.BeginXLOG = d.pgdata, pg.StatusStarted, "FF/0"
 	info.Tablespaces = []pg.Tablespace{{Name: "tbs1", OID: 16384, Location: d.tbs}}
-	return &pg.Layout{PGData: d.pgdata, MajorVersion: "15", Tablespaces: info.Tablespaces, DataChecksums: d.checksums}, nil
+	return &pg.Layout{PGData: d.pgdata, MajorVersion: "15", Tablespaces: info.Tablespaces,
+		DataChecksums: d.checksums, ChecksumsUnknown: d.checksumsUnknown}, nil
 }
 
 func (d *dirSource) End(ctx context.Context, info *pg.BackupInfo) ([]byte, error) {

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 
@@ -46,6 +48,10 @@ const (
 	PagesNoChecksums
 	// PagesSkipped: --page-checksums off.
 	PagesSkipped
+	// PagesUndetermined: whether the cluster has checksums could not be
+	// told (in hook mode, a pg_control that cannot be read), so nothing
+	// is checked; under FailPages the run fails.
+	PagesUndetermined
 )
 
 // PageTally is what the copy's page checksum check found so far.
@@ -71,12 +77,12 @@ type PageChecksumError struct {
 }
 
 func (e *PageChecksumError) Error() string {
-	return fmt.Sprintf("checksum verification failure during base backup: %s in %s, the first in file %q, block %d (--page-checksums fail)",
+	return fmt.Sprintf("checksum verification failure during base backup: %s in %s, the first in file %q, block %d, with --page-checksums fail",
 		counted(e.Pages, "page"), counted(e.Files, "file"), e.File, e.Block)
 }
 
 // counted is n and the noun, plural but for one.
-func counted(n int64, noun string) string {
+func counted[N int | int64](n N, noun string) string {
 	if n == 1 {
 		return "1 " + noun
 	}
@@ -92,46 +98,97 @@ type pageChecks struct {
 	start uint64
 	on    bool
 	first *PageChecksumError
+	// initDir and inits are the init forks of the last directory a
+	// relation file was read from: the unlogged relations there.
+	initDir string
+	inits   map[string]bool
 }
 
 // begin decides, once the backup has started, whether pages are
-// checked: they are when the cluster has checksums and the policy
-// does not skip them.
-func (pc *pageChecks) begin(ctx context.Context, layout *pg.Layout, info *pg.BackupInfo) {
+// checked: they are when the cluster has checksums and the policy does
+// not skip them. Under FailPages, not knowing whether the cluster has
+// them fails the run: the check asked for cannot be made.
+func (pc *pageChecks) begin(ctx context.Context, layout *pg.Layout, info *pg.BackupInfo) error {
 	if pc.tally == nil {
 		pc.tally = &PageTally{}
 	}
+	log := zerolog.Ctx(ctx)
 	state := PagesChecked
+	start, err := pg.ParseLSN(info.BeginXLOG)
+	if err != nil {
+		err = fmt.Errorf("the backup's start LSN %q: %w", info.BeginXLOG, err)
+	}
+	if layout.ChecksumsUnknown != nil {
+		err = layout.ChecksumsUnknown
+	}
 	switch {
 	case pc.policy == SkipPages:
 		state = PagesSkipped
+	case err != nil:
+		state = PagesUndetermined
+		if pc.policy == FailPages {
+			pc.tally.state.Store(int32(state))
+			return fmt.Errorf("--page-checksums fail: cannot tell whether the cluster has data checksums: %w", err)
+		}
+		log.Warn().Msgf("page checksums are not checked: cannot tell whether the cluster has them: %v", err)
 	case !layout.DataChecksums:
 		state = PagesNoChecksums
-		zerolog.Ctx(ctx).Info().Msg("Data page checksums are off in this cluster: pages are not checked")
+		log.Info().Msg("Data page checksums are off in this cluster: pages are not checked")
 	default:
-		start, err := pg.ParseLSN(info.BeginXLOG)
-		if err != nil {
-			// Nothing is judged rather than everything wrongly.
-			zerolog.Ctx(ctx).Warn().Msgf("pages are not checked: the backup's start LSN %q: %v", info.BeginXLOG, err)
-			state = PagesSkipped
-			break
-		}
 		pc.start, pc.on = start, true
 	}
 	pc.tally.state.Store(int32(state))
+	return nil
 }
 
 // check returns the check for the pages of the regular file e, or nil
-// when e is not a relation file or pages are not checked.
+// when e is not a relation file whose pages are checked: pages are not
+// checked, or the relation is unlogged (pg.InitFork).
 func (pc *pageChecks) check(e tarball.Entry) *pg.PageCheck {
 	if !pc.on || e.Path == "" {
 		return nil
 	}
-	segment, ok := pg.RelationSegment(pg.ManifestPath(e.Archive, e.Header.Name))
+	rel := pg.ManifestPath(e.Archive, e.Header.Name)
+	segment, ok := pg.RelationSegment(rel)
 	if !ok {
 		return nil
 	}
+	if init, ok := pg.InitFork(rel); ok && pc.unlogged(filepath.Dir(e.Path), path.Base(init)) {
+		return nil
+	}
 	return &pg.PageCheck{Start: pc.start, Segment: segment}
+}
+
+// unlogged tells whether the directory dir holds the init fork named
+// init. The walker reads a directory's files one after the other, so
+// its init forks are listed once, when the first of them comes; a
+// directory that cannot be listed has none, and its files are judged.
+func (pc *pageChecks) unlogged(dir, init string) bool {
+	if dir != pc.initDir {
+		pc.initDir, pc.inits = dir, initForks(dir)
+	}
+	return pc.inits[init]
+}
+
+// initForks lists the init forks in dir, a batch of names at a time.
+func initForks(dir string) map[string]bool {
+	inits := map[string]bool{}
+	f, err := os.Open(dir)
+	if err != nil {
+		return inits
+	}
+	defer f.Close()
+	for {
+		names, err := f.Readdirnames(1024)
+		for _, n := range names {
+			if strings.HasSuffix(n, "_init") {
+				inits[n] = true
+			}
+		}
+		if err != nil {
+			return inits
+		}
+	}
 }
 
 // through is what tarball.WriteSum reads the file of c through: c's
@@ -150,6 +207,10 @@ func (pc *pageChecks) done(ctx context.Context, file string, c *pg.PageCheck) {
 		return
 	}
 	pc.tally.Checked.Add(c.Checked)
+	if block, ok := c.OutOfStep(); ok {
+		zerolog.Ctx(ctx).Warn().Msgf("could not verify checksums in file %q from block %d on: its size is not a whole number of %d-byte pages",
+			file, block, pg.BlockSize)
+	}
 	if c.Failed == 0 {
 		return
 	}

@@ -240,7 +240,7 @@ func (v *verifier) readVolume(ctx context.Context, p storedVolume, dl *uploaders
 		f := seenFile{size: n, crc: sum.Sum32(), object: p.name, order: [2]int{p.number, index}}
 		if pages != nil {
 			pages.End()
-			v.pagesChecked.Add(pages.Checked)
+			f.pagesChecked = pages.Checked
 			if pages.Failed > 0 {
 				f.pages = pages
 			}

@@ -221,9 +221,10 @@ type seenFile struct {
 	// order is where extraction puts it: a later member at the same path
 	// replaces an earlier one, as tar extraction does.
 	order [2]int
-	// pages is what checking a relation file's pages found, when a page
-	// failed.
-	pages *pg.PageCheck
+	// pagesChecked counts the pages of a relation file whose checksum was
+	// compared; pages is what the check found, when a page failed.
+	pagesChecked int64
+	pages        *pg.PageCheck
 }
 
 // heldBody is the content of a small file the check reads
@@ -248,9 +249,8 @@ type verifier struct {
 	held map[string]heldBody
 	// pages tells whether relation files' page checksums are checked,
 	// against pageStart, the backup's start LSN.
-	pages        bool
-	pageStart    uint64
-	pagesChecked atomic.Int64
+	pages     bool
+	pageStart uint64
 }
 
 // errDamaged stops a restore's other downloads once one volume is found
@@ -402,7 +402,7 @@ func (v *verifier) check(info *pg.InfoFile, files bool) {
 	if !manifestFound {
 		rep.Manifest = "absent"
 		note := "no backup_manifest in the data archive (a backup by Barman or by an older barman-cloud-backup): " +
-			"every archive was read to its end, but files were not checked against checksums"
+			"every archive was read to its end, but files were not checked against backup_manifest's checksums"
 		if v.failed["data"] || !labelFound {
 			note = "no backup_manifest found: the end of the data archive is missing or unreadable"
 		}
@@ -422,7 +422,7 @@ func (v *verifier) check(info *pg.InfoFile, files bool) {
 		rep.Manifest = "stale"
 		rep.Notes = append(rep.Notes, fmt.Sprintf("the backup_manifest in the data archive is an older backup's (its WAL starts at %s, "+
 			"this backup's at %s, whose backup_label the archive holds): PGDATA held it and the backup copied it; "+
-			"every archive was read to its end, but files were not checked against checksums",
+			"every archive was read to its end, but files were not checked against backup_manifest's checksums",
 			pg.FormatLSN(m.WALRanges[len(m.WALRanges)-1].Start), info.BeginXLOG))
 		v.checkEssentials()
 		return
@@ -437,8 +437,9 @@ func (v *verifier) check(info *pg.InfoFile, files bool) {
 // checksum, when the backup's own global/pg_control says its cluster had
 // data checksums: a backup of ours from before the check, or one of
 // Barman's, is judged as one checked while copied would be. Pages
-// written during the backup are not judged (pg.PageCheck), and a page
-// torn by a write the copy caught halfway cannot be read again here.
+// written during the backup are not judged (pg.PageCheck), nor are
+// unlogged relations' (pg.InitFork), and a page torn by a write the copy
+// caught halfway cannot be read again here.
 func (v *verifier) checkPages() {
 	if !v.pages {
 		return
@@ -460,9 +461,14 @@ func (v *verifier) checkPages() {
 		return
 	}
 	rep.PageChecksums = "checked"
-	rep.PagesChecked = v.pagesChecked.Load()
-	paths := make([]string, 0)
+	var paths []string
 	for path, f := range v.seen {
+		if init, ok := pg.InitFork(path); ok {
+			if _, unlogged := v.seen[init]; unlogged {
+				continue // as the copy, which does not judge them
+			}
+		}
+		rep.PagesChecked += f.pagesChecked
 		if f.pages != nil {
 			paths = append(paths, path)
 		}

@@ -79,7 +79,9 @@ func (s *sealer) run(ctx context.Context, entries <-chan tarball.Entry, walked <
 	if err := s.plan.wait(ctx); err != nil {
 		return err
 	}
-	s.pages.begin(ctx, s.plan.layout, s.info)
+	if err := s.pages.begin(ctx, s.plan.layout, s.info); err != nil {
+		return err
+	}
 	for done := false; !done; {
 		select {
 		case e, ok := <-entries:

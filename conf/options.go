@@ -418,7 +418,7 @@ var options = []*option{
 		choices: []string{"warn", "fail", "off"},
 		help: "check the data page checksums of every relation file as it is copied, when the cluster has them: " +
 			"warn (the default) logs each failing file and completes the backup, fail also fails the run " +
-			"(exit 1, backup.info FAILED) once every file is read, off checks nothing",
+			"(exit 1, backup.info FAILED; 63 in hook mode) once every file is read, off checks nothing",
 		set: setString(func(c *Config) *string { return &c.PageChecksums }),
 		get: func(c *Config) any { return c.PageChecksums }},
 	{flags: []string{"--config"}, kind: flagValue, metavar: "FILE", group: groupExt,

@@ -128,8 +128,13 @@ func pageChecksumRun(t *testing.T, major int) {
 	if w.src.Query(t, "SHOW data_checksums") != "on" || !strings.HasPrefix(numbers, "pg_tblspc/") {
 		t.Fatalf("data_checksums %s, numbers in %s", w.src.Query(t, "SHOW data_checksums"), numbers)
 	}
-	w.src.Exec(t, "CHECKPOINT")
-	corruptPages(t, w.src, map[string][]int{items: {3}, numbers: {0, 7}})
+	// An unlogged table's pages are written with no WAL, so no LSN tells
+	// a page the copy caught halfway, and a restore empties the table
+	// from its init fork: as pg_basebackup, which does not even copy it,
+	// neither the copy nor the verifier judge it.
+	w.src.Exec(t, "CREATE UNLOGGED TABLE scratch AS SELECT g, md5(g::text) AS v FROM generate_series(1, 20000) g", "CHECKPOINT")
+	scratch := w.src.Query(t, "SELECT pg_relation_filepath('scratch')")
+	corruptPages(t, w.src, map[string][]int{items: {3}, numbers: {0, 7}, scratch: {1}})
 	// Where the backup reads them: a tablespace's files through its
 	// link's target.
 	itemsFile := filepath.Join(w.src.Data, items)
@@ -173,8 +178,9 @@ func pageChecksumRun(t *testing.T, major int) {
 			}
 		}
 	}
-	if strings.Count(log, "checksum verification failed in file") != 2 || !strings.Contains(log, "3 total checksum verification failures in 2 files") {
-		t.Errorf("want two files warned of and a total of 3 failures:\n%s", log)
+	if strings.Count(log, "checksum verification failed in file") != 2 || !strings.Contains(log, "3 total checksum verification failures in 2 files") ||
+		strings.Contains(log, scratch) {
+		t.Errorf("want two files warned of, not the unlogged table's, and a total of 3 failures:\n%s", log)
 	}
 	s := readSummaryPages(t, summary)
 	if s.State != "checked" || s.FailedPages != 3 || s.FailedFiles != 2 || s.PagesChecked < 2000 {
@@ -278,8 +284,10 @@ func pgChecksums(t *testing.T, c *Cluster) map[string]string {
 		}
 		out[path+":"+m[2]] = m[3] + "/" + m[4]
 	}
-	if len(out) != 3 {
-		t.Fatalf("pg_checksums found %d failing blocks, want 3:\n%s%s", len(out), r.stdout, r.stderr)
+	// It also checks the unlogged table's main fork, which the backup
+	// does not judge.
+	if len(out) != 4 {
+		t.Fatalf("pg_checksums found %d failing blocks, want 4:\n%s%s", len(out), r.stdout, r.stderr)
 	}
 	return out
 }

@@ -31,8 +31,10 @@ type Layout struct {
 	// data/ of a backup Barman took, whose backup_label is its own.
 	Live bool
 	// DataChecksums: the cluster's pages carry checksums (the server's
-	// data_checksums, or the backup's global/pg_control).
-	DataChecksums bool
+	// data_checksums, or the backup's global/pg_control). ChecksumsUnknown
+	// says why that could not be told, when it could not.
+	DataChecksums    bool
+	ChecksumsUnknown error
 }
 
 // LiveBackup brackets a copy of a running server with the non-exclusive

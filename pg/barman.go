@@ -7,8 +7,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-
-	"github.com/rs/zerolog"
 )
 
 // BarmanBackup is a backup Barman already took, read from its backup
@@ -68,9 +66,7 @@ func (b *BarmanBackup) Begin(ctx context.Context, info *BackupInfo) (*Layout, er
 	if err == nil {
 		l.DataChecksums, err = ControlChecksums(control)
 	}
-	if err != nil {
-		zerolog.Ctx(ctx).Warn().Msgf("page checksums are not checked: %v", err)
-	}
+	l.ChecksumsUnknown = err
 	return l, nil
 }
 

@@ -55,6 +55,27 @@ func RelationSegment(path string) (segment uint32, ok bool) {
 	return segment, true
 }
 
+// InitFork is the path of the init fork of the relation whose segment
+// is at path (a RelationSegment): base/5/16384_init for base/5/16384.2
+// or base/5/16384_vm. A relation with an init fork is unlogged: its
+// other forks are not WAL-logged, so their pages may be written during a
+// copy with no LSN to tell it, and a restore throws them away, rebuilding
+// the relation from the init fork (pg_basebackup copies none of them:
+// basebackup.c, sendDir). ok is false for an init fork itself, which is
+// WAL-logged and restored, and for any other file.
+func InitFork(path string) (string, bool) {
+	if _, ok := RelationSegment(path); !ok {
+		return "", false
+	}
+	dir, name, _ := cutLast(path, '/')
+	rel, _, _ := strings.Cut(name, ".")
+	node, fork, _ := strings.Cut(rel, "_")
+	if fork == "init" {
+		return "", false
+	}
+	return dir + "/" + node + "_init", true
+}
+
 func cutLast(s string, sep byte) (string, string, bool) {
 	i := strings.LastIndexByte(s, sep)
 	if i < 0 {
@@ -248,6 +269,16 @@ func allZero(b []byte) bool {
 		}
 	}
 	return true
+}
+
+// OutOfStep tells whether the file's bytes came out of step with its
+// pages (a size that is not a whole number of pages, or a read cut short),
+// and from which block in the file on nothing was judged.
+func (c *PageCheck) OutOfStep() (block uint32, ok bool) {
+	if c.stepped {
+		return c.block, true
+	}
+	return 0, false
 }
 
 // End says the file is over: a page's first bytes still held are not

@@ -25,7 +25,12 @@ func TestControlChecksums(t *testing.T) {
 			t.Errorf("%s: %v, %v; want %v", file, got, err, want)
 		}
 	}
-	for name, b := range map[string][]byte{"empty": nil, "zeros": make([]byte, 8192), "a page": realPages(t, "testdata/heap-pg15.pages")} {
+	// A damaged pg_control says nothing: here data_checksum_version set to
+	// 0 in one whose cluster has checksums, which its CRC-32C betrays.
+	off, _ := os.ReadFile("testdata/pg_control.pg18-checksums-on")
+	off[252] = 0
+	for name, b := range map[string][]byte{"empty": nil, "zeros": make([]byte, 8192), "a page": realPages(t, "testdata/heap-pg15.pages"),
+		"version changed": off} {
 		if _, err := ControlChecksums(b); err == nil {
 			t.Errorf("%s: read as a pg_control", name)
 		}
@@ -46,6 +51,19 @@ func TestRelationSegment(t *testing.T) {
 		seg, ok := RelationSegment(path)
 		if want < 0 && ok || want >= 0 && (!ok || int(seg) != want) {
 			t.Errorf("RelationSegment(%q) = %d, %v; want %d", path, seg, ok, want)
+		}
+	}
+}
+
+func TestInitFork(t *testing.T) {
+	for path, want := range map[string]string{
+		"base/5/16384": "base/5/16384_init", "base/5/16384.3": "base/5/16384_init", "base/5/16384_vm": "base/5/16384_init",
+		"base/5/16384_fsm.1": "base/5/16384_init", "pg_tblspc/7/PG_15_1/5/9": "pg_tblspc/7/PG_15_1/5/9_init",
+		"base/5/16384_init": "", "base/5/PG_VERSION": "", "global/pg_control": "",
+	} {
+		got, ok := InitFork(path)
+		if got != want || ok != (want != "") {
+			t.Errorf("InitFork(%q) = %q, %v; want %q", path, got, ok, want)
 		}
 	}
 }
@@ -187,8 +205,8 @@ func TestPageCheckReaderRereads(t *testing.T) {
 	if _, err := io.CopyBuffer(struct{ io.Writer }{&copied}, c.Reader(&rewritten{Reader: bytes.NewReader(file), now: now}), make([]byte, 1000)); err != nil {
 		t.Fatal(err)
 	}
-	if c.Checked != 0 || !bytes.Equal(copied.Bytes(), file) {
-		t.Errorf("reads of 1000 bytes: checked %d", c.Checked)
+	if block, ok := c.OutOfStep(); c.Checked != 0 || !bytes.Equal(copied.Bytes(), file) || !ok || block != 0 {
+		t.Errorf("reads of 1000 bytes: checked %d, out of step %v from block %d", c.Checked, ok, block)
 	}
 }
 

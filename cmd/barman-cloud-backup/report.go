@@ -48,8 +48,9 @@ type summary struct {
 
 // summaryPages is the page checksum check's outcome (actors.PageTally).
 type summaryPages struct {
-	// State is "checked", "off" (the cluster has no data checksums) or
-	// "skipped" (--page-checksums off).
+	// State is "checked", "off" (the cluster has no data checksums),
+	// "skipped" (--page-checksums off) or "unknown" (whether the cluster
+	// has them could not be told).
 	State        string `json:"state"`
 	PagesChecked int64  `json:"pages_checked"`
 	FailedPages  int64  `json:"failed_pages"`
@@ -57,7 +58,8 @@ type summaryPages struct {
 }
 
 // pageStates are the words for actors.PageState.
-var pageStates = map[actors.PageState]string{actors.PagesChecked: "checked", actors.PagesNoChecksums: "off", actors.PagesSkipped: "skipped"}
+var pageStates = map[actors.PageState]string{actors.PagesChecked: "checked", actors.PagesNoChecksums: "off",
+	actors.PagesSkipped: "skipped", actors.PagesUndetermined: "unknown"}
 
 func newPages(t *actors.PageTally) *summaryPages {
 	state, ok := pageStates[t.State()]
@@ -74,10 +76,20 @@ func (p *summaryPages) text() string {
 		return "off in this cluster, not checked"
 	case p.State == "skipped":
 		return "not checked (--page-checksums off)"
+	case p.State == "unknown":
+		return "not checked (cannot tell whether the cluster has them)"
 	case p.FailedPages == 0:
-		return fmt.Sprintf("%d pages checked, none failed", p.PagesChecked)
+		return counted(p.PagesChecked, "page") + " checked, none failed"
 	}
-	return fmt.Sprintf("%d pages checked, %d FAILED in %d files", p.PagesChecked, p.FailedPages, p.FailedFiles)
+	return fmt.Sprintf("%s checked, %d FAILED in %s", counted(p.PagesChecked, "page"), p.FailedPages, counted(p.FailedFiles, "file"))
+}
+
+// counted is n and the noun, plural but for one.
+func counted(n int64, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }
 
 // summaryPhases are the phases' durations in seconds (actors.Phases), and
@@ -256,7 +268,7 @@ func (s *summary) writePrometheus(path string) error {
 		if pc.State == "checked" {
 			checked = 1
 		}
-		metric("last_run_page_checksums_checked", "1 if the last run checked data page checksums, 0 if the cluster has none or --page-checksums is off.", checked)
+		metric("last_run_page_checksums_checked", "1 if the last run checked data page checksums, 0 if the cluster has none, --page-checksums is off, or it could not be told.", checked)
 		metric("last_run_page_checksum_pages_checked", "Pages whose checksum the last run compared.", pc.PagesChecked)
 		metric("last_run_page_checksum_failed_pages", "Pages whose checksum differed in the last run's copy.", pc.FailedPages)
 		metric("last_run_page_checksum_failed_files", "Files with a page whose checksum differed in the last run's copy.", pc.FailedFiles)

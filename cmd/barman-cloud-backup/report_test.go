@@ -232,6 +232,8 @@ func TestSummaryPages(t *testing.T) {
 			[]string{`last_run_page_checksums_checked{server="main"} 1`, `last_run_page_checksum_failed_pages{server="main"} 0`}},
 		{summaryPages{State: "off"}, "; page checksums: off in this cluster, not checked", []string{`last_run_page_checksums_checked{server="main"} 0`}},
 		{summaryPages{State: "skipped"}, "; page checksums: not checked (--page-checksums off)", []string{`last_run_page_checksums_checked{server="main"} 0`}},
+		{summaryPages{State: "unknown"}, "; page checksums: not checked (cannot tell whether the cluster has them)", []string{`last_run_page_checksums_checked{server="main"} 0`}},
+		{summaryPages{State: "checked", PagesChecked: 1, FailedPages: 1, FailedFiles: 1}, "; page checksums: 1 page checked, 1 FAILED in 1 file", nil},
 	} {
 		s := newSummary(r, &actors.Result{}, nil, 0)
 		s.PageChecksums = &c.pages
