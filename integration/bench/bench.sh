@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# Side-by-side benchmark: our barman-cloud-backup against Barman's (3.4), on
-# the same PostgreSQL data and the same MinIO, alternating runs, for each
-# codec; and the machine's limits measured in the same run, on the same
+# Side-by-side benchmark: our barman-cloud-backup against Barman's (3.4) and
+# pgBackRest (Debian's 2.45), on the same PostgreSQL data and the same MinIO
+# over TLS, alternating runs, for each codec, on loopback and through
+# cloudnet, a TCP proxy that models an object store reached over a real
+# network (each connection capped at BENCH_RATE, BENCH_LATENCY added each
+# way); and the machine's limits measured in the same run, on the same
 # data: reading it, one large PUT to the store, one core of the reference
 # C tool of each codec. Prints markdown tables ready for README.
 #
@@ -24,10 +27,22 @@
 #              --page-checksums off, alternating, codecs none lz4 zstd,
 #              BENCH_RUNS (5) runs each: the check's cost in CPU and in
 #              copy rate.
-# Other knobs: BENCH_RUNS, BENCH_BARMAN=0 (skip Barman), BENCH_CODECS (ours;
-# Barman runs those it has: none gzip bzip2 snappy), BENCH_BINARY (another
-# build of ours), BENCH_ARGS (more options for our runs), BENCH_LIMITS=0
-# (skip the limits), BENCH_KEEP=1 (keep the temporary directory).
+# Other knobs: BENCH_RUNS, BENCH_BARMAN=0 (skip Barman), BENCH_PGBACKREST=0
+# (skip pgBackRest; default mode only), BENCH_CODECS (ours; Barman runs
+# those it has: none gzip bzip2 snappy; pgBackRest none gz bz2 lz4 zst),
+# BENCH_NETS ("loopback proxy" in default mode, "loopback" otherwise),
+# BENCH_PROXY_JOBS ("1 2 4": -J and process-max through the proxy, where
+# the limit is that many connections times the cap), BENCH_PROXY_CODECS
+# ("none lz4 zstd"), BENCH_RATE (40MB), BENCH_LATENCY (20ms), BENCH_BINARY
+# (another build of ours), BENCH_ARGS (more options for our runs),
+# BENCH_LIMITS=0 (skip the limits), BENCH_KEEP=1 (keep the temporary
+# directory).
+#
+# The tools: ours with -J; Barman's barman-cloud-backup with -J;
+# pgBackRest a full backup (start-fast, archive-check=n, repo1-bundle=y,
+# process-max = -J) into an S3 repository in the same bucket. Each sees
+# MinIO through https with the run's self-signed certificate (ours:
+# SSL_CERT_FILE; Barman: AWS_CA_BUNDLE; pgBackRest: repo1-storage-ca-file).
 #
 # How things are measured (integration/bench/treerun.py): wall time; CPU
 # seconds of the process and every child it waited for (wait4's rusage);
@@ -45,6 +60,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 repo=$PWD
+source integration/bench/lib.sh
 mode=${BENCH_MODE:-default}
 case $mode in
   default) scale=${1:-50} runs=${BENCH_RUNS:-3} codecs=${BENCH_CODECS:-none gzip bzip2 snappy lz4 zstd} ;;
@@ -57,16 +73,23 @@ esac
 jobs=${2:-2}
 barman=${BENCH_BARMAN:-1}
 [[ $mode == large || $mode == bandwidth || $mode == checksums ]] && barman=${BENCH_BARMAN:-0}
+pgbr=0 nets=${BENCH_NETS:-loopback}
+[[ $mode == default ]] && pgbr=${BENCH_PGBACKREST:-1} nets=${BENCH_NETS:-loopback proxy}
+proxy_jobs=${BENCH_PROXY_JOBS:-1 2 4}
+proxy_codecs=${BENCH_PROXY_CODECS:-none lz4 zstd}
+rate=${BENCH_RATE:-40MB}
+latency=${BENCH_LATENCY:-20ms}
 initdb_args=()
 [[ $mode == checksums ]] && initdb_args=(--data-checksums)
 tables=${BENCH_TABLES:-200000}
 bash integration/setup.sh >/dev/null
-for tool in gzip zstd lz4 bzip2 curl; do
+for tool in gzip zstd lz4 bzip2 curl openssl; do
   command -v $tool >/dev/null || { apt-get install -y -qq $tool >/dev/null; }
 done
+if [[ $pgbr == 1 ]] && ! command -v pgbackrest >/dev/null; then
+  apt-get install -y -qq pgbackrest >/dev/null
+fi
 commit=$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- . ':!integration/bench' || echo +dirty)
-bin=/usr/lib/postgresql/15/bin
-cache="${BCB_TOOLS:-$HOME/.cache/bcb-tools}"
 treerun=(/usr/bin/python3 "$repo/integration/bench/treerun.py")
 
 work=$(mktemp -d /tmp/bcb-bench.XXXXXX)
@@ -76,20 +99,32 @@ chown postgres "$work/pg" "$work/tbs" "$work/wal"
 # Built into this run's own directory: another benchmark on the machine
 # must not swap the binary under it.
 go build -o "$work/barman-cloud-backup" ./cmd/barman-cloud-backup
+go build -o "$work/cloudnet" ./integration/bench/cloudnet
 ours=${BENCH_BINARY:-$work/barman-cloud-backup}
 mkdir -p /tmp/bcb-bench
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-pgport=$(free_port); s3port=$(free_port); console=$(free_port)
-export MINIO_ROOT_USER=bench MINIO_ROOT_PASSWORD=bench-secret-key MINIO_BROWSER=off
-"$cache/bin/minio" server "$work/minio" --address "127.0.0.1:$s3port" --console-address "127.0.0.1:$console" >"$work/minio.log" 2>&1 &
-minio_pid=$!
+pgport=$(free_port); s3port=$(free_port)
+minio_pid= cloudnet_pid=
 cleanup() {
   runuser -u postgres -- "$bin/pg_ctl" -D "$work/pg/data" -m immediate -w stop >/dev/null 2>&1 || true
-  kill "$minio_pid" 2>/dev/null || true
+  [[ -n $cloudnet_pid ]] && kill "$cloudnet_pid" 2>/dev/null
+  [[ -n $minio_pid ]] && kill "$minio_pid" 2>/dev/null
   if [[ ${BENCH_KEEP:-0} == 1 ]]; then echo "kept $work" >&2; else rm -rf "$work"; fi
 }
 trap cleanup EXIT
-log() { echo "[$(date +%T)] $*" >&2; }
+# MinIO over TLS, as every store is reached, and the proxy in front of it.
+bench_cert "$work/certs"
+ca=$work/certs/public.crt
+bench_minio "$work/minio" "$s3port" "$work/certs"
+proxyport=
+if [[ " $nets " == *" proxy "* ]]; then
+  "$work/cloudnet" -listen 127.0.0.1:0 -target "127.0.0.1:$s3port" -rate "$rate" -latency "$latency" \
+    -addr-file "$work/cloudnet.addr" >"$work/cloudnet.log" 2>&1 &
+  cloudnet_pid=$!
+  for ((i = 0; i < 100; i++)); do [[ -s $work/cloudnet.addr ]] && break; sleep 0.1; done
+  [[ -s $work/cloudnet.addr ]] || { cat "$work/cloudnet.log" >&2; exit 1; }
+  proxyport=$(sed 's/.*://' "$work/cloudnet.addr")
+fi
+net_port() { if [[ $1 == proxy ]]; then echo "$proxyport"; else echo "$s3port"; fi; }
 
 psql="psql -qAt -h 127.0.0.1 -p $pgport -U postgres"
 # The WAL is archived (to a local directory, quickly), so pg_backup_stop
@@ -127,20 +162,30 @@ data_files=$(find "$work/pg/data" "$work/tbs" -path "$work/pg/data/pg_wal" -prun
 log "cluster built: $size in databases, $data_bytes bytes in $data_files files outside pg_wal"
 
 export AWS_ACCESS_KEY_ID=$MINIO_ROOT_USER AWS_SECRET_ACCESS_KEY=$MINIO_ROOT_PASSWORD AWS_DEFAULT_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true
+export AWS_CA_BUNDLE=$ca SSL_CERT_FILE=$ca
 # barman-cloud-backup never creates the bucket (as Barman 3.16+).
-until curl -sf "http://127.0.0.1:$s3port/minio/health/live" >/dev/null; do sleep 0.2; done
-s3py() { /usr/bin/python3 - "http://127.0.0.1:$s3port" "$@"; }
+s3py() { /usr/bin/python3 - "https://127.0.0.1:$s3port" "$@"; }
 s3py <<'PY'
 import boto3, sys
 boto3.client("s3", endpoint_url=sys.argv[1]).create_bucket(Bucket="bench")
 PY
-common=(--immediate-checkpoint --endpoint-url "http://127.0.0.1:$s3port" -h 127.0.0.1 -p "$pgport" -U postgres)
+common=(--immediate-checkpoint -h 127.0.0.1 -p "$pgport" -U postgres)
 read -r -a extra <<<"${BENCH_ARGS:-}"
+# The run as postgres, through setpriv, which execs: no extra process in
+# the measured tree.
+as_postgres=(env HOME=/tmp setpriv --reuid=postgres --regid=postgres --init-groups --)
+if [[ $pgbr == 1 ]]; then
+  bench_pgbackrest "$s3port"
+  log "pgBackRest: stanza-create"
+  "${as_postgres[@]}" "${pgbackrest_cmd[@]}" stanza-create >"$work/runs/pgbr-stanza.log" 2>&1 ||
+    { cat "$work/runs/pgbr-stanza.log" >&2; exit 1; }
+fi
 
-# stored PREFIX: bytes stored under the prefix; then the prefix is
-# emptied, so a large cluster's runs do not fill the disk.
+# stored PREFIX [keep]: bytes stored under the prefix; then the prefix is
+# emptied, so a large cluster's runs do not fill the disk, unless keep
+# (pgBackRest's repository must stay whole).
 stored() {
-  s3py "$1" <<'PY'
+  s3py "$1" "${2:-}" <<'PY'
 import sys, boto3
 s3 = boto3.client("s3", endpoint_url=sys.argv[1])
 total, keys = 0, []
@@ -149,8 +194,9 @@ for page in s3.get_paginator("list_objects_v2").paginate(Bucket="bench", Prefix=
         total += o["Size"]
         keys.append(o["Key"])
 print(total)
-for i in range(0, len(keys), 1000):
-    s3.delete_objects(Bucket="bench", Delete={"Objects": [{"Key": k} for k in keys[i:i + 1000]]})
+if sys.argv[3] != "keep":
+    for i in range(0, len(keys), 1000):
+        s3.delete_objects(Bucket="bench", Delete={"Objects": [{"Key": k} for k in keys[i:i + 1000]]})
 PY
 }
 
@@ -175,27 +221,30 @@ flag_of() {
 barman_has() { [[ " none gzip bzip2 snappy " == *" $1 "* ]]; }
 
 # results.tsv: one line per run:
-# tool codec run wall cpu tree_rss_kb tree_pss_kb maxrss_kb stored copy_s stop_s start_s status
+# tool codec run wall cpu tree_rss_kb tree_pss_kb maxrss_kb stored copy_s stop_s start_s status net jobs
 results=$work/results.tsv
 : >"$results"
 
 # ts2s LOGLINE: seconds since midnight of a Barman log line's timestamp.
 ts2s() { awk '{split($2, t, /[:,]/); printf "%.3f\n", t[1]*3600 + t[2]*60 + t[3] + t[4]/1000}' <<<"$1"; }
 
-# run TOOL CODEC N [ARGS...]: one backup into its own prefix.
+# run TOOL CODEC N NET JOBS [ARGS...]: one backup into its own prefix,
+# through the network NET (loopback or proxy) with JOBS uploads.
 run() {
-  local tool=$1 codec=$2 n=$3; shift 3
-  local prefix="$tool-$codec-$n" out="$work/runs/$tool-$codec-$n"
+  local tool=$1 codec=$2 n=$3 net=$4 jobs=$5; shift 5
+  local prefix="$tool-$codec-$net-j$jobs-$n" out="$work/runs/$tool-$codec-$net-j$jobs-$n"
   local flag; flag=$(flag_of "$codec")
+  local endpoint="https://127.0.0.1:$(net_port "$net")"
   sleep 1 # backup IDs have a one-second resolution
   local cmd status=ok
-  if [[ $tool == ours* ]]; then
-    cmd=("$ours" "${common[@]}" "${extra[@]}" $flag --json-summary "$out.json" "$@")
-  else
-    cmd=(barman-cloud-backup -v "${common[@]}" $flag "$@")
-  fi
-  log "$tool $codec run $n"
-  "${treerun[@]}" "$out.tree" "${cmd[@]}" "s3://bench/$prefix" pg >"$out.log" 2>&1 || status=failed
+  case $tool in
+    ours*) cmd=("$ours" --endpoint-url "$endpoint" "${common[@]}" "${extra[@]}" $flag -J "$jobs" --json-summary "$out.json" "$@" "s3://bench/$prefix" pg) ;;
+    barman) cmd=(barman-cloud-backup -v --endpoint-url "$endpoint" "${common[@]}" $flag -J "$jobs" "$@" "s3://bench/$prefix" pg) ;;
+    pgbackrest) cmd=("${as_postgres[@]}" "${pgbackrest_cmd[@]}" --repo1-storage-port="$(net_port "$net")" --type=full
+      --compress-type="$(pgbr_codec "$codec")" --process-max="$jobs" "$@" backup) ;;
+  esac
+  log "$tool $codec run $n, $net, -J $jobs"
+  "${treerun[@]}" "$out.tree" "${cmd[@]}" >"$out.log" 2>&1 || status=failed
   local copy=- stop=- start=-
   if [[ $status == ok && $tool == ours* ]]; then
     read -r start copy stop < <(python3 -c 'import json,sys; p=json.load(open(sys.argv[1]))["phases"]; print(p["start_seconds"], p["copy_seconds"], p["stop_seconds"])' "$out.json")
@@ -213,13 +262,21 @@ run() {
     fi
   fi
   [[ $status == failed ]] && log "$tool $codec run $n failed: $(grep -m1 -o 'ERROR: .*' "$out.log" | cut -c1-100)"
-  local bytes; bytes=$(stored "$prefix/")
-  python3 - "$out.tree" "$tool" "$codec" "$n" "$bytes" "$copy" "$stop" "$start" "$status" >>"$results" <<'PY'
+  local bytes
+  if [[ $tool == pgbackrest ]]; then
+    # The newest backup set of the stanza is this run's.
+    local label
+    label=$("${as_postgres[@]}" "${pgbackrest_cmd[@]}" --output=json info | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["backup"][-1]["label"])')
+    bytes=$(stored "pgbackrest/backup/bench/$label/" keep)
+  else
+    bytes=$(stored "$prefix/")
+  fi
+  python3 - "$out.tree" "$tool" "$codec" "$n" "$bytes" "$copy" "$stop" "$start" "$status" "$net" "$jobs" >>"$results" <<'PY'
 import json, sys
 t = json.load(open(sys.argv[1]))
-tool, codec, n, stored, copy, stop, start, status = sys.argv[2:]
+tool, codec, n, stored, copy, stop, start, status, net, jobs = sys.argv[2:]
 print("\t".join(map(str, [tool, codec, n, t["wall_seconds"], t["cpu_seconds"], t["tree_rss_kb"], t["tree_pss_kb"],
-                          t["maxrss_kb"], stored, copy, stop, start, status])))
+                          t["maxrss_kb"], stored, copy, stop, start, status, net, jobs])))
 PY
 }
 
@@ -249,7 +306,7 @@ PY
   cat "$work/put.bin" >/dev/null
   local putlog=$work/put.log
   if "${treerun[@]}" "$work/put.tree" curl -sS -f --aws-sigv4 "aws:amz:us-east-1:s3" --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" \
-    -H "x-amz-content-sha256: UNSIGNED-PAYLOAD" -T "$work/put.bin" "http://127.0.0.1:$s3port/bench/put-limit" >"$putlog" 2>&1; then
+    -H "x-amz-content-sha256: UNSIGNED-PAYLOAD" --cacert "$ca" -T "$work/put.bin" "https://127.0.0.1:$s3port/bench/put-limit" >"$putlog" 2>&1; then
     python3 - "$work/put.tree" >>"$limits" <<'PY'
 import json, sys; t = json.load(open(sys.argv[1])); print(f"one PUT of 1 GiB to MinIO (curl)\t{2**30 / t['wall_seconds'] / 1e6:.0f}\t-\t{t['wall_seconds']:.1f}\t{t['cpu_seconds']:.1f}")
 PY
@@ -279,9 +336,10 @@ PY
 echo "## barman-cloud-backup benchmark ($mode)"
 echo
 echo "$size in databases; $(awk -v b="$data_bytes" 'BEGIN{printf "%.0f MB", b/1e6}') in $data_files files outside pg_wal" \
-  "(pgbench scale $scale + a tablespace$([[ $mode == manyfiles ]] && echo " + $tables empty tables")); -J $jobs; MinIO on loopback; WAL archived by cp."
-echo "Machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, $(uname -r); ours at $commit ($($ours -V | tail -1)), Barman $(barman-cloud-backup -V 2>&1 | awk '{print $2}')."
-echo "Started $(date -u '+%Y-%m-%d %H:%M UTC'); $runs run(s) of each, alternating ours and Barman's; ranges are min-max."
+  "(pgbench scale $scale + a tablespace$([[ $mode == manyfiles ]] && echo " + $tables empty tables")); -J $jobs on loopback," \
+  "$([[ -n $proxyport ]] && echo "-J $proxy_jobs through the proxy ($rate per connection, $latency each way);") MinIO over TLS; WAL archived by cp."
+echo "Machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, $(uname -r); ours at $commit ($($ours -V | tail -1)), Barman $(barman-cloud-backup -V 2>&1 | awk '{print $2}')$([[ $pgbr == 1 ]] && echo ", $(pgbackrest version)")."
+echo "Started $(date -u '+%Y-%m-%d %H:%M UTC'); $runs run(s) of each, alternating the tools; ranges are min-max."
 echo
 
 if [[ $mode == bandwidth ]]; then
@@ -290,7 +348,7 @@ if [[ $mode == bandwidth ]]; then
   echo "| -J | limit | stored | upload time (copy_time) | achieved | vs limit | whole run |"
   echo "|---:|---:|---:|---:|---:|---:|---:|"
   for j in 1 2 4; do
-    common=(--immediate-checkpoint --endpoint-url "http://127.0.0.1:$s3port" -h 127.0.0.1 -p "$pgport" -U postgres)
+    common=(--immediate-checkpoint --endpoint-url "https://127.0.0.1:$s3port" -h 127.0.0.1 -p "$pgport" -U postgres)
     sleep 1
     prefix=bw-$j
     "${treerun[@]}" "$work/bw.tree" "$ours" "${common[@]}" -J "$j" --max-bandwidth "$bw" --json-summary "$work/bw.json" "s3://bench/$prefix" pg >"$work/bw.log" 2>&1
@@ -305,13 +363,22 @@ if [[ $mode == bandwidth ]]; then
   exit 0
 fi
 
-for codec in $codecs; do
-  for ((n = 1; n <= runs; n++)); do
-    run ours "$codec" "$n" -J "$jobs"
-    [[ $mode == checksums ]] && run ours-off "$codec" "$n" -J "$jobs" --page-checksums off
-    if [[ $barman == 1 ]] && barman_has "$codec"; then
-      run barman "$codec" "$n" -J "$jobs"
-    fi
+for net in $nets; do
+  net_jobs=$jobs net_codecs=$codecs
+  [[ $net == proxy ]] && net_jobs=$proxy_jobs net_codecs=$proxy_codecs
+  for j in $net_jobs; do
+    for codec in $net_codecs; do
+      for ((n = 1; n <= runs; n++)); do
+        run ours "$codec" "$n" "$net" "$j"
+        [[ $mode == checksums ]] && run ours-off "$codec" "$n" "$net" "$j" --page-checksums off
+        if [[ $barman == 1 ]] && barman_has "$codec"; then
+          run barman "$codec" "$n" "$net" "$j"
+        fi
+        if [[ $pgbr == 1 ]] && pgbr_codec "$codec" >/dev/null; then
+          run pgbackrest "$codec" "$n" "$net" "$j"
+        fi
+      done
+    done
   done
 done
 [[ $mode == default && ${BENCH_LIMITS:-1} == 1 ]] && measure_limits
@@ -319,12 +386,14 @@ done
 # The raw figures outlive the temporary directory.
 cp "$results" "/tmp/bcb-bench/$mode-results.tsv"
 cp "$limits" "/tmp/bcb-bench/$mode-limits.tsv"
-python3 - "$results" "$limits" "$data_bytes" "$mode" <<'PY'
+python3 - "$results" "$limits" "$data_bytes" "$mode" "$rate" <<'PY'
 import sys, collections
-results, limits, data_bytes, mode = sys.argv[1], sys.argv[2], int(float(sys.argv[3])), sys.argv[4]
-runs = collections.defaultdict(list)
+results, limits, data_bytes, mode, rate = sys.argv[1], sys.argv[2], int(float(sys.argv[3])), sys.argv[4], sys.argv[5]
+# sections: (net, jobs) -> (tool, codec) -> runs, None for a failed one.
+sections = collections.defaultdict(lambda: collections.defaultdict(list))
 for line in open(results):
     f = line.rstrip("\n").split("\t")
+    runs = sections[(f[13], int(f[14]))]
     tool, codec = f[0], f[1]
     if f[12] != "ok":
         runs[(tool, codec)].append(None)
@@ -333,6 +402,7 @@ for line in open(results):
     runs[(tool, codec)].append(dict(wall=float(f[3]), cpu=float(f[4]), rss=int(f[5]) / 1024, pss=int(f[6]) / 1024,
                                     maxrss=int(f[7]) / 1024, stored=int(f[8]) / 1e6, copy=num(f[9]), stop=num(f[10]),
                                     start=num(f[11])))
+cap = float(rate.rstrip("MB")) * 1e6 / 1e6  # MB/s per connection, as cloudnet reads BENCH_RATE (MB = 10^6 bytes)
 
 def rng(vals, fmt="{:.1f}"):
     vals = [v for v in vals if v is not None]
@@ -345,61 +415,78 @@ def med(vals):
     vals = sorted(v for v in vals if v is not None)
     return vals[len(vals) // 2] if vals else None
 
-codecs = []
-for tool, codec in runs:
-    if codec not in codecs:
-        codecs.append(codec)
-mb = data_bytes / 1e6
-print("| codec | tool | whole run s | copy s | copy MB/s | start s | stop s | stored MB | CPU s | tree RSS MB (PSS) | largest process MB |")
-print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-for codec in codecs:
-    for tool in ("ours", "ours-off", "barman"):
-        rs = runs.get((tool, codec))
-        if rs is None:
-            continue
-        failed = sum(r is None for r in rs)
-        rs = [r for r in rs if r]
-        name = {"ours": "ours", "ours-off": "ours, --page-checksums off", "barman": "Barman 3.4"}[tool]
-        if not rs:
-            print(f"| {codec} | {name} | failed | | | | | | | | |")
-            continue
-        note = f" ({failed} failed)" if failed else ""
-        print(f"| {codec} | {name}{note} | {rng([r['wall'] for r in rs])} | {rng([r['copy'] for r in rs])} | "
-              f"{rng([mb / r['copy'] if r['copy'] else None for r in rs], '{:.0f}')} | {rng([r['start'] for r in rs])} | "
-              f"{rng([r['stop'] for r in rs])} | {rng([r['stored'] for r in rs])} | {rng([r['cpu'] for r in rs])} | "
-              f"{rng([r['rss'] for r in rs], '{:.0f}')} ({rng([r['pss'] for r in rs], '{:.0f}')}) | {rng([r['maxrss'] for r in rs], '{:.0f}')} |")
-print()
-def pairs(a, b):
-    """The codecs both tools ran, with each one's successful runs."""
-    for c in codecs:
-        x = [r for r in runs.get((a, c), []) if r]
-        y = [r for r in runs.get((b, c), []) if r]
-        if x and y:
-            yield c, x, y
+for (net, jobs), runs in sorted(sections.items()):
+    print(f"### {'loopback' if net == 'loopback' else 'through the proxy'}, -J {jobs}")
+    print()
+    codecs = []
+    for tool, codec in runs:
+        if codec not in codecs:
+            codecs.append(codec)
+    mb = data_bytes / 1e6
+    print("| codec | tool | whole run s | copy s | copy MB/s | start s | stop s | stored MB | CPU s | tree RSS MB (PSS) | largest process MB |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for codec in codecs:
+        for tool in ("ours", "ours-off", "barman", "pgbackrest"):
+            rs = runs.get((tool, codec))
+            if rs is None:
+                continue
+            failed = sum(r is None for r in rs)
+            rs = [r for r in rs if r]
+            name = {"ours": "ours", "ours-off": "ours, --page-checksums off", "barman": "Barman 3.4", "pgbackrest": "pgBackRest"}[tool]
+            if not rs:
+                print(f"| {codec} | {name} | failed | | | | | | | | |")
+                continue
+            note = f" ({failed} failed)" if failed else ""
+            print(f"| {codec} | {name}{note} | {rng([r['wall'] for r in rs])} | {rng([r['copy'] for r in rs])} | "
+                  f"{rng([mb / r['copy'] if r['copy'] else None for r in rs], '{:.0f}')} | {rng([r['start'] for r in rs])} | "
+                  f"{rng([r['stop'] for r in rs])} | {rng([r['stored'] for r in rs])} | {rng([r['cpu'] for r in rs])} | "
+                  f"{rng([r['rss'] for r in rs], '{:.0f}')} ({rng([r['pss'] for r in rs], '{:.0f}')}) | {rng([r['maxrss'] for r in rs], '{:.0f}')} |")
+    print()
+    def pairs(a, b):
+        """The codecs both tools ran, with each one's successful runs."""
+        for c in codecs:
+            x = [r for r in runs.get((a, c), []) if r]
+            y = [r for r in runs.get((b, c), []) if r]
+            if x and y:
+                yield c, x, y
 
-m = lambda rs, k: med([r[k] for r in rs])
-both = list(pairs("ours", "barman"))
-if both:
-    print("| codec | whole run, Barman/ours | copy phase, Barman/ours | size, ours/Barman | CPU, ours/Barman | tree RSS, ours/Barman |")
-    print("|---|---:|---:|---:|---:|---:|")
-    for c, o, b in both:
-        ratio = lambda x, y: f"{x / y:.2f}×" if x and y else "-"
-        print(f"| {c} | {ratio(m(b, 'wall'), m(o, 'wall'))} | {ratio(m(b, 'copy'), m(o, 'copy'))} | {ratio(m(o, 'stored'), m(b, 'stored'))} | "
-              f"{ratio(m(o, 'cpu'), m(b, 'cpu'))} | {ratio(m(o, 'rss'), m(b, 'rss'))} |")
-    print()
-    print("Ratios are of medians. Barman 3.4 has no lz4 or zstd.")
-    print()
-paired = list(pairs("ours", "ours-off"))
-if paired:
-    print("| codec | CPU s, checking / off | CPU, checking/off | copy MB/s, checking / off | copy rate, checking/off |")
-    print("|---|---:|---:|---:|---:|")
-    rate = lambda rs: med([mb / r["copy"] for r in rs if r["copy"]])
-    for c, o, f in paired:
-        print(f"| {c} | {m(o, 'cpu'):.2f} / {m(f, 'cpu'):.2f} | {m(o, 'cpu') / m(f, 'cpu'):.3f}× | "
-              f"{rate(o):.0f} / {rate(f):.0f} | {rate(o) / rate(f):.3f}× |")
-    print()
-    print("Medians of the runs above, which alternate checking and not on the same cluster (initdb --data-checksums).")
-    print()
+    m = lambda rs, k: med([r[k] for r in rs])
+    ratio = lambda x, y: f"{x / y:.2f}×" if x and y else "-"
+    for other, word in (("barman", "Barman"), ("pgbackrest", "pgBackRest")):
+        both = list(pairs("ours", other))
+        if not both:
+            continue
+        print(f"| codec | whole run, {word}/ours | copy phase, {word}/ours | size, ours/{word} | CPU, ours/{word} | tree RSS, ours/{word} |")
+        print("|---|---:|---:|---:|---:|---:|")
+        for c, o, b in both:
+            print(f"| {c} | {ratio(m(b, 'wall'), m(o, 'wall'))} | {ratio(m(b, 'copy'), m(o, 'copy'))} | {ratio(m(o, 'stored'), m(b, 'stored'))} | "
+                  f"{ratio(m(o, 'cpu'), m(b, 'cpu'))} | {ratio(m(o, 'rss'), m(b, 'rss'))} |")
+        print()
+        print(f"Ratios are of medians, above 1× where ours is ahead on time, below 1× where ours uses less.{' Barman 3.4 has no lz4 or zstd.' if other == 'barman' else ' pgBackRest reports no copy phase.'}")
+        print()
+    if net == "proxy":
+        # The network's limit: jobs connections at the cap each; a codec
+        # slower than that is its own limit, which the loopback tables show.
+        print(f"| codec | tool | stored MB / whole run s | limit: {jobs} × {cap:.0f} MB/s | of the limit |")
+        print("|---|---|---:|---:|---:|")
+        for (tool, codec), rs in runs.items():
+            rs = [r for r in rs if r]
+            if rs:
+                rate_ = med([r["stored"] / r["wall"] for r in rs])
+                print(f"| {codec} | {tool} | {rate_:.1f} | {jobs * cap:.0f} | {rate_ / (jobs * cap):.0%} |")
+        print()
+
+    paired = list(pairs("ours", "ours-off"))
+    if paired:
+        print("| codec | CPU s, checking / off | CPU, checking/off | copy MB/s, checking / off | copy rate, checking/off |")
+        print("|---|---:|---:|---:|---:|")
+        copy_rate = lambda rs: med([mb / r["copy"] for r in rs if r["copy"]])
+        for c, o, f in paired:
+            print(f"| {c} | {m(o, 'cpu'):.2f} / {m(f, 'cpu'):.2f} | {m(o, 'cpu') / m(f, 'cpu'):.3f}× | "
+                  f"{copy_rate(o):.0f} / {copy_rate(f):.0f} | {copy_rate(o) / copy_rate(f):.3f}× |")
+        print()
+        print("Medians of the runs above, which alternate checking and not on the same cluster (initdb --data-checksums).")
+        print()
 lim = [l.rstrip("\n").split("\t") for l in open(limits)] if mode == "default" else []
 if lim:
     print("| limit, same run, same data | MB/s | output | wall s | CPU s |")

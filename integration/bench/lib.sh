@@ -75,3 +75,50 @@ bench_cluster() {
   data_bytes=$(find "$work/pg/data" "$work/tbs" -path "$work/pg/data/pg_wal" -prune -o -type f -printf '%s\n' | awk '{s+=$1} END{printf "%.0f\n", s}')
   data_files=$(find "$work/pg/data" "$work/tbs" -path "$work/pg/data/pg_wal" -prune -o -type f -print | wc -l)
 }
+
+# bench_pgbackrest PORT: pgBackRest's configuration for the benchmark
+# cluster in $work/pgbackrest.conf, one stanza "bench" on a bundled S3
+# repository in the bucket "bench" of MinIO at PORT over TLS ($ca), and
+# pgbackrest_cmd, the command line that uses it (run it as postgres).
+# The endpoint is localhost, not 127.0.0.1: pgBackRest 2.45 checks the
+# host against the certificate's DNS names only, never its IP addresses.
+# archive-check=n: the WAL the backups need is archived by cp, which is
+# not what is compared.
+bench_pgbackrest() {
+  mkdir -p "$work/pgbr/log" "$work/pgbr/lock" "$work/pgbr/spool"
+  chown postgres "$work/pgbr" "$work/pgbr/log" "$work/pgbr/lock" "$work/pgbr/spool"
+  cat >"$work/pgbackrest.conf" <<EOF
+[global]
+repo1-type=s3
+repo1-s3-bucket=bench
+repo1-s3-endpoint=localhost
+repo1-storage-port=$1
+repo1-storage-ca-file=$ca
+repo1-s3-region=us-east-1
+repo1-s3-key=$MINIO_ROOT_USER
+repo1-s3-key-secret=$MINIO_ROOT_PASSWORD
+repo1-s3-uri-style=path
+repo1-path=/pgbackrest
+repo1-bundle=y
+repo1-retention-full=99
+archive-check=n
+start-fast=y
+log-path=$work/pgbr/log
+lock-path=$work/pgbr/lock
+spool-path=$work/pgbr/spool
+log-level-console=warn
+log-level-file=off
+
+[bench]
+pg1-path=$work/pg/data
+pg1-port=$pgport
+pg1-socket-path=$work/pg
+pg1-user=postgres
+EOF
+  chmod 644 "$work/pgbackrest.conf"
+  pgbackrest_cmd=(pgbackrest --config="$work/pgbackrest.conf" --stanza=bench)
+}
+
+# pgbr_codec CODEC: pgBackRest's compress-type for our codec name; fails
+# for one it does not have (snappy).
+pgbr_codec() { case $1 in none) echo none ;; gzip) echo gz ;; bzip2) echo bz2 ;; lz4) echo lz4 ;; zstd) echo zst ;; *) return 1 ;; esac; }

@@ -83,8 +83,8 @@ as_postgres=(env HOME="/tmp" setpriv --reuid=postgres --regid=postgres --init-gr
 
 work=$(mktemp -d /tmp/bcb-rbench.XXXXXX)
 chmod 755 "$work"
-mkdir -p "$work/bin" "$work/minio" "$work/runs" "$work/pgbr/log" "$work/pgbr/lock" "$work/pgbr/spool"
-chown postgres "$work/runs" "$work/pgbr" "$work/pgbr/log" "$work/pgbr/lock" "$work/pgbr/spool"
+mkdir -p "$work/bin" "$work/minio" "$work/runs"
+chown postgres "$work/runs"
 minio_pid= cloudnet_pid= rport= sampler_pid=
 # Built into this run's own directory: another run on the machine must not
 # swap a binary under this one.
@@ -146,41 +146,8 @@ bench_cluster
 size=$($psql -c "SELECT pg_size_pretty(sum(pg_database_size(datname))) FROM pg_database")
 log "cluster built: $size in databases, $data_bytes bytes in $data_files files outside pg_wal"
 
-# pgBackRest: one stanza, a bundled S3 repository on the same bucket. Its
-# endpoint is localhost, not 127.0.0.1: pgBackRest 2.45 checks the host
-# against the certificate's DNS names only, never its IP addresses.
-pgbr_conf=$work/pgbackrest.conf
-cat >"$pgbr_conf" <<EOF
-[global]
-repo1-type=s3
-repo1-s3-bucket=bench
-repo1-s3-endpoint=localhost
-repo1-storage-port=$s3port
-repo1-storage-ca-file=$ca
-repo1-s3-region=us-east-1
-repo1-s3-key=$MINIO_ROOT_USER
-repo1-s3-key-secret=$MINIO_ROOT_PASSWORD
-repo1-s3-uri-style=path
-repo1-path=/pgbackrest
-repo1-bundle=y
-repo1-retention-full=99
-archive-check=n
-start-fast=y
-log-path=$work/pgbr/log
-lock-path=$work/pgbr/lock
-spool-path=$work/pgbr/spool
-log-level-console=warn
-log-level-file=off
-
-[bench]
-pg1-path=$work/pg/data
-pg1-port=$pgport
-pg1-socket-path=$work/pg
-pg1-user=postgres
-EOF
-chmod 644 "$pgbr_conf"
-pgbackrest_cmd=(pgbackrest --config="$pgbr_conf" --stanza=bench)
-pgbr_codec() { case $1 in none) echo none ;; gzip) echo gz ;; bzip2) echo bz2 ;; lz4) echo lz4 ;; zstd) echo zst ;; *) return 1 ;; esac; }
+# pgBackRest: one stanza, a bundled S3 repository on the same bucket.
+bench_pgbackrest "$s3port"
 barman_reads() { [[ " none gzip bzip2 " == *" $1 "* ]]; }
 flag_of() { case $1 in none) ;; gzip) echo -z ;; bzip2) echo -j ;; snappy) echo --snappy ;; lz4) echo --lz4 ;; zstd) echo --zstd ;; esac; }
 
