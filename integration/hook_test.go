@@ -60,6 +60,16 @@ post_backup_retry_script = %[4]s
 	}
 	t.Cleanup(func() { runCmd(t, w.env, "barman", "-c", conf, "receive-wal", "--stop", "pg") })
 	barman("cron")
+	// cron starts receive-wal in the background, on a slot that reserves
+	// no WAL until it is used: a switch before it streams closes a
+	// segment it never receives, and switch-wal --archive waits for it in
+	// vain. So the switch waits for the stream.
+	for deadline := time.Now().Add(90 * time.Second); w.src.Query(t,
+		"SELECT count(*)::text FROM pg_stat_replication WHERE state = 'streaming'") == "0"; time.Sleep(200 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("Barman's receive-wal did not start streaming within 90 s")
+		}
+	}
 	barman("switch-wal", "--force", "--archive", "--archive-timeout", "120", "pg")
 	out := barman("backup", "--wait", "--wait-timeout", "120", "pg")
 
