@@ -2,7 +2,9 @@ package actors
 
 import (
 	"context"
+	"crypto/md5"
 	"fmt"
+	"hash"
 
 	"github.com/pgbackup/barman-cloud-backup/tarball"
 )
@@ -16,6 +18,7 @@ type uploadJob struct {
 	number   int
 	offset   int64
 	data     []byte
+	md5      []byte // data's MD5 when the store sends it, else nil
 	single   bool
 	complete bool
 }
@@ -34,6 +37,10 @@ type chunker struct {
 	newBuf func() ([]byte, error)
 	// emit hands a job on; the job's data belongs to it from then on.
 	emit func(*uploadJob) error
+	// sum, when set, hashes each part as it is filled, for a store that
+	// sends every part's MD5 (uploaders.Limits.PartMD5): here the hashing
+	// overlaps the uploads instead of holding up a connection.
+	sum hash.Hash
 
 	obj    *object
 	buf    []byte
@@ -41,7 +48,12 @@ type chunker struct {
 }
 
 // start begins obj's bytes.
-func (c *chunker) start(obj *object) { c.obj, c.buf, c.offset = obj, nil, 0 }
+func (c *chunker) start(obj *object) {
+	c.obj, c.buf, c.offset = obj, nil, 0
+	if c.sum != nil {
+		c.sum.Reset()
+	}
+}
 
 // write adds stored bytes of the object, emitting every part it fills.
 func (c *chunker) write(data []byte) error {
@@ -55,6 +67,9 @@ func (c *chunker) write(data []byte) error {
 		}
 		k := min(len(data), c.size-len(c.buf))
 		c.buf = append(c.buf, data[:k]...)
+		if c.sum != nil {
+			c.sum.Write(data[:k])
+		}
 		data = data[k:]
 		if len(c.buf) == c.size {
 			if err := c.part(); err != nil {
@@ -68,6 +83,10 @@ func (c *chunker) write(data []byte) error {
 func (c *chunker) part() error {
 	c.obj.parts++
 	j := &uploadJob{obj: c.obj, number: c.obj.parts, offset: c.offset, data: c.buf}
+	if c.sum != nil {
+		j.md5 = c.sum.Sum(nil)
+		c.sum.Reset()
+	}
 	c.offset += int64(len(c.buf))
 	c.buf = nil
 	return c.emit(j)
@@ -118,6 +137,9 @@ func assembler(ctx context.Context, t *tracker, codec tarball.Codec, pl *plan, b
 				return ctx.Err()
 			}
 		},
+	}
+	if t.store.Limits().PartMD5 {
+		c.sum = md5.New()
 	}
 	var joiner tarball.Joiner
 	for {

@@ -2,6 +2,7 @@ package actors
 
 import (
 	"bytes"
+	"crypto/md5"
 	"errors"
 	"fmt"
 	"slices"
@@ -91,6 +92,41 @@ func TestChunkerStartsEachObjectAfresh(t *testing.T) {
 	}
 	if first.parts != 3 || second.parts != 2 {
 		t.Errorf("parts counted %d and %d, want 3 and 2", first.parts, second.parts)
+	}
+}
+
+// With a hash set, every part carries the MD5 of exactly its bytes, also
+// after a small object sent whole, whose bytes were hashed and not used;
+// whole objects and completions carry none.
+func TestChunkerHashesEachPart(t *testing.T) {
+	var jobs []*uploadJob
+	c := &chunker{size: 3, newBuf: func() ([]byte, error) { return make([]byte, 0, 3), nil },
+		emit: func(j *uploadJob) error { jobs = append(jobs, j); return nil }, sum: md5.New()}
+	for _, o := range []struct {
+		key    string
+		pieces []string
+	}{{"a", []string{"12", "345", "67"}}, {"b", []string{"xy"}}, {"c", []string{"abcde"}}} {
+		c.start(&object{key: o.key})
+		for _, p := range o.pieces {
+			c.write([]byte(p))
+		}
+		c.end()
+	}
+	parts := 0
+	for _, j := range jobs {
+		if j.single || j.complete {
+			if j.md5 != nil {
+				t.Errorf("%s: a whole object or completion carries an MD5", j.obj.key)
+			}
+			continue
+		}
+		parts++
+		if want := md5.Sum(j.data); !bytes.Equal(j.md5, want[:]) {
+			t.Errorf("%s part %d (%q): MD5 %x, want %x", j.obj.key, j.number, j.data, j.md5, want)
+		}
+	}
+	if parts != 5 {
+		t.Errorf("%d parts, want 5", parts)
 	}
 }
 

@@ -191,11 +191,11 @@ func (m *faultMultipart) set(state string) {
 	m.mu.Unlock()
 }
 
-func (m *faultMultipart) Upload(ctx context.Context, number int, offset int64, data []byte) error {
+func (m *faultMultipart) Upload(ctx context.Context, p uploaders.Part) error {
 	if err := m.store.hit(ctx, "Upload"); err != nil {
 		return err
 	}
-	return m.Multipart.Upload(ctx, number, offset, data)
+	return m.Multipart.Upload(ctx, p)
 }
 
 func (m *faultMultipart) Complete(ctx context.Context) error {

@@ -42,19 +42,19 @@ type recordedMultipart struct {
 	key   string
 }
 
-func (m *recordedMultipart) Upload(ctx context.Context, number int, offset int64, data []byte) error {
-	if number == m.store.failPart {
-		return fmt.Errorf("upload %s part %d: AccessDenied", m.key, number)
+func (m *recordedMultipart) Upload(ctx context.Context, p uploaders.Part) error {
+	if p.Number == m.store.failPart {
+		return fmt.Errorf("upload %s part %d: AccessDenied", m.key, p.Number)
 	}
 	m.store.mu.Lock()
 	sizes := m.store.parts[m.key]
-	for len(sizes) < number {
+	for len(sizes) < p.Number {
 		sizes = append(sizes, 0)
 	}
-	sizes[number-1] = len(data)
+	sizes[p.Number-1] = len(p.Data)
 	m.store.parts[m.key] = sizes
 	m.store.mu.Unlock()
-	return m.Multipart.Upload(ctx, number, offset, data)
+	return m.Multipart.Upload(ctx, p)
 }
 
 func (m *recordedMultipart) Complete(ctx context.Context) error {

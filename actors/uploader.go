@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/pgbackup/barman-cloud-backup/uploaders"
 	"github.com/rs/zerolog"
 	"golang.org/x/time/rate"
 )
@@ -141,7 +142,7 @@ func upload(ctx context.Context, t *tracker, j *uploadJob) error {
 		if err != nil {
 			return err
 		}
-		if err := mp.Upload(ctx, j.number, j.offset, j.data); err != nil {
+		if err := mp.Upload(ctx, uploaders.Part{Number: j.number, Offset: j.offset, Data: j.data, MD5: j.md5}); err != nil {
 			return fmt.Errorf("upload %s: %w", o.key, err)
 		}
 		o.record(start, len(j.data))

@@ -330,15 +330,15 @@ func blockID(n int) string {
 	return base64.StdEncoding.EncodeToString([]byte(fmt.Sprintf("%05d", n)))
 }
 
-func (m *azureMultipart) Upload(ctx context.Context, number int, offset int64, data []byte) error {
-	_, err := m.bb.StageBlock(ctx, blockID(number), streaming.NopCloser(bytes.NewReader(data)),
+func (m *azureMultipart) Upload(ctx context.Context, p Part) error {
+	_, err := m.bb.StageBlock(ctx, blockID(p.Number), streaming.NopCloser(bytes.NewReader(p.Data)),
 		&blockblob.StageBlockOptions{CPKScopeInfo: m.a.scope})
 	if err != nil {
-		return fmt.Errorf("upload %s block %d: %w", m.key, number, m.a.classify(err))
+		return fmt.Errorf("upload %s block %d: %w", m.key, p.Number, m.a.classify(err))
 	}
 	m.mu.Lock()
-	m.max = max(m.max, number)
-	m.size += int64(len(data))
+	m.max = max(m.max, p.Number)
+	m.size += int64(len(p.Data))
 	m.mu.Unlock()
 	return nil
 }

@@ -241,9 +241,9 @@ type fileMultipart struct {
 	f     *os.File
 }
 
-func (m *fileMultipart) Upload(ctx context.Context, number int, offset int64, data []byte) error {
-	if _, err := m.f.WriteAt(data, offset); err != nil {
-		return fmt.Errorf("write %s part %d: %w", m.key, number, err)
+func (m *fileMultipart) Upload(ctx context.Context, p Part) error {
+	if _, err := m.f.WriteAt(p.Data, p.Offset); err != nil {
+		return fmt.Errorf("write %s part %d: %w", m.key, p.Number, err)
 	}
 	return nil
 }

@@ -42,10 +42,10 @@ func TestFileStoreObjects(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Parts arrive out of order from parallel workers.
-	if err := mp.Upload(ctx, 2, 3, []byte("def")); err != nil {
+	if err := mp.Upload(ctx, Part{Number: 2, Offset: 3, Data: []byte("def")}); err != nil {
 		t.Fatal(err)
 	}
-	if err := mp.Upload(ctx, 1, 0, []byte("abc")); err != nil {
+	if err := mp.Upload(ctx, Part{Number: 1, Data: []byte("abc")}); err != nil {
 		t.Fatal(err)
 	}
 	keys, _ := s.List(ctx, "srv/")
@@ -60,7 +60,7 @@ func TestFileStoreObjects(t *testing.T) {
 		t.Errorf("data.tar = %q", got)
 	}
 	aborted, _ := s.NewMultipart(ctx, "srv/base/ID/16384.tar")
-	aborted.Upload(ctx, 1, 0, []byte("x"))
+	aborted.Upload(ctx, Part{Number: 1, Data: []byte("x")})
 	if err := aborted.Abort(ctx); err != nil {
 		t.Fatal(err)
 	}

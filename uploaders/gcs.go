@@ -255,17 +255,17 @@ type gcsMultipart struct {
 	size  int64
 }
 
-func (m *gcsMultipart) Upload(ctx context.Context, number int, offset int64, data []byte) error {
-	name := fmt.Sprintf("%s/%05d", m.tmp, number)
+func (m *gcsMultipart) Upload(ctx context.Context, p Part) error {
+	name := fmt.Sprintf("%s/%05d", m.tmp, p.Number)
 	m.mu.Lock()
 	m.temps = append(m.temps, name)
 	m.mu.Unlock()
-	if err := m.g.write(ctx, name, data, nil); err != nil {
-		return fmt.Errorf("upload %s part %d: %w", m.key, number, err)
+	if err := m.g.write(ctx, name, p.Data, nil); err != nil {
+		return fmt.Errorf("upload %s part %d: %w", m.key, p.Number, err)
 	}
 	m.mu.Lock()
-	m.parts = append(m.parts, number)
-	m.size += int64(len(data))
+	m.parts = append(m.parts, p.Number)
+	m.size += int64(len(p.Data))
 	m.mu.Unlock()
 	return nil
 }

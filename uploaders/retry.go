@@ -255,9 +255,9 @@ type retryingMultipart struct {
 	r   Retry
 }
 
-func (m *retryingMultipart) Upload(ctx context.Context, number int, offset int64, data []byte) error {
-	return m.r.do(ctx, fmt.Sprintf("upload of %s part %d", m.key, number), func() error {
-		return m.Multipart.Upload(ctx, number, offset, data)
+func (m *retryingMultipart) Upload(ctx context.Context, p Part) error {
+	return m.r.do(ctx, fmt.Sprintf("upload of %s part %d", m.key, p.Number), func() error {
+		return m.Multipart.Upload(ctx, p)
 	})
 }
 

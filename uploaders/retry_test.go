@@ -108,11 +108,11 @@ type flakyPart struct {
 	f *flaky
 }
 
-func (p *flakyPart) Upload(ctx context.Context, number int, offset int64, data []byte) error {
+func (p *flakyPart) Upload(ctx context.Context, part Part) error {
 	if err := p.f.fail(); err != nil {
 		return err
 	}
-	return p.Multipart.Upload(ctx, number, offset, data)
+	return p.Multipart.Upload(ctx, part)
 }
 
 var quick = Retry{Attempts: 4, Base: time.Millisecond, Cap: 4 * time.Millisecond}
@@ -134,7 +134,7 @@ func TestRetrySendsThePartAgain(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := mp.Upload(ctx, 1, 0, []byte("part one")); err != nil {
+	if err := mp.Upload(ctx, Part{Number: 1, Data: []byte("part one")}); err != nil {
 		t.Fatalf("3 transient failures within 4 attempts: %v", err)
 	}
 	if err := mp.Complete(ctx); err != nil {
@@ -268,7 +268,7 @@ func TestRetryReconcilesLostReplies(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := mp.Upload(ctx, 1, 0, []byte("whole")); err != nil {
+	if err := mp.Upload(ctx, Part{Number: 1, Data: []byte("whole")}); err != nil {
 		t.Fatal(err)
 	}
 	if err := mp.Complete(ctx); err != nil {

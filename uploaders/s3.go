@@ -218,7 +218,7 @@ func (s *S3) Prefix() string { return s.prefix }
 
 // Limits are S3's multipart rules as Barman uses them.
 func (s *S3) Limits() Limits {
-	return Limits{MinPartSize: 5 << 20, MaxParts: 10000, MaxObjectSize: 1 << 40}
+	return Limits{MinPartSize: 5 << 20, MaxParts: 10000, MaxObjectSize: 1 << 40, PartMD5: true}
 }
 
 // classify keeps the Store contract for S3 (see Store): no HTTP answer is
@@ -264,9 +264,12 @@ func (s *S3) Test(ctx context.Context) error {
 // SHA-256 that signs the payload when it is to be signed. The body goes
 // with a plain Content-Length: no aws-chunked encoding, no checksum
 // trailer, which several stores and gateways refuse.
-func (s *S3) digests(data []byte) (md5Base64, sha256Hex string) {
-	sum := md5.Sum(data)
-	md5Base64 = base64.StdEncoding.EncodeToString(sum[:])
+func (s *S3) digests(data, md5Sum []byte) (md5Base64, sha256Hex string) {
+	if len(md5Sum) != md5.Size {
+		sum := md5.Sum(data)
+		md5Sum = sum[:]
+	}
+	md5Base64 = base64.StdEncoding.EncodeToString(md5Sum)
 	if s.signPayload {
 		h := sha256.Sum256(data)
 		sha256Hex = hex.EncodeToString(h[:])
@@ -276,7 +279,7 @@ func (s *S3) digests(data []byte) (md5Base64, sha256Hex string) {
 
 // putObject stores data in one PutObject request with opts.
 func (s *S3) putObject(ctx context.Context, key string, data []byte, opts minio.PutObjectOptions) error {
-	md5Base64, sha256Hex := s.digests(data)
+	md5Base64, sha256Hex := s.digests(data, nil)
 	opts.DisableContentSha256 = true // no streaming signature
 	_, err := s.core.PutObject(ctx, s.bucket, key, bytes.NewReader(data), int64(len(data)), md5Base64, sha256Hex, opts)
 	return err
@@ -398,17 +401,17 @@ type s3Multipart struct {
 	size  int64
 }
 
-func (m *s3Multipart) Upload(ctx context.Context, number int, offset int64, data []byte) error {
-	md5Base64, sha256Hex := m.s.digests(data)
-	p, err := m.s.core.PutObjectPart(ctx, m.s.bucket, m.key, m.id, number,
-		bytes.NewReader(data), int64(len(data)), minio.PutObjectPartOptions{
+func (m *s3Multipart) Upload(ctx context.Context, part Part) error {
+	md5Base64, sha256Hex := m.s.digests(part.Data, part.MD5)
+	p, err := m.s.core.PutObjectPart(ctx, m.s.bucket, m.key, m.id, part.Number,
+		bytes.NewReader(part.Data), int64(len(part.Data)), minio.PutObjectPartOptions{
 			Md5Base64: md5Base64, Sha256Hex: sha256Hex, DisableContentSha256: true})
 	if err != nil {
-		return fmt.Errorf("upload %s part %d (UploadPart): %w", m.key, number, m.s.classify(err))
+		return fmt.Errorf("upload %s part %d (UploadPart): %w", m.key, part.Number, m.s.classify(err))
 	}
 	m.mu.Lock()
-	m.parts = append(m.parts, minio.CompletePart{PartNumber: number, ETag: p.ETag})
-	m.size += int64(len(data))
+	m.parts = append(m.parts, minio.CompletePart{PartNumber: part.Number, ETag: p.ETag})
+	m.size += int64(len(part.Data))
 	m.mu.Unlock()
 	return nil
 }

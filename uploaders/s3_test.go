@@ -67,16 +67,23 @@ func TestLoadS3Settings(t *testing.T) {
 	}
 }
 
-// Every body carries its Content-MD5; its SHA-256 signs it when the
+// Every body carries its Content-MD5 (the one given, when the caller
+// computed it); its SHA-256 signs it when the
 // payload is to be signed (over http, or when the profile asks).
 func TestDigests(t *testing.T) {
 	body := []byte("a part of a tar archive")
 	sum := md5.Sum(body)
 	for _, sign := range []bool{false, true} {
 		s := &S3{signPayload: sign}
-		m, h := s.digests(body)
+		m, h := s.digests(body, nil)
 		if m != base64.StdEncoding.EncodeToString(sum[:]) {
 			t.Errorf("Content-MD5 %q", m)
+		}
+		// A digest the engine computed while filling the part is sent
+		// as given, not computed again.
+		given := md5.Sum([]byte("another body"))
+		if m, _ := s.digests(body, given[:]); m != base64.StdEncoding.EncodeToString(given[:]) {
+			t.Errorf("Content-MD5 %q, want the one given", m)
 		}
 		want := ""
 		if sign {

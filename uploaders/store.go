@@ -45,6 +45,10 @@ type Limits struct {
 	MaxParts int
 	// MaxObjectSize caps --max-archive-size.
 	MaxObjectSize int64
+	// PartMD5 says the store sends each part's MD5 (S3's Content-MD5):
+	// the engine then computes it while it fills the part, so the
+	// upload's connection does not wait for it (Part.MD5).
+	PartMD5 bool
 }
 
 // Store is one destination: a bucket (or directory) and a prefix in it.
@@ -102,12 +106,28 @@ type Store interface {
 	Close() error
 }
 
+// Part is one part of a multipart upload.
+type Part struct {
+	// Number is the part's number, from 1.
+	Number int
+	// Offset is where the part starts in the object, in bytes.
+	Offset int64
+	// Data is the part's bytes; a store must not keep it after Upload
+	// returns.
+	Data []byte
+	// MD5 is Data's MD5 digest (16 bytes) when the caller computed it,
+	// nil otherwise. A store that sends it uses it rather than hashing
+	// Data between two requests: hashing an 8 MiB part takes 10 ms on
+	// one core, 5% of the part's time on a 40 MB/s connection, during
+	// which the connection would carry nothing.
+	MD5 []byte
+}
+
 // Multipart is an object being uploaded in parts. Upload may be called
 // concurrently; Complete or Abort ends it.
 type Multipart interface {
-	// Upload stores part number (from 1) which starts at offset in the
-	// object; data must not be kept after it returns.
-	Upload(ctx context.Context, number int, offset int64, data []byte) error
+	// Upload stores one part.
+	Upload(ctx context.Context, p Part) error
 	Complete(ctx context.Context) error
 	// Completed reports whether the object is stored as Complete makes
 	// it (its size is the parts' total): for a Complete whose answer was

@@ -15,10 +15,12 @@
 #              in a tablespace: about 800 MB; every codec, ours and
 #              Barman's, BENCH_RUNS (3) runs each, and the limits.
 #   large      10x that (scale 500, about 8 GB): ours only (BENCH_BARMAN=1
-#              adds Barman's), codecs none lz4 zstd, one run each.
+#              adds Barman's), codecs none lz4 zstd, one run each with the
+#              data in the page cache (warm) and one after dropping it
+#              (cold), and the reading limits.
 #   manyfiles  the default cluster plus 200,000 empty tables, one relation
 #              file each (BENCH_TABLES): ours and Barman's, codecs none
-#              and lz4 (Barman: none), one run each.
+#              and lz4 (Barman: none), one run each, and the reading limits.
 #   bandwidth  about 200 MB (scale 12), uncompressed, --max-bandwidth 20MB
 #              (BENCH_BANDWIDTH; Barman's units: MB is MiB) at -J 1, 2, 4:
 #              the achieved upload rate against the limit.
@@ -33,7 +35,7 @@
 # BENCH_NETS ("loopback proxy" in default mode, "loopback" otherwise),
 # BENCH_PROXY_JOBS ("1 2 4": -J and process-max through the proxy, where
 # the limit is that many connections times the cap), BENCH_PROXY_CODECS
-# ("none lz4 zstd"), BENCH_RATE (40MB), BENCH_LATENCY (20ms), BENCH_BINARY
+# ("none lz4 zstd"), BENCH_PROXY_RUNS (BENCH_RUNS: runs through the proxy), BENCH_RATE (40MB), BENCH_LATENCY (20ms), BENCH_BINARY
 # (another build of ours), BENCH_ARGS (more options for our runs),
 # BENCH_LIMITS=0 (skip the limits), BENCH_KEEP=1 (keep the temporary
 # directory).
@@ -48,7 +50,9 @@
 # seconds of the process and every child it waited for (wait4's rusage);
 # peak memory of the whole process tree (the sum of the RSS of the process
 # and its descendants at one instant, polled every 50 ms from /proc: Barman
-# forks upload workers, whose memory /usr/bin/time's %M leaves out). The
+# forks upload workers, whose memory /usr/bin/time's %M leaves out), its
+# PSS, and the anonymous part of the PSS (heap, stacks, buffers: what the
+# processes hold, beside the pages of their binaries and libraries). The
 # copy phase is ours's own report (--json-summary: first byte read to last
 # byte read); Barman's is read from its -v log: from its first "Uploading
 # ... directory" line (logged once pg_backup_start has returned, before the
@@ -77,6 +81,9 @@ pgbr=0 nets=${BENCH_NETS:-loopback}
 [[ $mode == default ]] && pgbr=${BENCH_PGBACKREST:-1} nets=${BENCH_NETS:-loopback proxy}
 proxy_jobs=${BENCH_PROXY_JOBS:-1 2 4}
 proxy_codecs=${BENCH_PROXY_CODECS:-none lz4 zstd}
+proxy_runs=${BENCH_PROXY_RUNS:-$runs}
+cold=0
+[[ $mode == large ]] && cold=${BENCH_COLD:-1}
 rate=${BENCH_RATE:-40MB}
 latency=${BENCH_LATENCY:-20ms}
 initdb_args=()
@@ -222,6 +229,7 @@ barman_has() { [[ " none gzip bzip2 snappy " == *" $1 "* ]]; }
 
 # results.tsv: one line per run:
 # tool codec run wall cpu tree_rss_kb tree_pss_kb maxrss_kb stored copy_s stop_s start_s status net jobs
+# tree_anon_kb upload_tail_s
 results=$work/results.tsv
 : >"$results"
 
@@ -243,11 +251,15 @@ run() {
     pgbackrest) cmd=("${as_postgres[@]}" "${pgbackrest_cmd[@]}" --repo1-storage-port="$(net_port "$net")" --type=full
       --compress-type="$(pgbr_codec "$codec")" --process-max="$jobs" "$@" backup) ;;
   esac
+  if [[ $tool == ours-cold ]]; then
+    sync
+    echo 3 >/proc/sys/vm/drop_caches
+  fi
   log "$tool $codec run $n, $net, -J $jobs"
   "${treerun[@]}" "$out.tree" "${cmd[@]}" >"$out.log" 2>&1 || status=failed
-  local copy=- stop=- start=-
+  local copy=- stop=- start=- tail=-
   if [[ $status == ok && $tool == ours* ]]; then
-    read -r start copy stop < <(python3 -c 'import json,sys; p=json.load(open(sys.argv[1]))["phases"]; print(p["start_seconds"], p["copy_seconds"], p["stop_seconds"])' "$out.json")
+    read -r start copy stop tail < <(python3 -c 'import json,sys; p=json.load(open(sys.argv[1]))["phases"]; print(p["start_seconds"], p["copy_seconds"], p["stop_seconds"], p["upload_tail_seconds"])' "$out.json")
     [[ $mode == checksums ]] && log "page checksums: $(python3 -c 'import json,sys; print(json.load(open(sys.argv[1])).get("page_checksums"))' "$out.json")"
   elif [[ $status == ok ]]; then
     local a b c d
@@ -271,18 +283,19 @@ run() {
   else
     bytes=$(stored "$prefix/")
   fi
-  python3 - "$out.tree" "$tool" "$codec" "$n" "$bytes" "$copy" "$stop" "$start" "$status" "$net" "$jobs" >>"$results" <<'PY'
+  python3 - "$out.tree" "$tool" "$codec" "$n" "$bytes" "$copy" "$stop" "$start" "$status" "$net" "$jobs" "$tail" >>"$results" <<'PY'
 import json, sys
 t = json.load(open(sys.argv[1]))
-tool, codec, n, stored, copy, stop, start, status, net, jobs = sys.argv[2:]
+tool, codec, n, stored, copy, stop, start, status, net, jobs, tail = sys.argv[2:]
 print("\t".join(map(str, [tool, codec, n, t["wall_seconds"], t["cpu_seconds"], t["tree_rss_kb"], t["tree_pss_kb"],
-                          t["maxrss_kb"], stored, copy, stop, start, status, net, jobs])))
+                          t["maxrss_kb"], stored, copy, stop, start, status, net, jobs, t["tree_anon_kb"], tail])))
 PY
 }
 
 # Limits: each measured once, in this run, on this cluster's data.
 limits=$work/limits.tsv
 : >"$limits"
+# measure_limits [reads]: every limit, or only reading the data.
 measure_limits() {
   local files=$work/files.list
   find "$work/pg/data" "$work/tbs" -path "$work/pg/data/pg_wal" -prune -o -type f -print0 >"$files"
@@ -297,6 +310,7 @@ PY
   python3 - "$work/read2.tree" "$data_bytes" "read the data, warm cache (cat)" >>"$limits" <<'PY'
 import json, sys; t = json.load(open(sys.argv[1])); print(f"{sys.argv[3]}\t{int(sys.argv[2]) / t['wall_seconds'] / 1e6:.0f}\t-\t{t['wall_seconds']:.1f}\t{t['cpu_seconds']:.1f}")
 PY
+  [[ ${1:-} == reads ]] && return 0
 
   # One PUT of 1 GiB of random bytes (the store cannot compress them),
   # sent by curl, signed with an unsigned payload, as the S3 SDKs do over
@@ -367,9 +381,12 @@ for net in $nets; do
   net_jobs=$jobs net_codecs=$codecs
   [[ $net == proxy ]] && net_jobs=$proxy_jobs net_codecs=$proxy_codecs
   for j in $net_jobs; do
+    net_runs=$runs
+    [[ $net == proxy ]] && net_runs=$proxy_runs
     for codec in $net_codecs; do
-      for ((n = 1; n <= runs; n++)); do
+      for ((n = 1; n <= net_runs; n++)); do
         run ours "$codec" "$n" "$net" "$j"
+        [[ $cold == 1 ]] && run ours-cold "$codec" "$n" "$net" "$j"
         [[ $mode == checksums ]] && run ours-off "$codec" "$n" "$net" "$j" --page-checksums off
         if [[ $barman == 1 ]] && barman_has "$codec"; then
           run barman "$codec" "$n" "$net" "$j"
@@ -381,13 +398,18 @@ for net in $nets; do
     done
   done
 done
-[[ $mode == default && ${BENCH_LIMITS:-1} == 1 ]] && measure_limits
+if [[ ${BENCH_LIMITS:-1} == 1 ]]; then
+  case $mode in
+    default) measure_limits ;;
+    large | manyfiles) measure_limits reads ;;
+  esac
+fi
 
 # The raw figures outlive the temporary directory.
 cp "$results" "/tmp/bcb-bench/$mode-results.tsv"
 cp "$limits" "/tmp/bcb-bench/$mode-limits.tsv"
 python3 - "$results" "$limits" "$data_bytes" "$mode" "$rate" <<'PY'
-import sys, collections
+import sys, collections, os
 results, limits, data_bytes, mode, rate = sys.argv[1], sys.argv[2], int(float(sys.argv[3])), sys.argv[4], sys.argv[5]
 # sections: (net, jobs) -> (tool, codec) -> runs, None for a failed one.
 sections = collections.defaultdict(lambda: collections.defaultdict(list))
@@ -401,8 +423,14 @@ for line in open(results):
     num = lambda s: None if s == "-" else float(s)
     runs[(tool, codec)].append(dict(wall=float(f[3]), cpu=float(f[4]), rss=int(f[5]) / 1024, pss=int(f[6]) / 1024,
                                     maxrss=int(f[7]) / 1024, stored=int(f[8]) / 1e6, copy=num(f[9]), stop=num(f[10]),
-                                    start=num(f[11])))
+                                    start=num(f[11]), anon=int(f[15]) / 1024, tail=num(f[16])))
 cap = float(rate.rstrip("MB")) * 1e6 / 1e6  # MB/s per connection, as cloudnet reads BENCH_RATE (MB = 10^6 bytes)
+names = {"ours": "ours", "ours-cold": "ours, cold cache", "ours-off": "ours, --page-checksums off", "barman": "Barman 3.4",
+         "pgbackrest": "pgBackRest"}
+lim = [l.rstrip("\n").split("\t") for l in open(limits)]
+# One core of the codec's reference C tool, input MB per CPU second, if measured.
+ref = {"gzip": "gzip -6", "zstd": "zstd -3", "lz4": "lz4 -1", "bzip2": "bzip2 -9"}
+per_core = {c: float(l[1]) for c, t in ref.items() for l in lim if l[0].startswith(t + ",")}
 
 def rng(vals, fmt="{:.1f}"):
     vals = [v for v in vals if v is not None]
@@ -423,16 +451,16 @@ for (net, jobs), runs in sorted(sections.items()):
         if codec not in codecs:
             codecs.append(codec)
     mb = data_bytes / 1e6
-    print("| codec | tool | whole run s | copy s | copy MB/s | start s | stop s | stored MB | CPU s | tree RSS MB (PSS) | largest process MB |")
+    print("| codec | tool | whole run s | copy s | copy MB/s | start s | stop s | stored MB | CPU s | tree RSS MB (PSS, anonymous) | largest process MB |")
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for codec in codecs:
-        for tool in ("ours", "ours-off", "barman", "pgbackrest"):
+        for tool in ("ours", "ours-cold", "ours-off", "barman", "pgbackrest"):
             rs = runs.get((tool, codec))
             if rs is None:
                 continue
             failed = sum(r is None for r in rs)
             rs = [r for r in rs if r]
-            name = {"ours": "ours", "ours-off": "ours, --page-checksums off", "barman": "Barman 3.4", "pgbackrest": "pgBackRest"}[tool]
+            name = names[tool]
             if not rs:
                 print(f"| {codec} | {name} | failed | | | | | | | | |")
                 continue
@@ -440,7 +468,8 @@ for (net, jobs), runs in sorted(sections.items()):
             print(f"| {codec} | {name}{note} | {rng([r['wall'] for r in rs])} | {rng([r['copy'] for r in rs])} | "
                   f"{rng([mb / r['copy'] if r['copy'] else None for r in rs], '{:.0f}')} | {rng([r['start'] for r in rs])} | "
                   f"{rng([r['stop'] for r in rs])} | {rng([r['stored'] for r in rs])} | {rng([r['cpu'] for r in rs])} | "
-                  f"{rng([r['rss'] for r in rs], '{:.0f}')} ({rng([r['pss'] for r in rs], '{:.0f}')}) | {rng([r['maxrss'] for r in rs], '{:.0f}')} |")
+                  f"{rng([r['rss'] for r in rs], '{:.0f}')} ({rng([r['pss'] for r in rs], '{:.0f}')}, {rng([r['anon'] for r in rs], '{:.0f}')}) | "
+                  f"{rng([r['maxrss'] for r in rs], '{:.0f}')} |")
     print()
     def pairs(a, b):
         """The codecs both tools ran, with each one's successful runs."""
@@ -456,24 +485,39 @@ for (net, jobs), runs in sorted(sections.items()):
         both = list(pairs("ours", other))
         if not both:
             continue
-        print(f"| codec | whole run, {word}/ours | copy phase, {word}/ours | size, ours/{word} | CPU, ours/{word} | tree RSS, ours/{word} |")
-        print("|---|---:|---:|---:|---:|---:|")
+        print(f"| codec | whole run, {word}/ours | copy phase, {word}/ours | size, ours/{word} | CPU, ours/{word} | tree RSS, ours/{word} | anonymous, ours/{word} |")
+        print("|---|---:|---:|---:|---:|---:|---:|")
         for c, o, b in both:
             print(f"| {c} | {ratio(m(b, 'wall'), m(o, 'wall'))} | {ratio(m(b, 'copy'), m(o, 'copy'))} | {ratio(m(o, 'stored'), m(b, 'stored'))} | "
-                  f"{ratio(m(o, 'cpu'), m(b, 'cpu'))} | {ratio(m(o, 'rss'), m(b, 'rss'))} |")
+                  f"{ratio(m(o, 'cpu'), m(b, 'cpu'))} | {ratio(m(o, 'rss'), m(b, 'rss'))} | {ratio(m(o, 'anon'), m(b, 'anon'))} |")
         print()
         print(f"Ratios are of medians, above 1× where ours is ahead on time, below 1× where ours uses less.{' Barman 3.4 has no lz4 or zstd.' if other == 'barman' else ' pgBackRest reports no copy phase.'}")
         print()
     if net == "proxy":
-        # The network's limit: jobs connections at the cap each; a codec
-        # slower than that is its own limit, which the loopback tables show.
-        print(f"| codec | tool | stored MB / whole run s | limit: {jobs} × {cap:.0f} MB/s | of the limit |")
-        print("|---|---|---:|---:|---:|")
-        for (tool, codec), rs in runs.items():
-            rs = [r for r in rs if r]
-            if rs:
-                rate_ = med([r["stored"] / r["wall"] for r in rs])
-                print(f"| {codec} | {tool} | {rate_:.1f} | {jobs * cap:.0f} | {rate_ / (jobs * cap):.0%} |")
+        # The limit, in the database's bytes per second: the network's
+        # (jobs connections at the cap each, carrying the tool's stored
+        # bytes: data/stored times that), or the compressor's (one core of
+        # the codec's reference C tool, times the cores), whichever is
+        # lower. Whole run: the data over the wall time, start and stop
+        # (PostgreSQL's checkpoint and WAL archiving) included. Transfer
+        # (ours): first byte read to last object stored.
+        cores = os.cpu_count()
+        print(f"| codec | tool | whole run s | data MB/s, whole run | data MB/s, transfer | limit MB/s (which) | of the limit, whole run | of the limit, transfer |")
+        print("|---|---|---:|---:|---:|---:|---:|---:|")
+        for codec in codecs:
+            for tool in ("ours", "barman", "pgbackrest"):
+                rs = [r for r in runs.get((tool, codec), []) if r]
+                if not rs:
+                    continue
+                net_limit = jobs * cap * mb / m(rs, "stored")
+                limit, which = net_limit, f"{jobs} × {cap:.0f} MB/s network"
+                if codec in per_core and per_core[codec] * cores < net_limit:
+                    limit, which = per_core[codec] * cores, f"{cores} × {ref[codec]}"
+                whole = mb / m(rs, "wall")
+                transfer = med([mb / (r["copy"] + r["tail"]) if r["copy"] and r["tail"] is not None else None for r in rs])
+                tr = f"{transfer:.0f}" if transfer else "-"
+                trp = f"{transfer / limit:.0%}" if transfer else "-"
+                print(f"| {codec} | {names[tool]} | {m(rs, 'wall'):.1f} | {whole:.0f} | {tr} | {limit:.0f} ({which}) | {whole / limit:.0%} | {trp} |")
         print()
 
     paired = list(pairs("ours", "ours-off"))
@@ -487,7 +531,6 @@ for (net, jobs), runs in sorted(sections.items()):
         print()
         print("Medians of the runs above, which alternate checking and not on the same cluster (initdb --data-checksums).")
         print()
-lim = [l.rstrip("\n").split("\t") for l in open(limits)] if mode == "default" else []
 if lim:
     print("| limit, same run, same data | MB/s | output | wall s | CPU s |")
     print("|---|---:|---:|---:|---:|")

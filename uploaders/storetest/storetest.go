@@ -234,7 +234,7 @@ func upload(ctx context.Context, mp uploaders.Multipart, parts [][]byte, order [
 	}
 	errs := make(chan error, len(order))
 	for _, n := range order {
-		go func() { errs <- mp.Upload(ctx, n, offsets[n-1], parts[n-1]) }()
+		go func() { errs <- mp.Upload(ctx, uploaders.Part{Number: n, Offset: offsets[n-1], Data: parts[n-1]}) }()
 	}
 	var err error
 	for range order {
