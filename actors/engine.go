@@ -102,16 +102,20 @@ type FailedError struct{ Err error }
 func (e *FailedError) Error() string { return e.Err.Error() }
 func (e *FailedError) Unwrap() error { return e.Err }
 
-// MemoryBudget is the heap a run needs by design, in bytes: one upload
-// part of partSize bytes per upload worker plus one, the block buffers,
-// the compressors' state, and room for the rest of the program. It is
-// the garbage collector's soft limit (Options.MemoryLimit), so the heap
-// stays near what is really held.
-func MemoryBudget(jobs, compressors int, partSize int64) int64 {
+// MemoryBudget is the memory a run needs by design, in bytes: one upload
+// part of partSize bytes per upload worker plus one, the 1 MiB block
+// buffers (4 a compressor, and 4), what the codec keeps between blocks
+// (tarball.Codec.Memory), and 24 MiB for the rest of the program and the
+// Go runtime's own (about 12 MiB of it at -J 2). It is the garbage
+// collector's soft limit (Options.MemoryLimit), so the heap stays near
+// what is really held. Without the codec's share, bzip2's encoders (5
+// MiB each) left the heap above its goal the whole run: 676 collections
+// in 18 s, 5% more CPU.
+func MemoryBudget(jobs, compressors int, partSize int64, codec tarball.Codec) int64 {
 	if compressors < 1 {
 		compressors = runtime.GOMAXPROCS(0)
 	}
-	return int64(jobs+1)*partSize + int64(4*compressors+4)<<20 + 24<<20
+	return int64(jobs+1)*partSize + int64(4*compressors+4)<<20 + codec.Memory(compressors) + 24<<20
 }
 
 // Run takes one backup from src into opts.Store.
@@ -161,7 +165,7 @@ func Run(ctx context.Context, src Source, opts Options) (*Result, error) {
 		partSize: func(dataSize int64) int64 { return PartSize(maxSize, dataSize, opts.MinChunkSize, limits) },
 		planned: func(partSize int64) {
 			if opts.MemoryLimit != nil {
-				opts.MemoryLimit(MemoryBudget(opts.Jobs, opts.Compressors, partSize))
+				opts.MemoryLimit(MemoryBudget(opts.Jobs, opts.Compressors, partSize, opts.Codec))
 			}
 		}}
 	crew.Go(func() error { return controller(gctx, c, copied, labels) })

@@ -523,3 +523,57 @@ func TestCannotRestore(t *testing.T) {
 		}
 	}
 }
+
+// Each codec's Memory covers what two workers' encoders and a joiner
+// really keep after compressing blocks, at every level, so the run's
+// memory budget leaves the collector room.
+func TestCodecMemory(t *testing.T) {
+	data := sample(4 << 20)
+	lz4Header() // made once for the process, not a worker's
+	for _, comp := range Compressions {
+		levels := []int{0}
+		if comp.MaxLevel > 0 {
+			levels = []int{comp.MinLevel, comp.DefaultLevel, comp.MaxLevel}
+		}
+		for _, level := range levels {
+			c, err := CodecByName(comp.Name, level)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Twice: sync.Pool keeps what it held through one collection.
+			runtime.GC()
+			runtime.GC()
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			encoders := []Encoder{c.NewEncoder(), c.NewEncoder()}
+			joiner := c.NewJoiner()
+			for i, off := 0, 0; off < len(data); i, off = i+1, off+1<<20 {
+				b := Block{Data: data[off : off+1<<20], First: off == 0}
+				if off > 0 {
+					b.Dict = data[off-DictSize : off]
+				}
+				out, err := encoders[i%2].Encode(b)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if joiner != nil {
+					if _, err := joiner.Add(out); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			runtime.GC()
+			runtime.GC()
+			runtime.ReadMemStats(&after)
+			// The test's own slices and the encoders' structs are bytes,
+			// not megabytes: 64 KiB of slack covers them.
+			kept := int64(after.HeapAlloc) - int64(before.HeapAlloc) - 64<<10
+			if declared := c.Memory(2); kept > declared {
+				t.Errorf("%s level %d: two encoders and a joiner keep %.1f MiB, Memory(2) says %.1f MiB",
+					comp.Word, level, float64(kept)/(1<<20), float64(declared)/(1<<20))
+			}
+			runtime.KeepAlive(encoders)
+			runtime.KeepAlive(joiner)
+		}
+	}
+}

@@ -25,6 +25,10 @@ func (c gzipCodec) NewEncoder() Encoder { return &gzipEncoder{level: c.level} }
 func (gzipCodec) NewJoiner() Joiner     { return nil }
 func (gzipCodec) BarmanRestores() bool  { return true }
 
+// Memory: klauspost's deflate keeps 1.4 MiB an encoder at level 1 to 8,
+// 1.9 MiB at 9.
+func (gzipCodec) Memory(workers int) int64 { return int64(workers) * 2 << 20 }
+
 // NewDecoder reads the first gzip member only, as Barman's restore does:
 // whatever follows is not restored, and the caller sees it left in r.
 func (gzipCodec) NewDecoder(r io.Reader) (io.ReadCloser, error) {

@@ -25,6 +25,10 @@ func (lz4Codec) NewEncoder() Encoder  { return &lz4Encoder{} }
 func (lz4Codec) NewJoiner() Joiner    { return nil }
 func (lz4Codec) BarmanRestores() bool { return false }
 
+// Memory: the output of a block, at most lz4.CompressBlockBound of 1 MiB
+// an encoder; the frame header is made once for the process.
+func (lz4Codec) Memory(workers int) int64 { return int64(workers) * (1<<20 + 64<<10) }
+
 // NewDecoder reads the frame; as we write it, it has no checksums, so only
 // the tar headers and the manifest catch damage.
 func (lz4Codec) NewDecoder(r io.Reader) (io.ReadCloser, error) {

@@ -12,6 +12,7 @@ func (none) NeedsHistory() bool   { return false }
 func (none) NewEncoder() Encoder  { return noneEncoder{} }
 func (none) NewJoiner() Joiner    { return nil }
 func (none) BarmanRestores() bool { return true }
+func (none) Memory(int) int64     { return 0 }
 
 func (none) NewDecoder(r io.Reader) (io.ReadCloser, error) { return io.NopCloser(r), nil }
 

@@ -22,6 +22,9 @@ func (snappyCodec) NewEncoder() Encoder  { return &snappyEncoder{} }
 func (snappyCodec) NewJoiner() Joiner    { return nil }
 func (snappyCodec) BarmanRestores() bool { return true }
 
+// Memory: the framed output of a block, 0.8 MiB an encoder.
+func (snappyCodec) Memory(workers int) int64 { return int64(workers) << 20 }
+
 // NewDecoder reads the framing format, whose chunks carry a masked
 // CRC-32C each.
 func (snappyCodec) NewDecoder(r io.Reader) (io.ReadCloser, error) {

@@ -17,10 +17,11 @@
 #   large      10x that (scale 500, about 8 GB): ours only (BENCH_BARMAN=1
 #              adds Barman's), codecs none lz4 zstd, one run each with the
 #              data in the page cache (warm) and one after dropping it
-#              (cold), and the reading limits.
+#              (cold), and the reading and storing limits.
 #   manyfiles  the default cluster plus 200,000 empty tables, one relation
-#              file each (BENCH_TABLES): ours and Barman's, codecs none
-#              and lz4 (Barman: none), one run each, and the reading limits.
+#              file each (BENCH_TABLES): ours, Barman's and pgBackRest,
+#              codecs none and lz4 (Barman: none), one run each, and the
+#              reading and storing limits.
 #   bandwidth  about 200 MB (scale 12), uncompressed, --max-bandwidth 20MB
 #              (BENCH_BANDWIDTH; Barman's units: MB is MiB) at -J 1, 2, 4:
 #              the achieved upload rate against the limit.
@@ -30,7 +31,7 @@
 #              BENCH_RUNS (5) runs each: the check's cost in CPU and in
 #              copy rate.
 # Other knobs: BENCH_RUNS, BENCH_BARMAN=0 (skip Barman), BENCH_PGBACKREST=0
-# (skip pgBackRest; default mode only), BENCH_CODECS (ours; Barman runs
+# (skip pgBackRest; default and manyfiles modes only), BENCH_CODECS (ours; Barman runs
 # those it has: none gzip bzip2 snappy; pgBackRest none gz bz2 lz4 zst),
 # BENCH_NETS ("loopback proxy" in default mode, "loopback" otherwise),
 # BENCH_PROXY_JOBS ("1 2 4": -J and process-max through the proxy, where
@@ -79,6 +80,7 @@ barman=${BENCH_BARMAN:-1}
 [[ $mode == large || $mode == bandwidth || $mode == checksums ]] && barman=${BENCH_BARMAN:-0}
 pgbr=0 nets=${BENCH_NETS:-loopback}
 [[ $mode == default ]] && pgbr=${BENCH_PGBACKREST:-1} nets=${BENCH_NETS:-loopback proxy}
+[[ $mode == manyfiles ]] && pgbr=${BENCH_PGBACKREST:-1}
 proxy_jobs=${BENCH_PROXY_JOBS:-1 2 4}
 proxy_codecs=${BENCH_PROXY_CODECS:-none lz4 zstd}
 proxy_runs=${BENCH_PROXY_RUNS:-$runs}
@@ -295,7 +297,8 @@ PY
 # Limits: each measured once, in this run, on this cluster's data.
 limits=$work/limits.tsv
 : >"$limits"
-# measure_limits [reads]: every limit, or only reading the data.
+# measure_limits [quick]: every limit, or all but the C tools (whose one
+# core would take minutes on a large cluster).
 measure_limits() {
   local files=$work/files.list
   find "$work/pg/data" "$work/tbs" -path "$work/pg/data/pg_wal" -prune -o -type f -print0 >"$files"
@@ -310,7 +313,6 @@ PY
   python3 - "$work/read2.tree" "$data_bytes" "read the data, warm cache (cat)" >>"$limits" <<'PY'
 import json, sys; t = json.load(open(sys.argv[1])); print(f"{sys.argv[3]}\t{int(sys.argv[2]) / t['wall_seconds'] / 1e6:.0f}\t-\t{t['wall_seconds']:.1f}\t{t['cpu_seconds']:.1f}")
 PY
-  [[ ${1:-} == reads ]] && return 0
 
   # One PUT of 1 GiB of random bytes (the store cannot compress them),
   # sent by curl, signed with an unsigned payload, as the S3 SDKs do over
@@ -329,6 +331,7 @@ PY
   fi
   rm -f "$work/put.bin"
   stored put-limit >/dev/null
+  [[ ${1:-} == quick ]] && return 0
 
   # One core of each reference C tool on the data as one tar stream (the
   # tar is made first and read from the page cache).
@@ -401,7 +404,7 @@ done
 if [[ ${BENCH_LIMITS:-1} == 1 ]]; then
   case $mode in
     default) measure_limits ;;
-    large | manyfiles) measure_limits reads ;;
+    large | manyfiles) measure_limits quick ;;
   esac
 fi
 
