@@ -36,7 +36,7 @@ type Codec interface {
 	// BarmanRestores tells whether Barman 3.4's barman-cloud-restore
 	// reads the format; it skips the others with only a warning.
 	BarmanRestores() bool
-	// Memory is the heap, in bytes, that a pool of workers encoders and
+	// Memory is the heap, in bytes, that a pool of workers' encoders and
 	// one joiner keep between blocks (TestCodecMemory measures it): the
 	// run's memory budget counts it, or the garbage collector would run
 	// without end against a soft limit that leaves the codec no room.
