@@ -22,8 +22,9 @@ type control struct {
 	limits   uploaders.Limits
 	// partSize gives the upload part size for the size of the data.
 	partSize func(dataSize int64) int64
-	// planned, when set, is told the part size once it is chosen.
-	planned func(partSize int64)
+	// planned, when set, is told the part size once it is chosen, and
+	// how many files the sweep counted.
+	planned func(partSize, files int64)
 }
 
 // stopped is the controller's one message to the sealer: the backup is
@@ -60,7 +61,7 @@ func controller(ctx context.Context, c control, copied <-chan struct{}, labels c
 	c.progress.reach(markStarted)
 	log.Info().Msgf("Backup started in %s", c.progress.Phases().Start.Duration().Round(time.Millisecond))
 	c.progress.enter(PhaseCopy)
-	total, err := sweep(ctx, layout)
+	total, files, err := sweep(ctx, layout)
 	if err != nil {
 		c.src.Abort(ctx)
 		return err
@@ -71,7 +72,7 @@ func controller(ctx context.Context, c control, copied <-chan struct{}, labels c
 	log.Debug().Msgf("%d bytes to copy: upload parts of %d bytes", total, size)
 	c.plan.publish(layout, size, c.limits)
 	if c.planned != nil {
-		c.planned(size)
+		c.planned(size, files)
 	}
 	select {
 	case <-copied:

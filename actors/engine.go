@@ -105,18 +105,26 @@ func (e *FailedError) Unwrap() error { return e.Err }
 // MemoryBudget is the memory a run needs by design, in bytes: one upload
 // part of partSize bytes per upload worker plus one, the 1 MiB block
 // buffers (4 a compressor, and 4), what the codec keeps between blocks
-// (tarball.Codec.Memory), and 24 MiB for the rest of the program and the
-// Go runtime's own (about 12 MiB of it at -J 2). It is the garbage
-// collector's soft limit (Options.MemoryLimit), so the heap stays near
-// what is really held. Without the codec's share, bzip2's encoders (5
-// MiB each) left the heap above its goal the whole run: 676 collections
-// in 18 s, 5% more CPU.
-func MemoryBudget(jobs, compressors int, partSize int64, codec tarball.Codec) int64 {
+// (tarball.Codec.Memory), the records of files (bytesPerFile for each),
+// and 24 MiB for the rest of the program and the Go runtime's own (about
+// 12 MiB of it at -J 2). It is the garbage collector's soft limit
+// (Options.MemoryLimit), so the heap stays near what is really held.
+// Without the codec's share, bzip2's encoders (5 MiB each) left the heap
+// above its goal the whole run: 676 collections in 18 s, 5% more CPU;
+// without the files', 151,000 files made hundreds of collections a second
+// while backup_manifest was written.
+func MemoryBudget(jobs, compressors int, partSize int64, codec tarball.Codec, files int64) int64 {
 	if compressors < 1 {
 		compressors = runtime.GOMAXPROCS(0)
 	}
-	return int64(jobs+1)*partSize + int64(4*compressors+4)<<20 + codec.Memory(compressors) + 24<<20
+	return int64(jobs+1)*partSize + int64(4*compressors+4)<<20 + codec.Memory(compressors) + files*bytesPerFile + 24<<20
 }
+
+// bytesPerFile is what the run holds for each file until backup_manifest
+// is written after the stop: its record (62 bytes with a pgbench path, go
+// test -bench BenchmarkManifestBuilderMemory ./pg/), and as much again so
+// that the heap's goal grows with it as with everything else.
+const bytesPerFile = 128
 
 // Run takes one backup from src into opts.Store.
 func Run(ctx context.Context, src Source, opts Options) (*Result, error) {
@@ -163,9 +171,9 @@ func Run(ctx context.Context, src Source, opts Options) (*Result, error) {
 	crew, gctx := newCrew(ctx)
 	c := control{src: src, info: info, progress: progress, journal: opts.Journal, plan: pl, limits: limits,
 		partSize: func(dataSize int64) int64 { return PartSize(maxSize, dataSize, opts.MinChunkSize, limits) },
-		planned: func(partSize int64) {
+		planned: func(partSize, files int64) {
 			if opts.MemoryLimit != nil {
-				opts.MemoryLimit(MemoryBudget(opts.Jobs, opts.Compressors, partSize, opts.Codec))
+				opts.MemoryLimit(MemoryBudget(opts.Jobs, opts.Compressors, partSize, opts.Codec, files))
 			}
 		}}
 	crew.Go(func() error { return controller(gctx, c, copied, labels) })

@@ -467,3 +467,33 @@ func TestProgressKeepsTheLatestNotice(t *testing.T) {
 		t.Errorf("notice %+v", n)
 	}
 }
+
+// The run's memory limit grows with the files the sweep counts, by
+// bytesPerFile each, pg_wal's left out: their records are held until
+// backup_manifest is written after the stop.
+func TestRunMemoryLimitCountsFiles(t *testing.T) {
+	limit := func(src Source) int64 {
+		var got int64
+		store, _ := uploaders.NewFileStore(t.TempDir())
+		c, _ := tarball.CodecByName("", 0)
+		if _, err := Run(context.Background(), src, Options{
+			Store: store, ServerName: "main", BackupID: "20261124T120000", Codec: c,
+			MaxArchiveSize: 100 << 30, Jobs: 2, BlockSize: 64 << 10,
+			MemoryLimit: func(n int64) { got = n },
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	plain, many := fixture(t), fixture(t)
+	const extra = 1000
+	for i := range extra {
+		write(t, filepath.Join(many.pgdata, "base", "5", fmt.Sprint(20000+i)), 0, 0)
+		write(t, filepath.Join(many.pgdata, "pg_wal", fmt.Sprintf("%024d", i)), 0, 0)
+	}
+	a, b := limit(plain), limit(many)
+	if a == 0 || b-a != extra*bytesPerFile {
+		t.Errorf("memory limit %d with the fixture, %d with %d more files (and as many in pg_wal): want %d more",
+			a, b, extra, extra*bytesPerFile)
+	}
+}

@@ -146,19 +146,19 @@ func (p *Progress) Phase() Phase { return Phase(p.phase.Load()) }
 func (p *Progress) enter(ph Phase) { p.phase.Store(int32(ph)) }
 
 // sweep sums the sizes of the files under the layout's directories, for
-// the part size and Progress.Estimated. It reads no rules and ignores what
-// it cannot stat: it is an upper bound of what the walk reads (it also
-// counts files the rules leave out), taken before the copy starts. A
-// directory is read in batches, unsorted: a sum needs no order, and so a
-// directory of many files is never held whole.
-func sweep(ctx context.Context, layout *pg.Layout) (int64, error) {
+// the part size and Progress.Estimated, and counts them, for the memory
+// budget. It reads no rules and ignores what it cannot stat: it is an
+// upper bound of what the walk reads (it also counts files the rules leave
+// out), taken before the copy starts. A directory is read in batches,
+// unsorted: a sum needs no order, and so a directory of many files is
+// never held whole.
+func sweep(ctx context.Context, layout *pg.Layout) (total, files int64, err error) {
 	roots := []string{layout.PGData}
 	for _, ts := range layout.Tablespaces {
 		dirs, _ := filepath.Glob(filepath.Join(ts.Location, "PG_"+layout.MajorVersion+"_*"))
 		roots = append(roots, dirs...)
 	}
 	wal := map[string]bool{filepath.Join(layout.PGData, "pg_wal"): true, filepath.Join(layout.PGData, "pg_xlog"): true}
-	var total int64
 	var dir func(path string) error
 	dir = func(path string) error {
 		f, err := os.Open(path)
@@ -178,6 +178,7 @@ func sweep(ctx context.Context, layout *pg.Layout) (int64, error) {
 						return err
 					}
 				case d.Type().IsRegular():
+					files++
 					if fi, err := d.Info(); err == nil {
 						total += fi.Size()
 					}
@@ -190,8 +191,8 @@ func sweep(ctx context.Context, layout *pg.Layout) (int64, error) {
 	}
 	for _, root := range roots {
 		if err := dir(root); err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 	}
-	return total, nil
+	return total, files, nil
 }
