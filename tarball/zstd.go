@@ -36,18 +36,19 @@ func (zstdCodec) NeedsHistory() bool   { return false }
 func (zstdCodec) NewEncoder() Encoder  { return zstdPassThrough{} }
 func (zstdCodec) BarmanRestores() bool { return false }
 
-// Memory is the one joiner's (zstdWindow): the workers pass blocks
-// through.
+// Memory is the one joiner's (zstdWindow), by the encoder setting the
+// level maps to: the workers pass blocks through.
 func (c zstdCodec) Memory(int) int64 {
-	switch {
-	case c.level >= 10:
+	switch zstd.EncoderLevelFromZstd(c.level) {
+	case zstd.SpeedBestCompression:
 		return 38 << 20
-	case c.level >= 6:
+	case zstd.SpeedBetterCompression:
 		return 8 << 20
 	default:
 		return 5 << 20
 	}
 }
+
 func (c zstdCodec) NewJoiner() Joiner {
 	return &zstdJoiner{level: zstd.EncoderLevelFromZstd(c.level)}
 }
